@@ -1,0 +1,36 @@
+PY := .venv/bin/python
+PIP := .venv/bin/pip
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export MLFLOW_DISABLE_TELEMETRY := true
+export DO_NOT_TRACK := true
+
+.PHONY: setup test test-fast demo bench lint clean
+
+setup: .venv/.installed
+
+# torch is installed first and pinned, so nothing later can pull a CUDA build.
+.venv/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[dev]'
+	touch $@
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+lint: setup
+	.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+demo: setup
+	$(PY) -m alchemi_core.cli prepare-data --dataset diamonds --out data/diamonds
+	$(PY) flows/vae_sae.py --config configs/pipelines/diamonds.yaml
+
+bench: setup
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf experiments mlruns mlflow.db .pytest_cache

@@ -1,0 +1,168 @@
+"""Config sections -> objects, through the registries. Every failure is a ConfigError."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+from typing import Any
+
+import torch
+
+from alchemi_core.config.schema import (
+    DataConfig,
+    LossConfig,
+    ModelConfig,
+    OptimizerConfig,
+    SchedulerConfig,
+)
+from alchemi_core.data.batching import BatchLoader, DataSpec
+from alchemi_core.errors import ConfigError, UserError
+from alchemi_core.registry import DATALOADERS, LOSSES, MODELS
+
+
+def import_user_modules(modules: list[str], file: str | None) -> None:
+    for i, name in enumerate(modules):
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise ConfigError(f"cannot import {name!r}: {exc}", file, f"imports[{i}]") from None
+
+
+def accepted_kwargs(fn: Any) -> tuple[set[str], bool]:
+    """Parameter names of a callable (class -> __init__) and whether it takes **kwargs."""
+    sig = inspect.signature(fn)
+    names = {
+        n for n, p in sig.parameters.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    }
+    var_kw = any(p.kind == p.VAR_KEYWORD for p in sig.parameters.values())
+    return names - {"self"}, var_kw
+
+
+def check_kwargs(fn: Any, kwargs: dict, file: str | None, key: str, reserved=()) -> None:
+    names, var_kw = accepted_kwargs(fn)
+    if var_kw:
+        return
+    options = sorted(names - set(reserved))
+    for k in kwargs:
+        if k not in names or k in reserved:
+            hint = difflib.get_close_matches(k, options, n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise ConfigError(
+                f"unknown parameter{extra}; accepted: {', '.join(options)}", file, f"{key}.{k}"
+            )
+
+
+def construct(cls: Any, kwargs: dict, file: str | None, key: str) -> Any:
+    try:
+        return cls(**kwargs)
+    except UserError as exc:
+        if exc.file is None:
+            exc.file = file
+            exc.args = (exc.line(),)
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{exc}", file, key) from None
+
+
+def build_loader(section, data: DataConfig, file: str | None, key: str) -> BatchLoader:
+    cls = DATALOADERS.get(section.loader_class, file, f"{key}.loader_class")
+    params = section.loader_params.model_dump()
+    check_kwargs(cls, params, file, f"{key}.loader_params", reserved=("data_path", "data"))
+    return construct(
+        cls, {"data_path": section.data_path, "data": data, **params}, file, f"{key}.loader_params"
+    )
+
+
+def resolve_model_params(model_cfg: ModelConfig, spec: DataSpec, file: str | None) -> dict:
+    """The model's params with `input_dim` inferred from the data when the model takes it."""
+    cls = MODELS.get(model_cfg.class_, file, "model.class")
+    params = dict(model_cfg.params)
+    check_kwargs(cls, params, file, "model.params", reserved=("data_spec",))
+    names, _ = accepted_kwargs(cls)
+    if "input_dim" in names and "data_spec" not in names:
+        width = len(spec.numerical) + spec.embedding_dim
+        if params.get("input_dim") is None:
+            params["input_dim"] = width
+        elif params["input_dim"] != width:
+            raise ConfigError(
+                f"{params['input_dim']} does not match the data's width {width}",
+                file,
+                "model.params.input_dim",
+            )
+    return params
+
+
+def build_model(model_cfg: ModelConfig, spec: DataSpec, file: str | None) -> tuple[Any, dict]:
+    cls = MODELS.get(model_cfg.class_, file, "model.class")
+    params = resolve_model_params(model_cfg, spec, file)
+    return instantiate_model(cls, params, spec, file), params
+
+
+def instantiate_model(cls: Any, params: dict, spec: DataSpec, file: str | None) -> Any:
+    names, _ = accepted_kwargs(cls)
+    kwargs = {**params, "data_spec": spec} if "data_spec" in names else dict(params)
+    return construct(cls, kwargs, file, "model.params")
+
+
+def build_loss(loss_cfg: LossConfig, file: str | None, key: str):
+    cls = LOSSES.get(loss_cfg.class_, file, f"{key}.class")
+    check_kwargs(cls, loss_cfg.params, file, f"{key}.params")
+    return construct(cls, dict(loss_cfg.params), file, f"{key}.params")
+
+
+def _torch_class(module: Any, name: str, base: type, file: str | None, key: str) -> Any:
+    cls = getattr(module, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        known = sorted(
+            n
+            for n, c in vars(module).items()
+            if isinstance(c, type) and issubclass(c, base) and c is not base
+        )
+        hint = difflib.get_close_matches(name, known, n=1)
+        extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise ConfigError(f"unknown {module.__name__} class {name!r}{extra}", file, key)
+    return cls
+
+
+def build_optimizer(cfg: OptimizerConfig, params, file: str | None) -> torch.optim.Optimizer:
+    key = "train.optimizer_config"
+    cls = _torch_class(torch.optim, cfg.optimizer, torch.optim.Optimizer, file, f"{key}.optimizer")
+    extra = dict(cfg.model_extra or {})
+    check_kwargs(cls, extra, file, key, reserved=("params", "lr"))
+    return construct(cls, {"params": params, "lr": cfg.learning_rate, **extra}, file, key)
+
+
+def build_scheduler(cfg: SchedulerConfig | None, optimizer, file: str | None):
+    if cfg is None:
+        return None
+    key = "train.scheduler"
+    sched = torch.optim.lr_scheduler
+    cls = _torch_class(sched, cfg.name, sched.LRScheduler, file, f"{key}.name")
+    extra = dict(cfg.model_extra or {})
+    check_kwargs(cls, extra, file, key, reserved=("optimizer",))
+    return construct(cls, {"optimizer": optimizer, **extra}, file, key)
+
+
+def check_metric_names(cfg, train_loss, val_loss, file: str | None) -> None:
+    """checkpoint.metric and early_stopping.metric must be metrics this run logs."""
+    logged = {"lr", "epoch", "train_loss"}
+    logged |= {f"train_{n}" for n in getattr(train_loss, "metric_names", ())}
+    if val_loss is not None:
+        logged |= {"val_loss"} | {f"val_{n}" for n in getattr(val_loss, "metric_names", ())}
+    checks = [("checkpoint.metric", cfg.checkpoint.metric)]
+    if cfg.val and cfg.val.early_stopping:
+        checks.append(("val.early_stopping.metric", cfg.val.early_stopping.metric))
+    for key, name in checks:
+        loss = val_loss if name.startswith("val_") else train_loss
+        if not getattr(loss, "metric_names", None) and name.startswith(("train_", "val_")):
+            continue  # a custom loss that does not declare its components
+        if name not in logged:
+            hint = difflib.get_close_matches(name, sorted(logged), n=1)
+            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            raise ConfigError(
+                f"{name!r} is not a metric this run logs{extra}; logged: "
+                f"{', '.join(sorted(logged))}",
+                file,
+                key,
+            )

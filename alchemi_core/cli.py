@@ -1,0 +1,106 @@
+"""The `alchemi` command. Exit codes: 0 success, 2 user error, 1 internal error."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable
+
+from alchemi_core.errors import AlchemiError, UserError
+from alchemi_core.secrets import redact_uri
+
+
+class _TqdmHandler(logging.StreamHandler):
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        try:
+            tqdm.write(redact_uri(self.format(record)), file=sys.stderr)
+        except Exception:
+            self.handleError(record)
+
+
+def setup_logging(verbose: bool = False) -> None:
+    root = logging.getLogger("alchemi")
+    if not any(isinstance(h, _TqdmHandler) for h in root.handlers):
+        handler = _TqdmHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s alchemi: %(message)s", "%H:%M:%S"))
+        root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.propagate = False
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2
+        raise UserError(message, "command line")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from alchemi_core import api
+
+    result = api.train(args.config, args.set, seed=args.seed, overwrite=args.overwrite)
+    print(json.dumps(result.to_dict(), indent=2))
+    return 0
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from alchemi_core.data import prepare
+
+    written = prepare.prepare(args.dataset, args.out, fmt=args.format, seed=args.seed)
+    print(json.dumps(written, indent=2))
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "train": _cmd_train,
+    "prepare-data": _cmd_prepare,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="alchemi", description="Config-driven training: VAE, SAE and more.")
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    t = sub.add_parser("train", help="train a model from a YAML config")
+    t.add_argument("--config", required=True, help="training config YAML")
+    t.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (dotted path), validated like the file",
+    )
+    t.add_argument("--seed", type=int, default=None, help="overrides every seed in the config")
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a run of a different config in the same output folder",
+    )
+    d = sub.add_parser("prepare-data", help="write the example data set's splits")
+    d.add_argument("--dataset", required=True, choices=["penguins", "diamonds"])
+    d.add_argument("--out", required=True, help="folder for train/val/test files")
+    d.add_argument("--format", choices=["csv", "parquet"], default="csv")
+    d.add_argument("--seed", type=int, default=0)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        setup_logging(args.verbose)
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        print(f"error: {exc.line()}", file=sys.stderr)
+        return 2
+    except AlchemiError as exc:
+        print(f"error: {redact_uri(str(exc))}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

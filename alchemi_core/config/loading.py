@@ -1,0 +1,149 @@
+"""YAML -> validated config, with --set overrides and errors that name file and key."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from alchemi_core.config.schema import TrainingConfig
+from alchemi_core.errors import ConfigError
+
+M = TypeVar("M", bound=BaseModel)
+_KEY_PREFIX = re.compile(r"^([A-Za-z_][\w.]*): (.*)$", re.S)
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError("config file not found", path)
+    if path.is_dir():
+        raise ConfigError("is a folder, not a config file", path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"invalid YAML: {problem}", path, where) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not a text file", path) from None
+    if data is None:
+        raise ConfigError("config file is empty", path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"top level must be a mapping, got {type(data).__name__}", path)
+    return data
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _submodel(model: type[BaseModel] | None, key: str) -> type[BaseModel] | None:
+    """The pydantic model class of field `key` (through Optional), or None for free dicts."""
+    if model is None:
+        return None
+    for name, field in model.model_fields.items():
+        if key in (name, field.alias):
+            ann = field.annotation
+            for cand in (ann, *getattr(ann, "__args__", ())):
+                if isinstance(cand, type) and issubclass(cand, BaseModel):
+                    return cand
+            return None
+    return None
+
+
+def _model_at(root: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = root
+    for part in loc:
+        if not isinstance(part, str):
+            continue
+        model = _submodel(model, part)
+    return model
+
+
+def _did_you_mean(word: str, options: list[str]) -> str:
+    hint = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f" (did you mean {hint[0]!r}?)" if hint else ""
+
+
+def _format(err: dict, root: type[BaseModel]) -> tuple[str, str]:
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    key = ".".join(str(p) for p in loc)
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        parent = _model_at(root, loc[:-1])
+        options = _field_names(parent) if parent else []
+        return key, f"unknown key{_did_you_mean(str(loc[-1]), options)}"
+    if kind == "missing":
+        return key, "required key is missing"
+    msg = err["msg"].removeprefix("Value error, ")
+    m = _KEY_PREFIX.match(msg)
+    if m and "." in m.group(1):
+        return m.group(1), m.group(2)
+    if "input" in err and kind not in ("model_type",) and not isinstance(err["input"], dict):
+        msg = f"{msg} (got {err['input']!r})"
+    return key, msg
+
+
+def validate(data: dict[str, Any], model: type[M], source: str | Path) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        key, msg = _format(exc.errors()[0], model)
+        more = len(exc.errors()) - 1
+        if more:
+            msg += f" (+{more} more problem{'s' if more > 1 else ''})"
+        raise ConfigError(msg, source, key or None) from None
+
+
+def _check_override_key(path: list[str], root: type[BaseModel], spec: str) -> None:
+    model: type[BaseModel] | None = root
+    for i, part in enumerate(path):
+        if model is None:
+            return  # inside a free-form dict (params, loader_params extras): any key goes
+        names = _field_names(model)
+        if part not in names and model.model_config.get("extra") != "allow":
+            raise ConfigError(
+                f"unknown key{_did_you_mean(part, names)}", f"--set {spec}", ".".join(path[: i + 1])
+            )
+        model = _submodel(model, part)
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], root: type[BaseModel]) -> None:
+    for spec in overrides:
+        if "=" not in spec:
+            raise ConfigError("expected dotted.key=value", f"--set {spec}")
+        dotted, raw = spec.split("=", 1)
+        path = dotted.strip().split(".")
+        if not all(path):
+            raise ConfigError("empty key", f"--set {spec}")
+        _check_override_key(path, root, spec)
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        node = data
+        for i, part in enumerate(path[:-1]):
+            nxt = node.get(part)
+            if nxt is None:
+                nxt = node[part] = {}
+            if not isinstance(nxt, dict):
+                key = ".".join(path[: i + 1])
+                raise ConfigError(
+                    "is not a mapping, cannot set a key inside it", f"--set {spec}", key
+                )
+            node = nxt
+        node[path[-1]] = value
+
+
+def load_config(
+    path: str | Path, overrides: list[str] | None = None, model: type[M] = TrainingConfig
+) -> M:
+    data = read_yaml(path)
+    apply_overrides(data, list(overrides or []), model)
+    return validate(data, model, path)

@@ -1,0 +1,202 @@
+"""Pydantic models for a training config. Unknown keys are refused everywhere."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
+Dtype = Literal["float32", "float64", "bf16", "bfloat16", "fp16", "float16"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def check_device(value: str | None) -> str | None:
+    if value is not None and not DEVICE_RE.match(value):
+        raise ValueError(f"{value!r} is not a device; use auto, cpu, cuda or cuda:N")
+    return value
+
+
+class GlobalConfig(Strict):
+    """Runtime settings shared by every stack. Unset fields fall back (see runtime.py)."""
+
+    seed: int | None = None
+    device: str | None = None
+    dtype: Dtype | None = None
+    amp_dtype: Dtype | None = None
+    deterministic: bool | None = None
+    threads: PositiveInt | None = None  # CPU threads for torch; None keeps torch's default
+
+    _device = field_validator("device")(check_device)
+
+
+class Experiment(Strict):
+    name: str
+    output_dir: str
+    seed: int | None = None
+    device: str | None = None
+
+    _device = field_validator("device")(check_device)
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not NAME_RE.match(v) or ".." in v:
+            raise ValueError(
+                f"{v!r} is not a safe folder name (letters, digits, _ . = + -; no '/' or '..')"
+            )
+        return v
+
+
+class ModelConfig(Strict):
+    class_: str = Field(alias="class")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class Columns(Strict):
+    numerical: list[str] = Field(default_factory=list)
+    categorical: list[str] = Field(default_factory=list)
+    embeddings: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _non_empty_and_unique(self) -> Columns:
+        names = self.numerical + self.categorical + self.embeddings
+        if not names:
+            raise ValueError("at least one of numerical, categorical, embeddings must be non-empty")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"columns listed twice: {', '.join(dupes)}")
+        return self
+
+
+class DataConfig(Strict):
+    columns: Columns
+    cardinalities_path: str | None = None
+
+    @model_validator(mode="after")
+    def _cardinalities(self) -> DataConfig:
+        if self.columns.categorical and not self.cardinalities_path:
+            raise ValueError("categorical columns need data.cardinalities_path")
+        return self
+
+
+class LoaderParams(BaseModel):
+    """Common loader keys; a loader may take more (checked against its signature)."""
+
+    model_config = ConfigDict(extra="allow")
+    batch_size: PositiveInt
+    shuffle: bool
+    num_workers: NonNegativeInt = 0
+    num_batches_per_epoch: PositiveInt | None = None
+
+
+class LossConfig(Strict):
+    class_: str = Field(alias="class")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class OptimizerConfig(BaseModel):
+    """`optimizer` names a torch.optim class; other keys go to its constructor."""
+
+    model_config = ConfigDict(extra="allow")
+    optimizer: str
+    learning_rate: PositiveFloat
+
+
+class SchedulerConfig(BaseModel):
+    """Optional: `name` of a torch.optim.lr_scheduler class; other keys go to it. Stepped per epoch."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+
+class TrainSection(Strict):
+    data_path: str
+    loader_class: str
+    loader_params: LoaderParams
+    epochs: PositiveInt
+    optimizer_config: OptimizerConfig
+    loss: LossConfig
+    scheduler: SchedulerConfig | None = None
+    grad_clip_norm: PositiveFloat | None = None
+    seed: int | None = None  # legacy; see runtime.resolve_seed
+
+
+class EarlyStopping(Strict):
+    patience: PositiveInt
+    metric: str
+    direction: Literal["min", "max"]
+    min_delta: float = Field(default=0.0, ge=0)
+
+
+class ValSection(Strict):
+    data_path: str
+    loader_class: str
+    loader_params: LoaderParams
+    frequency: PositiveInt
+    loss: LossConfig
+    early_stopping: EarlyStopping | None = None
+
+
+class CheckpointConfig(Strict):
+    metric: str
+    mode: Literal["min", "max"]
+    save_strategy: Literal["best", "last", "all"]
+
+
+class Credentials(Strict):
+    username: str | None = None
+    password: SecretStr | None = None
+
+
+class MLflowConfig(Strict):
+    tracking_uri: str
+    experiment_name: str
+    credentials: Credentials | None = None
+    run_name: str | None = None
+    # What to do when the server cannot be reached at start: fail, or train without tracking.
+    on_unreachable: Literal["fail", "skip"] = "fail"
+
+
+class TrainingConfig(Strict):
+    global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
+    imports: list[str] = Field(default_factory=list)
+    experiment: Experiment
+    model: ModelConfig
+    data: DataConfig
+    train: TrainSection
+    val: ValSection | None = None
+    checkpoint: CheckpointConfig
+    mlflow: MLflowConfig | None = None
+
+    @model_validator(mode="after")
+    def _cross_fields(self) -> TrainingConfig:
+        metrics = [("checkpoint.metric", self.checkpoint.metric)]
+        if self.val and self.val.early_stopping:
+            metrics.append(("val.early_stopping.metric", self.val.early_stopping.metric))
+        for key, name in metrics:
+            if name.startswith("val_") and self.val is None:
+                raise ValueError(f"{key}: {name!r} needs a val section (no validation runs)")
+            if name not in ("lr", "epoch") and not name.startswith(("train_", "val_")):
+                raise ValueError(f"{key}: {name!r} is not a logged metric (train_*, val_*, lr)")
+        if self.val and self.val.frequency > self.train.epochs:
+            raise ValueError(
+                f"val.frequency: {self.val.frequency} is more than train.epochs "
+                f"({self.train.epochs}), so validation would never run"
+            )
+        return self

@@ -1,0 +1,26 @@
+"""The loss contract.
+
+A loss is called as `loss(outputs, batch)` and returns a dict of scalar tensors with a
+differentiable "loss" entry; every other entry is a component logged as `<split>_<name>`.
+A loss that needs whole-epoch statistics (e.g. dead latents) implements `reset()` and
+`epoch_metrics()`; the trainer calls them around each epoch.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Loss(nn.Module):
+    metric_names: tuple[str, ...] = ()
+
+    def reset(self) -> None:
+        pass
+
+    def epoch_metrics(self) -> dict[str, float]:
+        return {}
+
+
+def detach_components(terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v if k == "loss" else v.detach() for k, v in terms.items()}

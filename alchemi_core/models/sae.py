@@ -1,0 +1,48 @@
+"""A sparse autoencoder: ReLU latents, unit-norm decoder rows, a learned pre-encoder bias."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from alchemi_core.data.batching import Batch
+from alchemi_core.registry import register_model
+
+
+def flat_input(batch: Batch) -> torch.Tensor:
+    parts = [batch[k] for k in ("numerical", "embeddings") if k in batch]
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+
+
+@register_model("SAE")
+class SAE(nn.Module):
+    def __init__(self, input_dim: int, hidden_dim: int, sparsity_weight: float = 0.0):
+        super().__init__()
+        self.input_dim = input_dim
+        self.hidden_dim = hidden_dim
+        self.sparsity_weight = sparsity_weight  # kept for reference; SAELoss applies its own
+        self.b_dec = nn.Parameter(torch.zeros(input_dim))
+        self.encoder = nn.Linear(input_dim, hidden_dim)
+        w = torch.randn(hidden_dim, input_dim)
+        w = w / w.norm(dim=1, keepdim=True)
+        self.W_dec = nn.Parameter(w)
+        with torch.no_grad():
+            self.encoder.weight.copy_(w)
+            self.encoder.bias.zero_()
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.relu(self.encoder(x - self.b_dec))
+
+    def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
+        x = flat_input(batch)
+        f = self.encode(x)
+        return {
+            "input": x,
+            "latents": f,
+            "reconstruction": f @ self.W_dec + self.b_dec,
+            "decoder_norms": self.W_dec.norm(dim=1),
+        }
+
+    @torch.no_grad()
+    def embed(self, batch: Batch) -> torch.Tensor:
+        return self.encode(flat_input(batch))

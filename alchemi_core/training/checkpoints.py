@@ -1,0 +1,114 @@
+"""Checkpoint files: written atomically, loaded with weights_only=True, resolved by strategy."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from alchemi_core.errors import CheckpointError
+from alchemi_core.io import _fsync_dir
+
+log = logging.getLogger("alchemi")
+
+FORMAT = "alchemi-checkpoint/1"
+EPOCH_RE = re.compile(r"^epoch_(\d+)$")
+NAMES = {"best": "best_model.pt", "last": "last_model.pt"}
+
+
+def save_many(payload: dict[str, Any], targets: list[Path]) -> None:
+    """Serialize once, then hard-link the file into every target name atomically."""
+    if not targets:
+        return
+    folder = targets[0].parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".ckpt.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save({"format": FORMAT, **payload}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        for target in targets:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            link = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+            link.unlink(missing_ok=True)
+            try:
+                os.link(tmp, link)
+            except OSError:  # file systems without hard links
+                shutil.copyfile(tmp, link)
+            os.replace(link, target)
+        for d in {t.parent for t in targets}:
+            _fsync_dir(d)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError("checkpoint file not found", path)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # truncated zip, bad pickle, disallowed global, ...
+        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise CheckpointError(f"corrupt or truncated checkpoint ({reason})", path) from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError("not an alchemi checkpoint", path)
+    return ckpt
+
+
+def resolve(path: str | Path, strategy: str = "best") -> Path:
+    """A checkpoint file, or a run's checkpoints/ folder (or the run folder) plus a strategy."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    if not path.exists():
+        raise CheckpointError("checkpoint path not found", path)
+    folder = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    m = EPOCH_RE.match(strategy)
+    if strategy in NAMES:
+        name = NAMES[strategy]
+    elif m and int(m.group(1)) >= 1:
+        name = f"epoch_{int(m.group(1))}.pt"
+    else:
+        raise CheckpointError(
+            f"load_strategy {strategy!r}: use best, last or epoch_N (N >= 1)",
+            path,
+            "checkpoint.load_strategy",
+        )
+    target = folder / name
+    if not target.is_file():
+        have = sorted(p.name for p in folder.glob("*.pt")) or ["none"]
+        raise CheckpointError(
+            f"no {name} here; found: {', '.join(have)}", folder, "checkpoint.load_strategy"
+        )
+    return target
+
+
+def candidates(run_dir: Path) -> list[Path]:
+    files = list((run_dir / "checkpoints").glob("*.pt")) + list((run_dir / "state").glob("*.pt"))
+    return sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def newest_intact(run_dir: Path) -> tuple[Path, dict] | tuple[None, None]:
+    """The intact checkpoint with the highest epoch (ties: newest file); corrupt ones skipped."""
+    best: tuple[int, Path, dict] | None = None
+    for path in candidates(run_dir):
+        try:
+            ckpt = load(path)
+        except CheckpointError as exc:
+            log.warning("skipping %s", exc)
+            continue
+        if "training" not in ckpt:
+            continue
+        if best is None or ckpt["epoch"] > best[0]:
+            best = (ckpt["epoch"], path, ckpt)
+    if best is None:
+        return None, None
+    return best[1], best[2]

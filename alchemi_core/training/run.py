@@ -1,0 +1,403 @@
+"""One training run: builds everything, owns the output folder, resumes, checkpoints, tracks.
+
+Folder layout ({output_dir}/{name}/):
+  config.yaml            resolved config, secrets redacted
+  run.json               config hash, status, last epoch, MLflow run id
+  metrics.jsonl          one JSON line per epoch
+  checkpoints/           best_model.pt, last_model.pt, epoch_N.pt (per save_strategy)
+  state/resume.pt        the resume point when save_strategy is "best"
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from alchemi_core import builders, runtime
+from alchemi_core.config.schema import TrainingConfig
+from alchemi_core.errors import RunStateError, TrainingDiverged
+from alchemi_core.io import (
+    FolderLock,
+    append_line,
+    canonical_json,
+    text_sha256,
+    write_json,
+    write_text,
+)
+from alchemi_core.secrets import redact
+from alchemi_core.training import checkpoints
+from alchemi_core.training.early_stopping import EarlyStopper, Tracker
+from alchemi_core.training.tracking import NullTracker, flatten
+from alchemi_core.training.trainer import Trainer
+
+log = logging.getLogger("alchemi")
+
+
+@dataclass
+class TrainResult:
+    run_dir: str
+    status: str  # finished | already_finished
+    epochs_run: int
+    metrics: dict[str, float] = field(default_factory=dict)
+    best_checkpoint: str | None = None
+    last_checkpoint: str | None = None
+    best_metric: float | None = None
+    best_epoch: int | None = None
+    mlflow_run_id: str | None = None
+    config_hash: str = ""
+    resumed_from_epoch: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Built:
+    cfg: TrainingConfig
+    source: str
+    rt: runtime.Runtime
+    train_loader: Any
+    val_loader: Any
+    model: Any
+    model_params: dict
+    loss: Any
+    val_loss: Any
+    optimizer: Any
+    scheduler: Any
+    resolved: dict
+    config_hash: str
+
+
+def resolved_config(cfg: TrainingConfig, rt: runtime.Runtime, model_params: dict) -> dict:
+    data = cfg.model_dump(mode="json", by_alias=True)
+    data["global"] = {
+        "seed": rt.seed,
+        "device": str(rt.device),
+        "dtype": rt.describe()["dtype"],
+        "amp_dtype": None if rt.amp_dtype is None else rt.describe()["amp_dtype"],
+        "deterministic": rt.deterministic,
+    }
+    data["model"]["params"] = dict(model_params)
+    return redact(data)
+
+
+def config_hash(resolved: dict) -> str:
+    keyed = json.loads(json.dumps(resolved))
+    if keyed.get("mlflow"):
+        keyed["mlflow"].pop("credentials", None)
+    return text_sha256(canonical_json(keyed))[:16]
+
+
+def build(cfg: TrainingConfig, source: str, cli_seed: int | None = None) -> Built:
+    """Everything a run needs, with no disk writes: bad input fails here."""
+    builders.import_user_modules(cfg.imports, source)
+    rt = runtime.resolve_runtime(cfg, cli_seed, source)
+    runtime.apply(rt)
+    train_loader = builders.build_loader(cfg.train, cfg.data, source, "train")
+    val_loader = builders.build_loader(cfg.val, cfg.data, source, "val") if cfg.val else None
+    if val_loader is not None and val_loader.spec.to_dict() != train_loader.spec.to_dict():
+        raise RunStateError("val data columns differ from train data", source, "val.data_path")
+    model, params = builders.build_model(cfg.model, train_loader.spec, source)
+    model = model.to(device=rt.device, dtype=rt.dtype)
+    loss = builders.build_loss(cfg.train.loss, source, "train.loss")
+    val_loss = builders.build_loss(cfg.val.loss, source, "val.loss") if cfg.val else None
+    builders.check_metric_names(cfg, loss, val_loss, source)
+    optimizer = builders.build_optimizer(cfg.train.optimizer_config, model.parameters(), source)
+    scheduler = builders.build_scheduler(cfg.train.scheduler, optimizer, source)
+    resolved = resolved_config(cfg, rt, params)
+    for loader in (train_loader, val_loader):
+        if loader is not None:
+            loader.seed(rt.seed)
+            if rt.device.type != "cpu" and loader.num_workers == 0:
+                loader.to(rt.device)
+    return Built(
+        cfg,
+        source,
+        rt,
+        train_loader,
+        val_loader,
+        model,
+        params,
+        loss,
+        val_loss,
+        optimizer,
+        scheduler,
+        resolved,
+        config_hash(resolved),
+    )
+
+
+def read_run_json(run_dir: Path) -> dict | None:
+    path = run_dir / "run.json"
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError:
+        return {"config_hash": None, "status": "unknown"}
+
+
+def clear_run_dir(run_dir: Path) -> None:
+    for child in run_dir.iterdir():
+        if child.name == ".lock":
+            continue
+        shutil.rmtree(child) if child.is_dir() else child.unlink()
+
+
+class Run:
+    """The side effects of a training run; its on_epoch_end is the trainer's callback."""
+
+    def __init__(self, b: Built, tracker=None, overwrite: bool = False):
+        self.b = b
+        cfg = b.cfg
+        self.run_dir = Path(cfg.experiment.output_dir) / cfg.experiment.name
+        self.ckpt_dir = self.run_dir / "checkpoints"
+        self.tracker = tracker or NullTracker()
+        self.overwrite = overwrite
+        self.best = Tracker(cfg.checkpoint.metric, cfg.checkpoint.mode)
+        es = cfg.val.early_stopping if cfg.val else None
+        self.stopper = (
+            EarlyStopper(Tracker(es.metric, es.direction, es.min_delta), es.patience)
+            if es
+            else None
+        )
+        self.info: dict[str, Any] = {}
+        self.last_metrics: dict[str, float] = {}
+        self.lock = FolderLock(self.run_dir)
+
+    # -- folder state --------------------------------------------------------------
+    def inspect(self) -> tuple[str, dict | None]:
+        """'new', 'resume' or 'finished' (and the checkpoint to resume from)."""
+        if not self.run_dir.exists():
+            return "new", None
+        info = read_run_json(self.run_dir)
+        others = [p for p in self.run_dir.iterdir() if p.name != ".lock"]
+        if info is None and not others:
+            return "new", None
+        same = info is not None and info.get("config_hash") == self.b.config_hash
+        if not same:
+            if not self.overwrite:
+                what = (
+                    "holds a run of a different config"
+                    if info
+                    else "is not empty and holds no alchemi run"
+                )
+                raise RunStateError(
+                    f"{what}; pass --overwrite to replace it", self.run_dir, "experiment.name"
+                )
+            clear_run_dir(self.run_dir)
+            return "new", None
+        self.info = info or {}
+        if self.info.get("status") == "finished":
+            return "finished", None
+        path, ckpt = checkpoints.newest_intact(self.run_dir)
+        if ckpt is None:
+            clear_run_dir(self.run_dir)
+            return "new", None
+        log.info("resuming from %s (epoch %d)", path, ckpt["epoch"])
+        return "resume", ckpt
+
+    def write_run_json(self, **updates: Any) -> None:
+        self.info.update(updates, updated=time.strftime("%Y-%m-%dT%H:%M:%S"))
+        write_json(self.run_dir / "run.json", self.info)
+
+    # -- checkpoints -----------------------------------------------------------------
+    def payload(self, epoch: int, metrics: dict[str, float]) -> dict[str, Any]:
+        b = self.b
+        training = {
+            "best": self.best.state_dict(),
+            "early": self.stopper.tracker.state_dict() if self.stopper else None,
+            "rng": runtime.rng_state(),
+            "loaders": {
+                "train": b.train_loader.state_dict(),
+                "val": b.val_loader.state_dict() if b.val_loader else None,
+            },
+            "scaler": None,
+        }
+        return {
+            "model_class": b.cfg.model.class_,
+            "model_params": b.model_params,
+            "data_spec": b.train_loader.spec.to_dict(),
+            "model_state": b.model.state_dict(),
+            "optimizer_state": b.optimizer.state_dict(),
+            "scheduler_state": b.scheduler.state_dict() if b.scheduler else None,
+            "epoch": epoch,
+            "metrics": dict(metrics),
+            "config": b.resolved,
+            "config_hash": b.config_hash,
+            "training": training,
+        }
+
+    def save(self, epoch: int, metrics: dict[str, float], improved: bool | None) -> None:
+        strategy = self.b.cfg.checkpoint.save_strategy
+        targets = []
+        if strategy in ("last", "all"):
+            targets.append(self.ckpt_dir / "last_model.pt")
+        if strategy == "all":
+            targets.append(self.ckpt_dir / f"epoch_{epoch}.pt")
+        if strategy in ("best", "all") and improved:
+            targets.append(self.ckpt_dir / "best_model.pt")
+        if strategy == "best":
+            targets.append(self.run_dir / "state" / "resume.pt")
+        checkpoints.save_many(self.payload(epoch, metrics), targets)
+
+    def restore(self, ckpt: dict) -> int:
+        b = self.b
+        b.model.load_state_dict(ckpt["model_state"])
+        b.optimizer.load_state_dict(ckpt["optimizer_state"])
+        if b.scheduler is not None and ckpt["scheduler_state"] is not None:
+            b.scheduler.load_state_dict(ckpt["scheduler_state"])
+        t = ckpt["training"]
+        self.best.load_state_dict(t["best"])
+        if self.stopper and t["early"]:
+            self.stopper.tracker.load_state_dict(t["early"])
+        b.train_loader.load_state_dict(t["loaders"]["train"])
+        if b.val_loader is not None and t["loaders"]["val"]:
+            b.val_loader.load_state_dict(t["loaders"]["val"])
+        runtime.set_rng_state(t["rng"])
+        self.last_metrics = dict(ckpt["metrics"])
+        self._truncate_metrics(ckpt["epoch"])
+        return int(ckpt["epoch"])
+
+    def _truncate_metrics(self, epoch: int) -> None:
+        path = self.run_dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        keep = []
+        for line in path.read_text().splitlines():
+            try:
+                if json.loads(line)["epoch"] <= epoch:
+                    keep.append(line)
+            except (json.JSONDecodeError, KeyError):
+                break  # a torn last line from a crash
+        write_text(path, "".join(f"{ln}\n" for ln in keep))
+
+    # -- the callback ------------------------------------------------------------------
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> bool:
+        improved = self.best.update(metrics, epoch)
+        stop = self.stopper.should_stop(metrics, epoch) if self.stopper else False
+        self.save(epoch, metrics, improved)
+        append_line(self.run_dir / "metrics.jsonl", json.dumps(metrics))
+        self.tracker.log_metrics(metrics, step=epoch)
+        self.last_metrics = metrics
+        self.write_run_json(epoch=epoch, status="running")
+        if stop:
+            log.info(
+                "early stopping at epoch %d: %s has not improved for %d validations",
+                epoch,
+                self.stopper.tracker.metric,
+                self.stopper.patience,
+            )
+        return stop
+
+
+def start_message(b: Built, run_dir: Path) -> str:
+    d = b.rt.describe()
+    return (
+        f"training {b.cfg.model.class_} {b.cfg.experiment.name!r} from {b.source}: "
+        f"seed {d['seed']} ({d['seed_source']}), device {d['device']}, dtype {d['dtype']}, "
+        f"amp {d['amp_dtype']}, deterministic {d['deterministic']} -> {run_dir}"
+    )
+
+
+def execute(b: Built, tracker=None, overwrite: bool = False) -> TrainResult:
+    run = Run(b, tracker, overwrite)
+    existed = run.run_dir.exists()
+    if existed:
+        run.lock.acquire()
+    try:
+        state, ckpt = run.inspect()
+        result = TrainResult(str(run.run_dir), "finished", 0, config_hash=b.config_hash)
+        if state == "finished":
+            log.info("%s already finished (config %s); nothing to do", run.run_dir, b.config_hash)
+            return fill_result(result, run, status="already_finished")
+        run.tracker.start(b.cfg.experiment.name, run.info.get("mlflow_run_id"), tags=run_tags(b))
+        if not existed:
+            run.lock.acquire()
+        start_epoch = 0
+        if ckpt is not None:
+            start_epoch = run.restore(ckpt)
+            result.resumed_from_epoch = start_epoch
+        log.info(start_message(b, run.run_dir))
+        write_text(run.run_dir / "config.yaml", yaml.safe_dump(b.resolved, sort_keys=False))
+        run.info.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S"))
+        run.write_run_json(
+            config_hash=b.config_hash,
+            status="running",
+            config_path=b.source,
+            mlflow_run_id=run.tracker.run_id,
+            runtime=b.rt.describe(),
+        )
+        if ckpt is None:
+            run.tracker.log_params(flatten(b.resolved))
+        trainer = Trainer(
+            b.model,
+            b.loss,
+            b.optimizer,
+            b.train_loader,
+            b.rt,
+            b.cfg.train.epochs,
+            b.val_loader,
+            b.val_loss,
+            b.cfg.val.frequency if b.cfg.val else 1,
+            b.scheduler,
+            b.cfg.train.grad_clip_norm,
+        )
+        try:
+            result.epochs_run = trainer.fit(start_epoch, run.on_epoch_end, log.info)
+        except BaseException as exc:
+            status = "diverged" if isinstance(exc, TrainingDiverged) else "failed"
+            run.write_run_json(status=status, error=str(exc)[:500])
+            run.tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+            raise
+        run.write_run_json(status="finished")
+        fill_result(result, run)
+        run.tracker.log_artifact(run.run_dir / "config.yaml")
+        run.tracker.log_artifact(run.run_dir / "metrics.jsonl")
+        best = result.best_checkpoint or result.last_checkpoint
+        if best:
+            run.tracker.log_artifact(best, "checkpoints")
+        run.tracker.finish("FINISHED")
+        return result
+    finally:
+        run.lock.release()
+
+
+def run_tags(b: Built) -> dict[str, str]:
+    d = b.rt.describe()
+    return {
+        "alchemi.config_path": b.source,
+        "alchemi.config_hash": b.config_hash,
+        "alchemi.seed": str(d["seed"]),
+        "alchemi.device": str(d["device"]),
+        "alchemi.dtype": str(d["dtype"]),
+        "alchemi.model": b.cfg.model.class_,
+    }
+
+
+def fill_result(result: TrainResult, run: Run, status: str | None = None) -> TrainResult:
+    if status:
+        result.status = status
+    best = run.ckpt_dir / "best_model.pt"
+    last = run.ckpt_dir / "last_model.pt"
+    result.best_checkpoint = str(best) if best.exists() else None
+    result.last_checkpoint = str(last) if last.exists() else None
+    info = read_run_json(run.run_dir) or {}
+    result.mlflow_run_id = info.get("mlflow_run_id")
+    result.epochs_run = result.epochs_run or int(info.get("epoch", 0))
+    metrics_path = run.run_dir / "metrics.jsonl"
+    if metrics_path.exists():
+        lines = metrics_path.read_text().splitlines()
+        if lines:
+            result.metrics = json.loads(lines[-1])
+    result.best_metric, result.best_epoch = run.best.best, run.best.best_epoch
+    if result.best_metric is None and result.metrics:
+        result.best_metric = result.metrics.get(run.best.metric)
+    return result

@@ -1,0 +1,154 @@
+"""The training loop, and nothing else: it knows no files, trackers or configs.
+
+It is handed a model that returns its outputs, a loss that returns its own terms, loaders,
+and an `on_epoch_end(epoch, metrics) -> stop?` callback. Host syncs: one per epoch.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+
+import torch
+from tqdm.auto import tqdm
+
+from alchemi_core.data.batching import Batch, BatchLoader
+from alchemi_core.errors import TrainingDiverged
+from alchemi_core.runtime import Runtime
+
+
+def to_device(batch: Batch, device: torch.device, dtype: torch.dtype) -> Batch:
+    out = {}
+    for k, v in batch.items():
+        if v.is_floating_point() and v.dtype != dtype:
+            v = v.to(dtype)
+        out[k] = v.to(device, non_blocking=True) if v.device != device else v
+    return out
+
+
+def show_progress() -> bool:
+    return sys.stderr.isatty()
+
+
+class Trainer:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        loss_fn,
+        optimizer,
+        train_loader: BatchLoader,
+        runtime: Runtime,
+        epochs: int,
+        val_loader: BatchLoader | None = None,
+        val_loss_fn=None,
+        val_frequency: int = 1,
+        scheduler=None,
+        grad_clip_norm: float | None = None,
+    ):
+        self.model = model
+        self.loss_fn = loss_fn
+        self.optimizer = optimizer
+        self.train_loader = train_loader
+        self.rt = runtime
+        self.epochs = epochs
+        self.val_loader = val_loader
+        self.val_loss_fn = val_loss_fn
+        self.val_frequency = val_frequency
+        self.scheduler = scheduler
+        self.grad_clip_norm = grad_clip_norm
+        fp16 = runtime.amp_dtype is torch.float16 and runtime.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
+
+    # -- one pass ----------------------------------------------------------------
+    def _run_epoch(
+        self, loader: BatchLoader, loss_fn, train: bool, epoch: int, bar: tqdm | None
+    ) -> dict[str, float]:
+        self.model.train(train)
+        loss_fn.reset()
+        keys: list[str] | None = None
+        sums: torch.Tensor | None = None
+        rows = 0
+        losses = []
+        grad = nullcontext() if train else torch.inference_mode()
+        with grad:
+            for batch in loader:
+                batch = to_device(batch, self.rt.device, self.rt.dtype)
+                n = next(iter(batch.values())).shape[0]
+                with self.rt.autocast():
+                    terms = loss_fn(self.model(batch), batch)
+                loss = terms["loss"]
+                if train:
+                    self._step(loss)
+                if keys is None:
+                    keys = list(terms)
+                vals = torch.stack([terms[k].detach().float() for k in keys]) * n
+                sums = vals if sums is None else sums + vals
+                losses.append(loss.detach())
+                rows += n
+                if bar is not None:
+                    bar.update(1)
+        if keys is None:
+            return {}
+        all_losses = torch.stack(losses)
+        finite = torch.isfinite(all_losses)
+        if not bool(finite.all()):
+            bad = int((~finite).nonzero()[0, 0]) + 1
+            split = "training" if train else "validation"
+            raise TrainingDiverged(
+                f"{split} loss is {all_losses[bad - 1].item()} at epoch {epoch}, batch {bad}; "
+                "stopped (the last good checkpoint is kept)"
+            )
+        means = (sums / rows).tolist()
+        out = dict(zip(keys, means, strict=True))
+        out.update(loss_fn.epoch_metrics())
+        return out
+
+    def _step(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.grad_clip_norm:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+
+    # -- the loop ----------------------------------------------------------------
+    def fit(
+        self,
+        start_epoch: int,
+        on_epoch_end: Callable[[int, dict[str, float]], bool],
+        log: Callable[[str], None] = print,
+    ) -> int:
+        """Train epochs start_epoch+1 .. epochs. Returns the last epoch run."""
+        progress = show_progress()
+        epoch = start_epoch
+        for epoch in range(start_epoch + 1, self.epochs + 1):
+            t0 = time.perf_counter()
+            n_batches = len(self.train_loader)
+            bar = (
+                tqdm(
+                    total=n_batches, desc=f"epoch {epoch}/{self.epochs}", leave=False, unit="batch"
+                )
+                if progress
+                else None
+            )
+            metrics = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"]}
+            train_m = self._run_epoch(self.train_loader, self.loss_fn, True, epoch, bar)
+            metrics.update({f"train_{k}": v for k, v in train_m.items()})
+            if bar is not None:
+                bar.close()
+            if self.val_loader is not None and epoch % self.val_frequency == 0:
+                val_m = self._run_epoch(self.val_loader, self.val_loss_fn, False, epoch, None)
+                metrics.update({f"val_{k}": v for k, v in val_m.items()})
+            if self.scheduler is not None:
+                self.scheduler.step()
+            metrics["epoch_seconds"] = time.perf_counter() - t0
+            shown = " ".join(
+                f"{k}={v:.4g}" for k, v in metrics.items() if k in ("train_loss", "val_loss", "lr")
+            )
+            log(f"epoch {epoch}/{self.epochs} {shown} ({metrics['epoch_seconds']:.1f}s)")
+            if on_epoch_end(epoch, metrics):
+                break
+        return epoch

@@ -1,0 +1,64 @@
+"""Shared fixtures: real example data prepared once, a tiny debug config per test."""
+
+from __future__ import annotations
+
+import os
+
+# Before torch/prefect/mlflow load: no network, no telemetry, one CPU thread per process
+# (the suite runs servers and workers beside training on a 2-core machine).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("DO_NOT_TRACK", "true")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import yaml  # noqa: E402
+
+from alchemi_core.data.prepare import prepare  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def penguins_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("penguins")
+    prepare("penguins", out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def penguins_parquet_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("penguins_pq")
+    prepare("penguins", out, fmt="parquet")
+    return out
+
+
+def debug_config_dict(data_dir: Path, out_dir: Path, **changes) -> dict:
+    """The shipped debug config, pointed at `data_dir` and writing under `out_dir`."""
+    cfg = yaml.safe_load((ROOT / "configs/vae/penguins_debug.yaml").read_text())
+    for section in ("train", "val"):
+        cfg[section]["data_path"] = str(data_dir / f"{section}.csv")
+    cfg["data"]["cardinalities_path"] = str(data_dir / "cardinalities.json")
+    cfg["experiment"]["output_dir"] = str(out_dir)
+    for dotted, value in changes.items():
+        node = cfg
+        *parents, last = dotted.split("__")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    return cfg
+
+
+@pytest.fixture
+def write_config(tmp_path, penguins_dir):
+    """write_config(**changes) -> path of a debug config; keys use __ for dots."""
+
+    def _write(name: str = "cfg.yaml", data: dict | None = None, **changes) -> Path:
+        cfg = data if data is not None else debug_config_dict(penguins_dir, tmp_path / "out", **changes)
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        return path
+
+    return _write
