@@ -21,7 +21,17 @@ from alchemi_core.errors import ConfigError, UserError
 from alchemi_core.registry import DATALOADERS, LOSSES, MODELS
 
 
+def load_plugins() -> None:
+    """Import every module another package declares under the `alchemi.plugins` entry point."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="alchemi.plugins"):
+        ep.load()
+
+
 def import_user_modules(modules: list[str], file: str | None) -> None:
+    """The config's `imports` list: modules whose import registers models, losses or loaders."""
+    load_plugins()
     for i, name in enumerate(modules):
         try:
             importlib.import_module(name)
@@ -96,7 +106,10 @@ def resolve_model_params(model_cfg: ModelConfig, spec: DataSpec, file: str | Non
 def build_model(model_cfg: ModelConfig, spec: DataSpec, file: str | None) -> tuple[Any, dict]:
     cls = MODELS.get(model_cfg.class_, file, "model.class")
     params = resolve_model_params(model_cfg, spec, file)
-    return instantiate_model(cls, params, spec, file), params
+    model = instantiate_model(cls, params, spec, file)
+    if params.get("input_dim") is None and isinstance(getattr(model, "input_dim", None), int):
+        params["input_dim"] = model.input_dim  # inferred by the model itself (e.g. the VAE)
+    return model, params
 
 
 def instantiate_model(cls: Any, params: dict, spec: DataSpec, file: str | None) -> Any:
