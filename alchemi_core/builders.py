@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import os
+import sys
 from typing import Any
 
 import torch
@@ -30,8 +32,13 @@ def load_plugins() -> None:
 
 
 def import_user_modules(modules: list[str], file: str | None) -> None:
-    """The config's `imports` list: modules whose import registers models, losses or loaders."""
+    """The config's `imports` list: modules whose import registers models, losses or loaders.
+
+    Modules are found on sys.path plus the working directory, as with `python -m`.
+    """
     load_plugins()
+    if modules and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     for i, name in enumerate(modules):
         try:
             importlib.import_module(name)

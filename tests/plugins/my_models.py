@@ -23,3 +23,15 @@ class TinyMSE(Loss):
     def forward(self, out, batch):
         mse = (out["reconstruction"] - batch["numerical"]).pow(2).mean()
         return {"loss": mse, "mse": mse.detach()}
+
+
+@register_model("BrokenModel")
+class BrokenModel(nn.Module):
+    """Raises inside forward: an internal error, not the user's config."""
+
+    def __init__(self, input_dim: int):
+        super().__init__()
+        self.lin = nn.Linear(input_dim, 1)
+
+    def forward(self, batch):
+        raise RuntimeError("bug inside the model")
