@@ -1,0 +1,85 @@
+"""Extraction throughput against a bare forward loop, measured in the same run.
+
+Both sides embed the diamonds train split (43,152 rows) with the example VAE architecture
+(configs/vae/diamonds.yaml; weights from a 2-batch training run, which do not affect speed)
+in the extract config's batch size, under torch.inference_mode, on the same tensors:
+  bare     for each slice: model.encode(batch) -- nothing kept
+  extract  inference.embed_all: the loader's batches, to_device, model.embed, rows stitched
+           into one float32 array (exactly what `alchemi extract` runs per split)
+  api      api.extract end to end for the train split: CSV read, checkpoint load, the loop,
+           .npy + sidecar written atomically, sha256 of inputs and outputs (for scale only)
+Target: extract >= 0.95x bare. Passes alternate and the best of --repeats counts.
+
+  OMP_NUM_THREADS=1 .venv/bin/python bench/extract_speed.py [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+
+import torch  # noqa: E402
+
+from alchemi_core import api, inference  # noqa: E402
+from alchemi_core.config.inference import ExtractConfig  # noqa: E402
+from alchemi_core.config.loading import load_config  # noqa: E402
+from alchemi_core.data.prepare import prepare  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bare_pass(model, tensors: dict, batch_size: int) -> None:
+    n = next(iter(tensors.values())).shape[0]
+    with torch.inference_mode():
+        for i in range(0, n, batch_size):
+            model.encode({k: v[i : i + batch_size] for k, v in tensors.items()})
+
+
+def best_of(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=15)
+    args = p.parse_args(argv)
+    os.chdir(tempfile.mkdtemp(prefix="alchemi-extract-speed-"))
+    prepare("diamonds", "data/diamonds")
+    quick = ["mlflow=null", "val=null", "checkpoint.metric=train_loss", "train.epochs=1",
+             "train.loader_params.num_batches_per_epoch=2"]  # fmt: skip
+    api.train(ROOT / "configs/vae/diamonds.yaml", quick)
+    cfg = load_config(ROOT / "configs/extract/diamonds.yaml", ["val=null", "test=null"],
+                      model=ExtractConfig)  # fmt: skip
+    model, ckpt, device = inference._open(cfg, "bench")
+    loader = inference.open_split(cfg.train, cfg.data, ckpt["data_spec"], "bench", "train")
+    bs, rows = loader.batch_size, loader.num_rows
+    bare = extract = float("inf")
+    for _ in range(3):  # alternate, so drift on a shared machine hits both sides
+        bare = min(bare, best_of(lambda: bare_pass(model, loader.tensors, bs), args.repeats))
+        extract = min(
+            extract, best_of(lambda: inference.embed_all(model, loader, device), args.repeats)
+        )
+    t0 = time.perf_counter()
+    api.extract(cfg)
+    end_to_end = time.perf_counter() - t0
+    print(f"{rows} rows, batch {bs}, {torch.get_num_threads()} thread(s), device {device}")
+    print(f"bare encode loop   {rows / bare:12,.0f} rows/s")
+    print(f"extract loop       {rows / extract:12,.0f} rows/s   ratio {bare / extract:.3f}x")
+    print(f"api.extract (I/O)  {rows / end_to_end:12,.0f} rows/s   ratio {bare / end_to_end:.3f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
