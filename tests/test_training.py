@@ -197,3 +197,33 @@ def test_plain_log_lines_when_not_a_terminal(write_config):
     assert sum("epoch " in ln and "train_loss=" in ln for ln in lines) == 3
     assert "\r" not in proc.stderr  # no progress bar redraws in a log
     assert json.loads(proc.stdout)["status"] == "finished"
+
+
+def test_progress_bar_on_a_terminal(write_config):
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alchemi_core.cli", "train", "--config", str(write_config())],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=120) == 0
+    out = b"".join(chunks).decode(errors="replace")
+    assert "\r" in out and "epoch 1/3:" in out and "batch" in out
