@@ -1,6 +1,6 @@
 """Do the example models learn? The shipped diamonds chain, scored against simple baselines.
 
-Runs in a scratch folder: prepare-data diamonds, train configs/vae/diamonds.yaml, extract with
+Runs in a scratch folder (data/diamonds linked to the repo's, prepared if missing): train configs/vae/diamonds.yaml, extract with
 configs/extract/diamonds.yaml, train configs/sae/diamonds.yaml, predict with
 configs/predict/diamonds_vae.yaml and diamonds_sae.yaml. MLflow is off (mlflow=null).
 
@@ -27,23 +27,19 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+import numpy as np
+from common import ROOT, diamonds_dir, table
+from sklearn.decomposition import PCA
 
-import numpy as np  # noqa: E402
-from sklearn.decomposition import PCA  # noqa: E402
+from alchemi_core import api
+from alchemi_core.config.loading import load_config
+from alchemi_core.config.schema import DataConfig
+from alchemi_core.data.tabular import TabularDataLoader, load_cardinalities
 
-from alchemi_core import api  # noqa: E402
-from alchemi_core.config.loading import load_config  # noqa: E402
-from alchemi_core.config.schema import DataConfig  # noqa: E402
-from alchemi_core.data.prepare import prepare  # noqa: E402
-from alchemi_core.data.tabular import TabularDataLoader, load_cardinalities  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 
 
-def table(path: str, data: DataConfig) -> dict[str, np.ndarray]:
+def read(path: str, data: DataConfig) -> dict[str, np.ndarray]:
     loader = TabularDataLoader(path, data, batch_size=1, shuffle=False)
     return {k: v.numpy() for k, v in loader.tensors.items()}
 
@@ -72,7 +68,6 @@ def pca_baseline(train: dict, test: dict, cards: list[int], k: int) -> tuple[flo
 def run_chain(args: argparse.Namespace) -> dict:
     """The by-hand chain from the README, with the shipped configs; returns what it made."""
     t0 = time.perf_counter()
-    prepare("diamonds", "data/diamonds")
     off = ["mlflow=null"]
     vae_set = off + ([f"train.epochs={args.vae_epochs}"] if args.vae_epochs else [])
     vae = api.train(CONFIGS / "vae/diamonds.yaml", vae_set)
@@ -94,7 +89,7 @@ def run_chain(args: argparse.Namespace) -> dict:
 def report(made: dict) -> None:
     cfg = load_config(CONFIGS / "vae/diamonds.yaml")
     data, k = cfg.data, cfg.model.params["latent_dim"]
-    train, test = table(cfg.train.data_path, data), table("data/diamonds/test.csv", data)
+    train, test = read(cfg.train.data_path, data), read("data/diamonds/test.csv", data)
     cats = data.columns.categorical
     mappings = [len(v) for v in load_cardinalities(data.cardinalities_path, cats).values()]
     pred = np.load(made["vae_pred"]["path"])
@@ -106,21 +101,23 @@ def report(made: dict) -> None:
     mean_mse = float(((train["numerical"].mean(0) - test["numerical"]) ** 2).mean())
     majority = np.array([(test["categorical"][:, i] == np.bincount(train["categorical"][:, i]).argmax()).mean()
                          for i in range(len(cats))])  # fmt: skip
-    rows = [("numerical MSE (std units)", vae_mse, pca_mse, mean_mse)]
-    rows += [(f"accuracy {c}", vae_acc[i], pca_acc[i], majority[i]) for i, c in enumerate(cats)]
-    print(f"\nVAE (latent_dim {k}, {made['vae'].epochs_run} epochs) on the diamonds test split")
-    print(f"{'metric':28s} {'VAE':>8s} {'PCA k=' + str(k):>8s} {'mean/maj':>8s}")
-    for name, *vals in rows:
-        print(f"{name:28s} " + " ".join(f"{v:8.4f}" for v in vals))
+    names = ["numerical MSE (std units)", *(f"accuracy {c}" for c in cats)]
+    vals = zip(names, [vae_mse, *vae_acc], [pca_mse, *pca_acc], [mean_mse, *majority], strict=True)
+    rows = [
+        {"metric": n, "VAE": f"{v:.4f}", f"PCA k={k}": f"{p:.4f}", "mean / majority": f"{b:.4f}"}
+        for n, v, p, b in vals
+    ]
+    epochs = made["vae"].epochs_run
+    print(table(rows, f"\nVAE (latent_dim {k}, {epochs} epochs), diamonds test split"))
     m = made["sae_pred"]["metrics"]
-    sae_cfg = load_config(CONFIGS / "sae/diamonds.yaml")
-    hidden = sae_cfg.model.params["hidden_dim"]
-    print(
-        f"\nSAE (hidden_dim {hidden}, {made['sae'].epochs_run} epochs) on the VAE's test embeddings"
-    )
-    print(f"{'FVE':28s} {m['fve']:8.4f}   (target >= 0.9)")
-    print(f"{'mean L0':28s} {m['l0']:8.3f}   (of {hidden} latents)")
-    print(f"{'dead fraction':28s} {m['dead_fraction']:8.4f}   (target <= 0.05)")
+    hidden = load_config(CONFIGS / "sae/diamonds.yaml").model.params["hidden_dim"]
+    sae_rows = [
+        {"metric": "FVE", "SAE": f"{m['fve']:.4f}", "target": ">= 0.9"},
+        {"metric": "mean L0", "SAE": f"{m['l0']:.3f}", "target": f"of {hidden} latents"},
+        {"metric": "dead fraction", "SAE": f"{m['dead_fraction']:.4f}", "target": "<= 0.05"},
+    ]
+    title = f"\nSAE (hidden_dim {hidden}, {made['sae'].epochs_run} epochs), VAE test embeddings"
+    print(table(sae_rows, title))
     print(f"\nchain time {made['seconds']:.0f}s")
 
 
@@ -133,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.workdir or tempfile.mkdtemp(prefix="alchemi-quality-"))
     work.mkdir(parents=True, exist_ok=True)
     os.chdir(work)  # the shipped configs use ./data and ./experiments
+    (work / "data").mkdir(exist_ok=True)
+    if not (work / "data" / "diamonds").exists():
+        (work / "data" / "diamonds").symlink_to(diamonds_dir())
     print(f"working in {work}", file=sys.stderr)
     report(run_chain(args))
     return 0
