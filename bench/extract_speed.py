@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -84,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     api.extract(cfg)
     end_to_end = time.perf_counter() - t0
+    os.chdir(ROOT)
+    shutil.rmtree(work, ignore_errors=True)
     print(f"{rows} rows, batch {bs}, {torch.get_num_threads()} thread(s), device {device}")
     print(f"bare encode loop   {rows / bare:12,.0f} rows/s")
     print(f"extract loop       {rows / extract:12,.0f} rows/s   ratio {ratio:.3f}x (median)")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -125,7 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--vae-epochs", type=int, default=None, help="override train.epochs")
     p.add_argument("--sae-epochs", type=int, default=None, help="override train.epochs")
-    p.add_argument("--workdir", default=None, help="scratch folder (default: a temp folder)")
+    p.add_argument(
+        "--workdir", default=None, help="scratch folder, kept (default: a temp folder, removed)"
+    )
     args = p.parse_args(argv)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="alchemi-quality-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -134,7 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     if not (work / "data" / "diamonds").exists():
         (work / "data" / "diamonds").symlink_to(diamonds_dir())
     print(f"working in {work}", file=sys.stderr)
-    report(run_chain(args))
+    try:
+        report(run_chain(args))
+    finally:
+        os.chdir(ROOT)
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
