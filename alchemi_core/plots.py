@@ -31,7 +31,9 @@ def plot_curves(metrics_path: str | Path, out: str | Path | None = None) -> Path
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    names = sorted({k.split("_", 1)[1] for r in rows for k in r if k.startswith(("train_", "val_"))})
+    names = sorted(
+        {k.split("_", 1)[1] for r in rows for k in r if k.startswith(("train_", "val_"))}
+    )
     panels = [n for n in names if n == "loss"] + [n for n in names if n != "loss"] + ["lr"]
     cols = min(3, len(panels))
     nrows = -(-len(panels) // cols)
@@ -41,14 +43,18 @@ def plot_curves(metrics_path: str | Path, out: str | Path | None = None) -> Path
             key = name if name == "lr" else f"{split}_{name}"
             pts = [(r["epoch"], r[key]) for r in rows if key in r]
             if pts and (name != "lr" or split == "train"):
-                ax.plot(*zip(*pts, strict=True), style, label=split if name != "lr" else "lr",
-                        markersize=3)
+                ax.plot(
+                    *zip(*pts, strict=True),
+                    style,
+                    label=split if name != "lr" else "lr",
+                    markersize=3,
+                )
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.tight_layout()
     out = Path(out) if out else Path(metrics_path).with_name("curves.png")

@@ -55,8 +55,11 @@ def prepare(name: str, out: str | Path, fmt: str = "csv", seed: int = 0) -> dict
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(df))
     n_train, n_val = int(SPLITS["train"] * len(df)), int(SPLITS["val"] * len(df))
-    parts = {"train": order[:n_train], "val": order[n_train : n_train + n_val],
-             "test": order[n_train + n_val :]}
+    parts = {
+        "train": order[:n_train],
+        "val": order[n_train : n_train + n_val],
+        "test": order[n_train + n_val :],
+    }
     train = df.iloc[parts["train"]]
     mean = train[numerical].astype(float).mean()
     std = train[numerical].astype(float).std().replace(0, 1.0)
@@ -73,13 +76,18 @@ def prepare(name: str, out: str | Path, fmt: str = "csv", seed: int = 0) -> dict
         written[split] = str(target)
     cards = {c: {v: i for i, v in enumerate(sorted(df[c].unique()))} for c in categorical}
     write_json(out / "cardinalities.json", cards)
-    write_json(out / "stats.json", {
-        "dataset": name, "source": DATASETS[name][3], "seed": seed, "log_columns": logged,
-        "mean": mean.to_dict(), "std": std.to_dict(),
-        "rows": {s: int(len(i)) for s, i in parts.items()},
-    })
+    write_json(
+        out / "stats.json",
+        {
+            "dataset": name,
+            "source": DATASETS[name][3],
+            "seed": seed,
+            "log_columns": logged,
+            "mean": mean.to_dict(),
+            "std": std.to_dict(),
+            "rows": {s: int(len(i)) for s, i in parts.items()},
+        },
+    )
     written["cardinalities"] = str(out / "cardinalities.json")
     written["stats"] = str(out / "stats.json")
     return written
-
-

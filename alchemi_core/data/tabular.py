@@ -28,7 +28,9 @@ def check_file(path: str | Path, allowed: dict[str, str], what: str) -> Path:
         raise DataError(f"is a folder, expected a {what} file", path)
     if path.suffix.lower() not in allowed:
         kinds = ", ".join(sorted(allowed))
-        raise DataError(f"unsupported file type {path.suffix or '(none)'!r}; expected {kinds}", path)
+        raise DataError(
+            f"unsupported file type {path.suffix or '(none)'!r}; expected {kinds}", path
+        )
     if path.stat().st_size == 0:
         raise DataError("file is empty", path)
     return path
@@ -95,7 +97,9 @@ def _float_column(table: pa.Table, col: str, path: Path) -> np.ndarray:
     if bad_rows.size:
         r = int(bad_rows[0])
         raise DataError(
-            f"{bad_rows.size} missing or non-finite value(s), first at {_row_hint(path, r)}", path, col
+            f"{bad_rows.size} missing or non-finite value(s), first at {_row_hint(path, r)}",
+            path,
+            col,
         )
     return values.astype(np.float32)
 
@@ -137,7 +141,10 @@ def _categorical_column(table: pa.Table, col: str, mapping: dict, path: Path) ->
 
 
 def read_tabular(
-    path: str | Path, numerical: list[str], categorical: list[str], embeddings: list[str],
+    path: str | Path,
+    numerical: list[str],
+    categorical: list[str],
+    embeddings: list[str],
     cardinalities_path: str | None,
 ) -> tuple[dict[str, torch.Tensor], DataSpec]:
     path = check_file(path, SUFFIXES, "table")
@@ -171,8 +178,16 @@ def read_tabular(
 class TabularDataLoader(BatchLoader):
     """Numerical columns as float32, categorical as int64 codes, embedding columns as float32."""
 
-    def __init__(self, data_path: str, data, batch_size: int, shuffle: bool, num_workers: int = 0,
-                 num_batches_per_epoch: int | None = None, drop_last: bool = False):
+    def __init__(
+        self,
+        data_path: str,
+        data,
+        batch_size: int,
+        shuffle: bool,
+        num_workers: int = 0,
+        num_batches_per_epoch: int | None = None,
+        drop_last: bool = False,
+    ):
         super().__init__(batch_size, shuffle, num_workers, num_batches_per_epoch, drop_last)
         cols = data.columns
         self.path = Path(data_path)
