@@ -1,0 +1,44 @@
+"""Test-only losses, loaded through a config's `imports: [fault_losses]` (tests/ on the path)."""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from alchemi_core import faults
+from alchemi_core.losses.vae import VAELoss
+from alchemi_core.registry import register_loss
+
+
+@register_loss("FailpointVAELoss")
+class FailpointVAELoss(VAELoss):
+    """VAELoss passing fail point "batch" on each training batch, optionally sleeping there."""
+
+    def __init__(self, sleep: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.sleep = sleep
+
+    def forward(self, out, batch):
+        if torch.is_grad_enabled():
+            faults.point("batch")
+            time.sleep(self.sleep)
+        return super().forward(out, batch)
+
+
+@register_loss("NaNAtVAELoss")
+class NaNAtVAELoss(VAELoss):
+    """VAELoss that turns NaN from the `nan_at`-th training batch on (counted from 1)."""
+
+    def __init__(self, nan_at: int, **kwargs):
+        super().__init__(**kwargs)
+        self.nan_at = nan_at
+        self.calls = 0
+
+    def forward(self, out, batch):
+        terms = super().forward(out, batch)
+        if torch.is_grad_enabled():
+            self.calls += 1
+            if self.calls >= self.nan_at:
+                terms["loss"] = terms["loss"] * float("nan")
+        return terms
