@@ -19,7 +19,6 @@ import yaml  # noqa: E402
 from alchemi_core.data.prepare import prepare  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-pytest_plugins = ["reliability_helpers"]  # mlflow_template, mlflow_uri fixtures
 
 
 @pytest.fixture(scope="session")

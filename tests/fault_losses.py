@@ -1,4 +1,4 @@
-"""Test-only losses, loaded through a config's `imports: [fault_losses]` (tests/ on the path)."""
+"""Test-only losses, loaded through a config's `imports: [tests.fault_losses]`."""
 
 from __future__ import annotations
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 
 from alchemi_core import cli
@@ -26,7 +24,7 @@ def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
 
 
 def alchemi(args: list, cwd: Path, env: dict | None = None, **kw) -> subprocess.CompletedProcess:
-    """A real `alchemi` process (python -m alchemi_core.cli), tests/ importable."""
+    """A real `alchemi` process (python -m alchemi_core.cli), the repo importable (tests.*)."""
     return subprocess.run(
         [sys.executable, "-m", "alchemi_core.cli", *map(str, args)],
         cwd=cwd,
@@ -39,7 +37,7 @@ def alchemi(args: list, cwd: Path, env: dict | None = None, **kw) -> subprocess.
 
 
 def subprocess_env(extra: dict | None = None) -> dict:
-    env = dict(os.environ, PYTHONPATH=str(TESTS), OMP_NUM_THREADS="1")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     env.pop("ALCHEMI_FAILPOINT", None)
     env.update(extra or {})
     return env
@@ -60,26 +58,6 @@ def assert_same_state(a, b, where: str = "") -> None:
             assert_same_state(x, y, f"{where}[{i}]")
     else:
         assert a == b, f"{where}: {a!r} != {b!r}"
-
-
-@pytest.fixture(scope="session")
-def mlflow_template(tmp_path_factory) -> Path:
-    """An MLflow sqlite DB migrated once per session; tests copy it (0.03 s vs 1-2.5 s)."""
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    from mlflow.tracking import MlflowClient
-
-    path = tmp_path_factory.mktemp("mlflow_template") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments()
-    return path
-
-
-@pytest.fixture
-def mlflow_uri(tmp_path, mlflow_template, monkeypatch) -> str:
-    """A fresh sqlite store in tmp_path; cwd is tmp_path so default artifacts land there too."""
-    db = tmp_path / "mlflow.db"
-    shutil.copyfile(mlflow_template, db)
-    monkeypatch.chdir(tmp_path)
-    return f"sqlite:///{db}"
 
 
 def mlflow_run(uri: str, run_id: str):

@@ -10,8 +10,13 @@ import time
 import pytest
 import torch
 import yaml
-from conftest import debug_config_dict
-from reliability_helpers import (
+
+from alchemi_core import api
+from alchemi_core.errors import CheckpointError
+from alchemi_core.io import FolderLock
+from alchemi_core.training import checkpoints
+from tests.conftest import debug_config_dict
+from tests.reliability_helpers import (
     alchemi,
     assert_same_state,
     mlflow_run,
@@ -19,15 +24,10 @@ from reliability_helpers import (
     subprocess_env,
 )
 
-from alchemi_core import api
-from alchemi_core.errors import CheckpointError
-from alchemi_core.io import FolderLock
-from alchemi_core.training import checkpoints
-
 # A run whose every piece of state matters: shuffling, a StepLR schedule, Adam, early stopping
 # (min_delta so large that only epoch 1 counts as improvement: it stops after epoch 5 of 8).
 STATEFUL = {
-    "imports": ["fault_losses"],
+    "imports": ["tests.fault_losses"],
     "train__epochs": 8,
     "train__scheduler": {"name": "StepLR", "step_size": 2, "gamma": 0.5},
     "train__loss": {"class": "FailpointVAELoss", "params": {"beta": 1.0}},
@@ -151,7 +151,7 @@ def test_locked_folder_refused_in_process(write_config, tmp_path, capsys):
 
 def test_resume_continues_the_same_mlflow_run(tmp_path, penguins_dir, mlflow_uri, capsys):
     changes = dict(STATEFUL, mlflow={"tracking_uri": mlflow_uri, "experiment_name": "resume"})
-    changes["imports"] = ["fault_losses"]
+    changes["imports"] = ["tests.fault_losses"]
     changes["train__loss"] = {"class": "NaNAtVAELoss", "params": {"nan_at": 13}}
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(yaml.safe_dump(debug_config_dict(penguins_dir, tmp_path / "out", **changes)))
@@ -224,7 +224,7 @@ def test_sigkill_at_five_points_then_resume_is_bit_identical(
 @pytest.mark.slow
 def test_second_process_on_same_folder_gets_clear_error(tmp_path, penguins_dir):
     changes = {
-        "imports": ["fault_losses"],
+        "imports": ["tests.fault_losses"],
         "train__epochs": 400,
         "train__loss": {"class": "FailpointVAELoss", "params": {"sleep": 0.01}},
     }
