@@ -86,9 +86,11 @@ class FolderLock:
     def __init__(self, folder: str | Path):
         self.path = Path(folder) / ".lock"
         self._fh = None
+        self.created = False  # this process created the lock file
 
     def acquire(self) -> FolderLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.created = not self.path.exists()
         fh = open(self.path, "a+")
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -355,8 +355,11 @@ def execute(b: Built, tracker=None, overwrite: bool = False) -> TrainResult:
     try:
         return _execute(run)
     except BaseException:
-        if created and not (run.run_dir / "run.json").exists():
-            shutil.rmtree(run.run_dir, ignore_errors=True)  # failed before it began
+        if not (run.run_dir / "run.json").exists():  # failed before it began: leave no trace
+            if created:
+                shutil.rmtree(run.run_dir, ignore_errors=True)
+            elif run.lock.created:
+                run.lock.path.unlink(missing_ok=True)
         raise
     finally:
         run.lock.release()
