@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import torch
 
@@ -13,16 +14,19 @@ from alchemi_core.registry import register_loss
 
 @register_loss("FailpointVAELoss")
 class FailpointVAELoss(VAELoss):
-    """VAELoss passing fail point "batch" on each training batch, optionally sleeping there."""
+    """VAELoss passing fail point "batch" on each training batch, optionally sleeping there
+    (always, or only while the file `slow_while` exists: a test's brake on a real process)."""
 
-    def __init__(self, sleep: float = 0.0, **kwargs):
+    def __init__(self, sleep: float = 0.0, slow_while: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self.sleep = sleep
+        self.slow_while = Path(slow_while) if slow_while else None
 
     def forward(self, out, batch):
         if torch.is_grad_enabled():
             faults.point("batch")
-            time.sleep(self.sleep)
+            if self.slow_while is None or self.slow_while.exists():
+                time.sleep(self.sleep)
         return super().forward(out, batch)
 
 

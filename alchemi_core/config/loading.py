@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from alchemi_core.config.schema import TrainingConfig
 from alchemi_core.errors import ConfigError
-from alchemi_core.secrets import SECRET_KEYS
+from alchemi_core.secrets import SECRET_KEYS, redact_uri
 
 M = TypeVar("M", bound=BaseModel)
 _KEY_PREFIX = re.compile(r"^([A-Za-z_][\w.]*): (.*)$", re.S)
@@ -93,7 +93,7 @@ def _format(err: dict, root: type[BaseModel]) -> tuple[str, str]:
         and not isinstance(err["input"], dict)
         and not secret
     ):
-        msg = f"{msg} (got {err['input']!r})"
+        msg = f"{msg} (got {redact_uri(repr(err['input']))})"
     return key, msg
 
 

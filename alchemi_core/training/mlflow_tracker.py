@@ -21,12 +21,14 @@ from alchemi_core.secrets import remember, scrub, split_uri_credentials
 log = logging.getLogger("alchemi")
 
 # Bounded client retries (the defaults block a refused call for ~245 s): one immediate retry,
-# no backoff, 3 s read timeout. Values the user set in the environment win.
+# no backoff, 10 s read timeout (a cold server can take seconds on its first request; a
+# hung one costs this twice, once: then the tracker is offline and only probes /health).
+# Values the user set in the environment win.
 HTTP_DEFAULTS = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # parsed as an int by MLflow
     "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "3",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "10",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # "View run at <uri>" prints
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
