@@ -19,6 +19,8 @@ from alchemi_core.errors import TransientError
 from alchemi_core.secrets import remember, scrub, split_uri_credentials
 
 log = logging.getLogger("alchemi")
+# urllib3 warns on every retried request; the tracker reports failures itself, in one line.
+logging.getLogger("urllib3.connectionpool").setLevel(logging.ERROR)
 
 # Bounded client retries (the defaults block a refused call for ~245 s): one immediate retry,
 # no backoff, 10 s read timeout (a cold server can take seconds on its first request; a

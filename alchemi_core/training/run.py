@@ -350,14 +350,17 @@ def start_message(b: Built, run_dir: Path) -> str:
 
 def execute(b: Built, tracker=None, overwrite: bool = False) -> TrainResult:
     run = Run(b, tracker, overwrite)
-    created = not run.run_dir.exists()
+    created = run.run_dir  # the outermost folder this call creates, if any
+    while not created.parent.exists():
+        created = created.parent
+    created = None if created.exists() else created
     run.lock.acquire()  # before anything else: a second process on this folder stops here
     try:
         return _execute(run)
     except BaseException:
         if not (run.run_dir / "run.json").exists():  # failed before it began: leave no trace
-            if created:
-                shutil.rmtree(run.run_dir, ignore_errors=True)
+            if created is not None:
+                shutil.rmtree(created, ignore_errors=True)
             elif run.lock.created:
                 run.lock.path.unlink(missing_ok=True)
         raise
