@@ -112,248 +112,132 @@ def _(c):
 
 
 # -- keys -----------------------------------------------------------------------------
-@case("unknown_top_level_key", "cfg", "trian")
-def _(c):
-    c.cfg(trian={"epochs": 1})
-    return train(c)
-
-
-@case("unknown_nested_key", "cfg", "train.epoch")
-def _(c):
-    c.cfg(train__epoch=3)
-    return train(c)
-
-
-@case("missing_key", "cfg", "experiment.name")
-def _(c):
-    c.cfg(drop=("experiment__name",))
-    return train(c)
-
-
-@case("missing_section", "cfg", "checkpoint")
-def _(c):
-    c.cfg(drop=("checkpoint",))
-    return train(c)
-
-
-@case("set_unknown_key", "set", "train.nope")
-def _(c):
-    c.cfg()
-    return train(c, "--set", "train.nope=1")
-
-
-@case("set_unknown_section", "set", "trainn")
-def _(c):
-    c.cfg()
-    return train(c, "--set", "trainn.epochs=1")
-
-
-@case("set_without_equals", "set", None)
-def _(c):
-    c.cfg()
-    return train(c, "--set", "train.epochs")
-
-
-@case("set_wrong_type", "cfg", "train.epochs")
-def _(c):
-    c.cfg()
-    return train(c, "--set", "train.epochs=many")
 
 
 # -- types, enums, impossible values ----------------------------------------------------
-@case("epochs_not_a_number", "cfg", "train.epochs")
-def _(c):
-    c.cfg(train__epochs="three")
-    return train(c)
-
-
-@case("batch_size_a_list", "cfg", "train.loader_params.batch_size")
-def _(c):
-    c.cfg(train__loader_params__batch_size=[32])
-    return train(c)
-
-
-@case("shuffle_not_bool", "cfg", "train.loader_params.shuffle")
-def _(c):
-    c.cfg(train__loader_params__shuffle="maybe")
-    return train(c)
-
-
-@case("section_is_a_string", "cfg", "model")
-def _(c):
-    c.cfg(model="VAE")
-    return train(c)
-
-
-@case("bad_enum_checkpoint_mode", "cfg", "checkpoint.mode")
-def _(c):
-    c.cfg(checkpoint__mode="minimum")
-    return train(c)
-
-
-@case("bad_enum_save_strategy", "cfg", "checkpoint.save_strategy")
-def _(c):
-    c.cfg(checkpoint__save_strategy="sometimes")
-    return train(c)
-
-
-@case("bad_enum_dtype", "cfg", "global.dtype")
-def _(c):
-    c.cfg(global__dtype="float8")
-    return train(c)
-
-
-@case("bad_enum_early_stopping_direction", "cfg", "val.early_stopping.direction")
-def _(c):
-    es = {"patience": 2, "metric": "val_loss", "direction": "down"}
-    c.cfg(val__early_stopping=es)
-    return train(c)
-
-
-@case("bad_device", "cfg", "global.device")
-def _(c):
-    c.cfg(global__device="tpu")
-    return train(c)
-
-
-@case("negative_batch_size", "cfg", "train.loader_params.batch_size")
-def _(c):
-    c.cfg(train__loader_params__batch_size=-32)
-    return train(c)
-
-
-@case("zero_epochs", "cfg", "train.epochs")
-def _(c):
-    c.cfg(train__epochs=0)
-    return train(c)
-
-
-@case("patience_zero", "cfg", "val.early_stopping.patience")
-def _(c):
-    c.cfg(val__early_stopping={"patience": 0, "metric": "val_loss", "direction": "min"})
-    return train(c)
-
-
-@case("negative_learning_rate", "cfg", "train.optimizer_config.learning_rate")
-def _(c):
-    c.cfg(train__optimizer_config__learning_rate=-0.1)
-    return train(c)
-
-
-@case("negative_workers", "cfg", "train.loader_params.num_workers")
-def _(c):
-    c.cfg(train__loader_params__num_workers=-1)
-    return train(c)
-
-
-@case("val_frequency_above_epochs", "cfg", "val.frequency")
-def _(c):
-    c.cfg(val__frequency=10)
-    return train(c)
-
-
-@case("fp16_autocast_on_cpu", "cfg", "global.amp_dtype")
-def _(c):
-    c.cfg(global__amp_dtype="fp16")
-    return train(c)
-
-
-@case("no_columns", "cfg", "data.columns")
-def _(c):
-    c.cfg(data__columns={"numerical": [], "categorical": [], "embeddings": []})
-    return train(c)
-
-
-@case("column_listed_twice", "cfg", "data.columns")
-def _(c):
-    c.cfg(data__columns={"numerical": ["bill_length_mm", "bill_length_mm"]})
-    return train(c)
 
 
 # -- names the registries and torch do not know ----------------------------------------
-@case("unknown_model_class", "cfg", "model.class")
-def _(c):
-    c.cfg(model={"class": "VEA", "params": {"latent_dim": 4}})
-    return train(c)
 
 
-@case("unknown_model_param", "cfg", "model.params.latent_dimm")
-def _(c):
-    c.cfg(model={"class": "VAE", "params": {"latent_dimm": 4}})
-    return train(c)
+# Config-only cases: (name, key, changes to the debug config).
+CONFIG_CASES = [
+    ("unknown_top_level_key", "trian", dict(trian={"epochs": 1})),
+    ("unknown_nested_key", "train.epoch", dict(train__epoch=3)),
+    ("missing_key", "experiment.name", dict(drop=("experiment__name",))),
+    ("missing_section", "checkpoint", dict(drop=("checkpoint",))),
+    ("epochs_not_a_number", "train.epochs", dict(train__epochs="three")),
+    (
+        "batch_size_a_list",
+        "train.loader_params.batch_size",
+        dict(train__loader_params__batch_size=[32]),
+    ),
+    (
+        "shuffle_not_bool",
+        "train.loader_params.shuffle",
+        dict(train__loader_params__shuffle="maybe"),
+    ),
+    ("section_is_a_string", "model", dict(model="VAE")),
+    ("bad_enum_checkpoint_mode", "checkpoint.mode", dict(checkpoint__mode="minimum")),
+    (
+        "bad_enum_save_strategy",
+        "checkpoint.save_strategy",
+        dict(checkpoint__save_strategy="sometimes"),
+    ),
+    ("bad_enum_dtype", "global.dtype", dict(global__dtype="float8")),
+    ("bad_device", "global.device", dict(global__device="tpu")),
+    (
+        "negative_batch_size",
+        "train.loader_params.batch_size",
+        dict(train__loader_params__batch_size=-32),
+    ),
+    ("zero_epochs", "train.epochs", dict(train__epochs=0)),
+    (
+        "patience_zero",
+        "val.early_stopping.patience",
+        dict(val__early_stopping={"patience": 0, "metric": "val_loss", "direction": "min"}),
+    ),
+    (
+        "negative_learning_rate",
+        "train.optimizer_config.learning_rate",
+        dict(train__optimizer_config__learning_rate=-0.1),
+    ),
+    (
+        "negative_workers",
+        "train.loader_params.num_workers",
+        dict(train__loader_params__num_workers=-1),
+    ),
+    ("val_frequency_above_epochs", "val.frequency", dict(val__frequency=10)),
+    ("fp16_autocast_on_cpu", "global.amp_dtype", dict(global__amp_dtype="fp16")),
+    (
+        "no_columns",
+        "data.columns",
+        dict(data__columns={"numerical": [], "categorical": [], "embeddings": []}),
+    ),
+    (
+        "column_listed_twice",
+        "data.columns",
+        dict(data__columns={"numerical": ["bill_length_mm", "bill_length_mm"]}),
+    ),
+    (
+        "unknown_model_class",
+        "model.class",
+        dict(model={"class": "VEA", "params": {"latent_dim": 4}}),
+    ),
+    (
+        "unknown_model_param",
+        "model.params.latent_dimm",
+        dict(model={"class": "VAE", "params": {"latent_dimm": 4}}),
+    ),
+    ("unknown_loss_class", "train.loss.class", dict(train__loss={"class": "VAELos"})),
+    (
+        "impossible_loss_param",
+        "train.loss.params",
+        dict(train__loss={"class": "VAELoss", "params": {"beta": -1.0}}),
+    ),
+    ("unknown_loader_class", "train.loader_class", dict(train__loader_class="CsvLoader")),
+    (
+        "unknown_optimizer",
+        "train.optimizer_config.optimizer",
+        dict(train__optimizer_config={"optimizer": "Adamm", "learning_rate": 0.01}),
+    ),
+    (
+        "unknown_scheduler",
+        "train.scheduler.name",
+        dict(train__scheduler={"name": "StepLRR", "step_size": 1}),
+    ),
+    ("metric_not_logged", "checkpoint.metric", dict(checkpoint__metric="val_accuracy")),
+    ("val_metric_without_val", "checkpoint.metric", dict(drop=("val",))),
+    ("import_missing_module", "imports[0]", dict(imports=["no_such_module_anywhere"])),
+    ("experiment_name_dotdot", "experiment.name", dict(experiment__name="../escape")),
+    ("experiment_name_slash", "experiment.name", dict(experiment__name="a/b")),
+    (
+        "bad_enum_early_stopping_direction",
+        "val.early_stopping.direction",
+        dict(val__early_stopping={"patience": 2, "metric": "val_loss", "direction": "down"}),
+    ),
+    (
+        "unknown_optimizer_kwarg",
+        "train.optimizer_config.weight_decy",
+        dict(
+            train__optimizer_config={"optimizer": "Adam", "learning_rate": 0.01, "weight_decy": 0.1}
+        ),
+    ),
+]
+for _name, _key, _changes in CONFIG_CASES:
+    case(_name, "cfg", _key)(lambda c, ch=_changes: ["train", "--config", c.cfg(**ch)])
 
 
-@case("unknown_loss_class", "cfg", "train.loss.class")
-def _(c):
-    c.cfg(train__loss={"class": "VAELos"})
-    return train(c)
-
-
-@case("impossible_loss_param", "cfg", "train.loss.params")
-def _(c):
-    c.cfg(train__loss={"class": "VAELoss", "params": {"beta": -1.0}})
-    return train(c)
-
-
-@case("unknown_loader_class", "cfg", "train.loader_class")
-def _(c):
-    c.cfg(train__loader_class="CsvLoader")
-    return train(c)
-
-
-@case("unknown_optimizer", "cfg", "train.optimizer_config.optimizer")
-def _(c):
-    c.cfg(train__optimizer_config={"optimizer": "Adamm", "learning_rate": 0.01})
-    return train(c)
-
-
-@case("unknown_optimizer_kwarg", "cfg", "train.optimizer_config.weight_decy")
-def _(c):
-    opt = {"optimizer": "Adam", "learning_rate": 0.01, "weight_decy": 0.1}
-    c.cfg(train__optimizer_config=opt)
-    return train(c)
-
-
-@case("unknown_scheduler", "cfg", "train.scheduler.name")
-def _(c):
-    c.cfg(train__scheduler={"name": "StepLRR", "step_size": 1})
-    return train(c)
-
-
-@case("metric_not_logged", "cfg", "checkpoint.metric")
-def _(c):
-    c.cfg(checkpoint__metric="val_accuracy")
-    return train(c)
-
-
-@case("val_metric_without_val", "cfg", "checkpoint.metric")
-def _(c):
-    c.cfg(drop=("val",))
-    return train(c)
-
-
-@case("import_missing_module", "cfg", "imports[0]")
-def _(c):
-    c.cfg(imports=["no_such_module_anywhere"])
-    return train(c)
-
-
-@case("experiment_name_dotdot", "cfg", "experiment.name")
-def _(c):
-    c.cfg(experiment__name="../escape")
-    return train(c)
-
-
-@case("experiment_name_slash", "cfg", "experiment.name")
-def _(c):
-    c.cfg(experiment__name="a/b")
-    return train(c)
-
-
-@case("set_experiment_name_absolute", "cfg", "experiment.name")
-def _(c):
-    c.cfg()
-    return train(c, "--set", "experiment.name=/etc")
+# --set cases: (name, file, key, the --set argument).
+SET_CASES = [
+    ("set_unknown_key", "set", "train.nope", "train.nope=1"),
+    ("set_unknown_section", "set", "trainn", "trainn.epochs=1"),
+    ("set_without_equals", "set", None, "train.epochs"),
+    ("set_wrong_type", "cfg", "train.epochs", "train.epochs=many"),
+    ("set_experiment_name_absolute", "cfg", "experiment.name", "experiment.name=/etc"),
+]
+for _name, _file, _key, _arg in SET_CASES:
+    case(_name, _file, _key)(lambda c, arg=_arg: ["train", "--config", c.cfg(), "--set", arg])
 
 
 # -- data files -------------------------------------------------------------------------
@@ -419,28 +303,26 @@ def _(c):
     return train(c)
 
 
-@case("nan_in_numerical", "data:train.csv", "bill_depth_mm")
-def _(c):
-    bad = lines_with(1, "nan")
-    c.edit_csv("train", lambda lines: [*lines, bad(lines[1])])
-    c.cfg()
-    return train(c)
+# A bad cell appended as a new row: (name, split, column index, column, value).
+BAD_CELLS = [
+    ("nan_in_numerical", "train", 1, "bill_depth_mm", "nan"),
+    ("text_in_numerical", "train", 1, "bill_depth_mm", "deep"),
+    ("nan_in_val_data", "val", 2, "flipper_length_mm", "inf"),
+]
 
 
-@case("text_in_numerical", "data:train.csv", "bill_depth_mm")
-def _(c):
-    bad = lines_with(1, "deep")
-    c.edit_csv("train", lambda lines: [*lines, bad(lines[1])])
-    c.cfg()
-    return train(c)
+def append_bad_row(split: str, index: int, value: str):
+    def build(c: Ctx) -> list:
+        edit = lines_with(index, value)
+        c.edit_csv(split, lambda lines: [*lines, edit(lines[1])])
+        c.cfg()
+        return train(c)
+
+    return build
 
 
-@case("nan_in_val_data", "data:val.csv", "flipper_length_mm")
-def _(c):
-    bad = lines_with(2, "inf")
-    c.edit_csv("val", lambda lines: [*lines, bad(lines[1])])
-    c.cfg()
-    return train(c)
+for _name, _split, _index, _column, _value in BAD_CELLS:
+    case(_name, f"data:{_split}.csv", _column)(append_bad_row(_split, _index, _value))
 
 
 @case("cardinalities_missing", "data:none.json", None)
