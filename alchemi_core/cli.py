@@ -6,10 +6,11 @@ import argparse
 import json
 import logging
 import sys
+import traceback
 from collections.abc import Callable
 
 from alchemi_core.errors import AlchemiError, UserError
-from alchemi_core.secrets import redact_uri
+from alchemi_core.secrets import scrub
 
 
 class _TqdmHandler(logging.StreamHandler):
@@ -17,7 +18,7 @@ class _TqdmHandler(logging.StreamHandler):
         from tqdm import tqdm
 
         try:
-            tqdm.write(redact_uri(self.format(record)), file=sys.stderr)
+            tqdm.write(scrub(self.format(record)), file=sys.stderr)
         except Exception:
             self.handleError(record)
 
@@ -118,14 +119,17 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(args.verbose)
         return COMMANDS[args.command](args)
     except UserError as exc:
-        print(f"error: {exc.line()}", file=sys.stderr)
+        print(f"error: {scrub(exc.line())}", file=sys.stderr)
         return 2
     except AlchemiError as exc:
-        print(f"error: {redact_uri(str(exc))}", file=sys.stderr)
+        print(f"error: {scrub(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception:  # a bug: show where, with secrets masked
+        print(scrub(traceback.format_exc()), file=sys.stderr, end="")
+        return 1
 
 
 if __name__ == "__main__":

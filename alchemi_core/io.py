@@ -28,12 +28,12 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp_path, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
     finally:
         tmp_path.unlink(missing_ok=True)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -56,12 +56,12 @@ def write_json(target: str | Path, obj: Any) -> Path:
     return write_text(target, json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
 
 
-def append_line(target: str | Path, line: str) -> None:
-    """Append one line and fsync: a crash loses at most the line being written."""
-    with open(target, "a") as fh:
-        fh.write(line.rstrip("\n") + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+def remove_temp_files(folder: str | Path) -> list[Path]:
+    """Delete the `.*.tmp` files a killed writer left under `folder` (call with its lock held)."""
+    stale = [p for p in Path(folder).rglob(".*.tmp") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -86,9 +86,11 @@ class FolderLock:
     def __init__(self, folder: str | Path):
         self.path = Path(folder) / ".lock"
         self._fh = None
+        self.created = False  # this process created the lock file
 
     def acquire(self) -> FolderLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.created = not self.path.exists()
         fh = open(self.path, "a+")
         try:
             fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

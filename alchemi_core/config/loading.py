@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from alchemi_core.config.schema import TrainingConfig
 from alchemi_core.errors import ConfigError
+from alchemi_core.secrets import SECRET_KEYS, redact_uri
 
 M = TypeVar("M", bound=BaseModel)
 _KEY_PREFIX = re.compile(r"^([A-Za-z_][\w.]*): (.*)$", re.S)
@@ -85,8 +86,14 @@ def _format(err: dict, root: type[BaseModel]) -> tuple[str, str]:
     m = _KEY_PREFIX.match(msg)
     if m and "." in m.group(1):
         return m.group(1), m.group(2)
-    if "input" in err and kind not in ("model_type",) and not isinstance(err["input"], dict):
-        msg = f"{msg} (got {err['input']!r})"
+    secret = any(isinstance(p, str) and p in SECRET_KEYS for p in loc)
+    if (
+        "input" in err
+        and kind != "model_type"
+        and not isinstance(err["input"], dict)
+        and not secret
+    ):
+        msg = f"{msg} (got {redact_uri(repr(err['input']))})"
     return key, msg
 
 
@@ -103,7 +110,7 @@ def validate(data: dict[str, Any], model: type[M], source: str | Path) -> M:
         raise ConfigError(msg, source, key or None) from None
 
 
-def _check_override_key(path: list[str], root: type[BaseModel], spec: str) -> None:
+def _check_override_key(path: list[str], root: type[BaseModel], label: str) -> None:
     model: type[BaseModel] | None = root
     for i, part in enumerate(path):
         if model is None:
@@ -111,7 +118,7 @@ def _check_override_key(path: list[str], root: type[BaseModel], spec: str) -> No
         names = _field_names(model)
         if part not in names and model.model_config.get("extra") != "allow":
             raise ConfigError(
-                f"unknown key{_did_you_mean(part, names)}", f"--set {spec}", ".".join(path[: i + 1])
+                f"unknown key{_did_you_mean(part, names)}", label, ".".join(path[: i + 1])
             )
         model = _submodel(model, part)
 
@@ -119,12 +126,13 @@ def _check_override_key(path: list[str], root: type[BaseModel], spec: str) -> No
 def apply_overrides(data: dict[str, Any], overrides: list[str], root: type[BaseModel]) -> None:
     for spec in overrides:
         if "=" not in spec:
-            raise ConfigError("expected dotted.key=value", f"--set {spec}")
+            raise ConfigError("expected dotted.key=value", "--set")
         dotted, raw = spec.split("=", 1)
+        label = "--set"  # never echo the value: it may be a password
         path = dotted.strip().split(".")
         if not all(path):
-            raise ConfigError("empty key", f"--set {spec}")
-        _check_override_key(path, root, spec)
+            raise ConfigError("empty key", label)
+        _check_override_key(path, root, label)
         try:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
@@ -136,9 +144,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], root: type[BaseM
                 nxt = node[part] = {}
             if not isinstance(nxt, dict):
                 key = ".".join(path[: i + 1])
-                raise ConfigError(
-                    "is not a mapping, cannot set a key inside it", f"--set {spec}", key
-                )
+                raise ConfigError("is not a mapping, cannot set a key inside it", label, key)
             node = nxt
         node[path[-1]] = value
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import torch
 
+from alchemi_core import faults
 from alchemi_core.errors import CheckpointError
-from alchemi_core.io import _fsync_dir
+from alchemi_core.io import fsync_dir
 
 log = logging.getLogger("alchemi")
 
@@ -34,6 +35,7 @@ def save_many(payload: dict[str, Any], targets: list[Path]) -> None:
             torch.save({"format": FORMAT, **payload}, fh)
             fh.flush()
             os.fsync(fh.fileno())
+        faults.point("checkpoint.tmp")
         for target in targets:
             target.parent.mkdir(parents=True, exist_ok=True)
             link = target.with_name(f".{target.name}.{os.getpid()}.tmp")
@@ -43,8 +45,9 @@ def save_many(payload: dict[str, Any], targets: list[Path]) -> None:
             except OSError:  # file systems without hard links
                 shutil.copyfile(tmp, link)
             os.replace(link, target)
+            faults.point("checkpoint.link")
         for d in {t.parent for t in targets}:
-            _fsync_dir(d)
+            fsync_dir(d)
     finally:
         Path(tmp).unlink(missing_ok=True)
 

@@ -3,7 +3,7 @@
 Folder layout ({output_dir}/{name}/):
   config.yaml            resolved config, secrets redacted
   run.json               config hash, status, last epoch, MLflow run id
-  metrics.jsonl          one JSON line per epoch
+  metrics.jsonl          one JSON line per epoch (rewritten atomically each epoch)
   checkpoints/           best_model.pt, last_model.pt, epoch_N.pt (per save_strategy)
   state/resume.pt        the resume point when save_strategy is "best"
 """
@@ -20,18 +20,18 @@ from typing import Any
 
 import yaml
 
-from alchemi_core import builders, runtime
+from alchemi_core import builders, faults, runtime
 from alchemi_core.config.schema import TrainingConfig
 from alchemi_core.errors import RunStateError, TrainingDiverged
 from alchemi_core.io import (
     FolderLock,
-    append_line,
     canonical_json,
+    remove_temp_files,
     text_sha256,
     write_json,
     write_text,
 )
-from alchemi_core.secrets import redact
+from alchemi_core.secrets import redact, scrub
 from alchemi_core.training import checkpoints
 from alchemi_core.training.early_stopping import EarlyStopper, Tracker
 from alchemi_core.training.tracking import NullTracker, flatten
@@ -144,6 +144,21 @@ def read_run_json(run_dir: Path) -> dict | None:
         return {"config_hash": None, "status": "unknown"}
 
 
+def read_metrics(run_dir: Path) -> list[dict]:
+    """The epochs in metrics.jsonl (a torn or foreign line ends the list)."""
+    path = run_dir / "metrics.jsonl"
+    rows = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+                int(row["epoch"])
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                break
+            rows.append(row)
+    return rows
+
+
 def clear_run_dir(run_dir: Path) -> None:
     for child in run_dir.iterdir():
         if child.name == ".lock":
@@ -170,6 +185,7 @@ class Run:
         )
         self.info: dict[str, Any] = {}
         self.last_metrics: dict[str, float] = {}
+        self.metrics: list[dict] = []  # the content of metrics.jsonl
         self.lock = FolderLock(self.run_dir)
 
     # -- folder state --------------------------------------------------------------
@@ -198,10 +214,17 @@ class Run:
         if self.info.get("status") == "finished":
             return "finished", None
         path, ckpt = checkpoints.newest_intact(self.run_dir)
-        if ckpt is None:
+        if ckpt is None:  # killed before its first checkpoint: start again, same MLflow run
             clear_run_dir(self.run_dir)
+            self.info = {k: v for k, v in self.info.items() if k in ("mlflow_run_id", "created")}
             return "new", None
-        log.info("resuming from %s (epoch %d)", path, ckpt["epoch"])
+        log.info(
+            "resuming %s from %s (epoch %d of %d)",
+            self.run_dir,
+            path,
+            ckpt["epoch"],
+            self.b.cfg.train.epochs,
+        )
         return "resume", ckpt
 
     def write_run_json(self, **updates: Any) -> None:
@@ -209,9 +232,10 @@ class Run:
         write_json(self.run_dir / "run.json", self.info)
 
     # -- checkpoints -----------------------------------------------------------------
-    def payload(self, epoch: int, metrics: dict[str, float]) -> dict[str, Any]:
+    def payload(self, epoch: int, metrics: dict[str, float], stopped: bool) -> dict[str, Any]:
         b = self.b
         training = {
+            "stopped": stopped,  # early stopping ended the run at this epoch
             "best": self.best.state_dict(),
             "early": self.stopper.tracker.state_dict() if self.stopper else None,
             "rng": runtime.rng_state(),
@@ -235,7 +259,9 @@ class Run:
             "training": training,
         }
 
-    def save(self, epoch: int, metrics: dict[str, float], improved: bool | None) -> None:
+    def save(
+        self, epoch: int, metrics: dict[str, float], improved: bool | None, stop: bool
+    ) -> None:
         strategy = self.b.cfg.checkpoint.save_strategy
         targets = []
         if strategy in ("last", "all"):
@@ -246,9 +272,10 @@ class Run:
             targets.append(self.ckpt_dir / "best_model.pt")
         if strategy == "best":
             targets.append(self.run_dir / "state" / "resume.pt")
-        checkpoints.save_many(self.payload(epoch, metrics), targets)
+        checkpoints.save_many(self.payload(epoch, metrics, stop), targets)
 
-    def restore(self, ckpt: dict) -> int:
+    def restore(self, ckpt: dict) -> tuple[int, bool]:
+        """Load every state the checkpoint holds; returns (epoch, stopped early)."""
         b = self.b
         b.model.load_state_dict(ckpt["model_state"])
         b.optimizer.load_state_dict(ckpt["optimizer_state"])
@@ -262,32 +289,46 @@ class Run:
         if b.val_loader is not None and t["loaders"]["val"]:
             b.val_loader.load_state_dict(t["loaders"]["val"])
         runtime.set_rng_state(t["rng"])
+        epoch = int(ckpt["epoch"])
         self.last_metrics = dict(ckpt["metrics"])
-        self._truncate_metrics(ckpt["epoch"])
-        return int(ckpt["epoch"])
+        # Lines past the checkpoint are from epochs that will run again; the checkpoint's
+        # own epoch comes from the checkpoint (a kill may have come before its line).
+        kept = [m for m in read_metrics(self.run_dir) if m["epoch"] < epoch]
+        self.metrics = [*kept, self.last_metrics]
+        self.write_metrics()
+        return epoch, bool(t.get("stopped"))
 
-    def _truncate_metrics(self, epoch: int) -> None:
-        path = self.run_dir / "metrics.jsonl"
-        if not path.exists():
-            return
-        keep = []
-        for line in path.read_text().splitlines():
-            try:
-                if json.loads(line)["epoch"] <= epoch:
-                    keep.append(line)
-            except (json.JSONDecodeError, KeyError):
-                break  # a torn last line from a crash
-        write_text(path, "".join(f"{ln}\n" for ln in keep))
+    def write_metrics(self) -> None:
+        text = "".join(json.dumps(m) + "\n" for m in self.metrics)
+        write_text(self.run_dir / "metrics.jsonl", text)
+
+    def resend_metrics(self) -> None:
+        """Queue the epochs the tracker has not confirmed (a crash or an outage lost them)."""
+        synced = self.info.get("mlflow_synced_epoch") or 0
+        for m in self.metrics:
+            if m["epoch"] > synced:
+                self.tracker.log_metrics(m, step=int(m["epoch"]))
+
+    def tracking_state(self) -> dict[str, Any]:
+        synced = self.tracker.synced_step
+        return {
+            "mlflow_synced_epoch": max(synced or 0, self.info.get("mlflow_synced_epoch") or 0),
+            "mlflow_pending": bool(self.tracker.pending_work),
+        }
 
     # -- the callback ------------------------------------------------------------------
     def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> bool:
+        """Metrics line, then checkpoint, then tracker and run.json: a kill between any two
+        leaves a state the next start resumes from exactly."""
         improved = self.best.update(metrics, epoch)
         stop = self.stopper.should_stop(metrics, epoch) if self.stopper else False
-        self.save(epoch, metrics, improved)
-        append_line(self.run_dir / "metrics.jsonl", json.dumps(metrics))
+        self.metrics.append(dict(metrics))
+        self.write_metrics()
+        self.save(epoch, metrics, improved, stop)
+        faults.point("epoch.saved")
         self.tracker.log_metrics(metrics, step=epoch)
         self.last_metrics = metrics
-        self.write_run_json(epoch=epoch, status="running")
+        self.write_run_json(epoch=epoch, status="running", **self.tracking_state())
         if stop:
             log.info(
                 "early stopping at epoch %d: %s has not improved for %d validations",
@@ -309,65 +350,106 @@ def start_message(b: Built, run_dir: Path) -> str:
 
 def execute(b: Built, tracker=None, overwrite: bool = False) -> TrainResult:
     run = Run(b, tracker, overwrite)
-    existed = run.run_dir.exists()
-    if existed:
-        run.lock.acquire()
+    created = run.run_dir  # the outermost folder this call creates, if any
+    while not created.parent.exists():
+        created = created.parent
+    created = None if created.exists() else created
+    run.lock.acquire()  # before anything else: a second process on this folder stops here
     try:
-        state, ckpt = run.inspect()
-        result = TrainResult(str(run.run_dir), "finished", 0, config_hash=b.config_hash)
-        if state == "finished":
-            log.info("%s already finished (config %s); nothing to do", run.run_dir, b.config_hash)
-            return fill_result(result, run, status="already_finished")
-        run.tracker.start(b.cfg.experiment.name, run.info.get("mlflow_run_id"), tags=run_tags(b))
-        if not existed:
-            run.lock.acquire()
-        start_epoch = 0
-        if ckpt is not None:
-            start_epoch = run.restore(ckpt)
-            result.resumed_from_epoch = start_epoch
-        log.info(start_message(b, run.run_dir))
-        write_text(run.run_dir / "config.yaml", yaml.safe_dump(b.resolved, sort_keys=False))
-        run.info.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S"))
-        run.write_run_json(
-            config_hash=b.config_hash,
-            status="running",
-            config_path=b.source,
-            mlflow_run_id=run.tracker.run_id,
-            runtime=b.rt.describe(),
-        )
-        if ckpt is None:
-            run.tracker.log_params(flatten(b.resolved))
-        trainer = Trainer(
-            b.model,
-            b.loss,
-            b.optimizer,
-            b.train_loader,
-            b.rt,
-            b.cfg.train.epochs,
-            b.val_loader,
-            b.val_loss,
-            b.cfg.val.frequency if b.cfg.val else 1,
-            b.scheduler,
-            b.cfg.train.grad_clip_norm,
-        )
-        try:
-            result.epochs_run = trainer.fit(start_epoch, run.on_epoch_end, log.info)
-        except BaseException as exc:
-            status = "diverged" if isinstance(exc, TrainingDiverged) else "failed"
-            run.write_run_json(status=status, error=str(exc)[:500])
-            run.tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-            raise
-        run.write_run_json(status="finished")
-        fill_result(result, run)
-        run.tracker.log_artifact(run.run_dir / "config.yaml")
-        run.tracker.log_artifact(run.run_dir / "metrics.jsonl")
-        best = result.best_checkpoint or result.last_checkpoint
-        if best:
-            run.tracker.log_artifact(best, "checkpoints")
-        run.tracker.finish("FINISHED")
-        return result
+        return _execute(run)
+    except BaseException:
+        if not (run.run_dir / "run.json").exists():  # failed before it began: leave no trace
+            if created is not None:
+                shutil.rmtree(created, ignore_errors=True)
+            elif run.lock.created:
+                run.lock.path.unlink(missing_ok=True)
+        raise
     finally:
         run.lock.release()
+
+
+def _execute(run: Run) -> TrainResult:
+    b = run.b
+    state, ckpt = run.inspect()
+    result = TrainResult(str(run.run_dir), "finished", 0, config_hash=b.config_hash)
+    if state == "finished":
+        log.info("%s already finished (config %s); nothing to do", run.run_dir, b.config_hash)
+        sync_finished(run)
+        return fill_result(result, run, status="already_finished")
+    for stale in remove_temp_files(run.run_dir):
+        log.info("removed %s (left by a killed writer)", stale)
+    run.tracker.start(b.cfg.experiment.name, run.info.get("mlflow_run_id"), tags=run_tags(b))
+    start_epoch, stopped = 0, False
+    if ckpt is not None:
+        start_epoch, stopped = run.restore(ckpt)
+        result.resumed_from_epoch = start_epoch
+    log.info(start_message(b, run.run_dir))
+    write_text(run.run_dir / "config.yaml", yaml.safe_dump(b.resolved, sort_keys=False))
+    run.info.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S"))
+    run.write_run_json(
+        config_hash=b.config_hash,
+        status="running",
+        config_path=b.source,
+        mlflow_run_id=run.tracker.run_id or run.info.get("mlflow_run_id"),
+        runtime=b.rt.describe(),
+    )
+    if ckpt is None:
+        run.tracker.log_params(flatten(b.resolved))
+    else:
+        run.resend_metrics()
+    epochs = start_epoch if stopped else b.cfg.train.epochs
+    trainer = Trainer(
+        b.model,
+        b.loss,
+        b.optimizer,
+        b.train_loader,
+        b.rt,
+        epochs,
+        b.val_loader,
+        b.val_loss,
+        b.cfg.val.frequency if b.cfg.val else 1,
+        b.scheduler,
+        b.cfg.train.grad_clip_norm,
+    )
+    try:
+        result.epochs_run = trainer.fit(start_epoch, run.on_epoch_end, log.info)
+    except BaseException as exc:
+        status = "diverged" if isinstance(exc, TrainingDiverged) else "failed"
+        run.write_run_json(status=status, error=scrub(str(exc))[:500])
+        run.tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        run.write_run_json(**run.tracking_state())
+        raise
+    run.write_run_json(status="finished")
+    fill_result(result, run)
+    finish_tracking(run, result.best_checkpoint or result.last_checkpoint)
+    return result
+
+
+def finish_tracking(run: Run, checkpoint: str | None) -> None:
+    run.tracker.log_artifact(run.run_dir / "config.yaml")
+    run.tracker.log_artifact(run.run_dir / "metrics.jsonl")
+    if checkpoint:
+        run.tracker.log_artifact(checkpoint, "checkpoints")
+    run.tracker.finish("FINISHED")
+    run.write_run_json(**run.tracking_state())
+
+
+def sync_finished(run: Run) -> None:
+    """A finished run whose tracking did not complete (server down): send what is missing."""
+    if not run.info.get("mlflow_pending") or not run.info.get("mlflow_run_id"):
+        return
+    if not hasattr(run.tracker, "on_unreachable"):
+        return
+    run.tracker.on_unreachable = "skip"  # the training is done: never fail for tracking now
+    if run.tracker.start(run.b.cfg.experiment.name, run.info["mlflow_run_id"]) is None:
+        return
+    log.info("sending the tracking data MLflow missed for %s", run.run_dir)
+    run.metrics = read_metrics(run.run_dir)
+    run.resend_metrics()
+    best = run.ckpt_dir / "best_model.pt"
+    last = run.ckpt_dir / "last_model.pt"
+    checkpoint = best if best.exists() else last if last.exists() else None
+    finish_tracking(run, str(checkpoint) if checkpoint else None)
 
 
 def run_tags(b: Built) -> dict[str, str]:
@@ -392,11 +474,9 @@ def fill_result(result: TrainResult, run: Run, status: str | None = None) -> Tra
     info = read_run_json(run.run_dir) or {}
     result.mlflow_run_id = info.get("mlflow_run_id")
     result.epochs_run = result.epochs_run or int(info.get("epoch", 0))
-    metrics_path = run.run_dir / "metrics.jsonl"
-    if metrics_path.exists():
-        lines = metrics_path.read_text().splitlines()
-        if lines:
-            result.metrics = json.loads(lines[-1])
+    rows = read_metrics(run.run_dir)
+    if rows:
+        result.metrics = rows[-1]
     result.best_metric, result.best_epoch = run.best.best, run.best.best_epoch
     if result.best_metric is None and result.metrics:
         result.best_metric = result.metrics.get(run.best.metric)

@@ -11,6 +11,8 @@ from typing import Any, Protocol
 
 class Tracker(Protocol):
     run_id: str | None
+    synced_step: int | None  # every metric step up to this one reached the tracker
+    pending_work: bool  # something still to send (metrics, artifacts, the final status)
 
     def start(
         self, run_name: str, resume_run_id: str | None = None, tags: dict[str, str] | None = None
@@ -29,6 +31,8 @@ class Tracker(Protocol):
 
 class NullTracker:
     run_id: str | None = None
+    synced_step: int | None = None
+    pending_work = False
 
     def start(self, run_name, resume_run_id=None, tags=None):
         return None

@@ -1,0 +1,429 @@
+"""A corpus of broken inputs: each gives exit 2, one line `error: <file>: <key or column>: ...`,
+no traceback, and leaves no output folder or half-written file behind."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import debug_config_dict
+from tests.reliability_helpers import alchemi, run_cli
+
+
+@dataclass
+class Ctx:
+    tmp: Path
+    data: Path  # a private copy of the penguins split files
+
+    @property
+    def out(self) -> Path:
+        return self.tmp / "out"
+
+    @property
+    def config(self) -> Path:
+        return self.tmp / "cfg.yaml"
+
+    def cfg(self, drop: tuple[str, ...] = (), **changes) -> Path:
+        data = debug_config_dict(self.data, self.out, **changes)
+        for dotted in drop:
+            *parents, last = dotted.split("__")
+            node = data
+            for p in parents:
+                node = node[p]
+            del node[last]
+        self.config.write_text(yaml.safe_dump(data, sort_keys=False))
+        return self.config
+
+    def edit_csv(self, split: str, fn) -> Path:
+        path = self.data / f"{split}.csv"
+        lines = path.read_text().splitlines()
+        path.write_text("\n".join(fn(lines)) + "\n")
+        return path
+
+
+CASES: dict[str, tuple] = {}
+
+
+def case(name: str, file: str, key: str | None, pre_existing: bool = False):
+    """file: 'cfg', 'set', or a path relative to the data copy ('data:train.csv')."""
+
+    def deco(fn):
+        CASES[name] = (fn, file, key, pre_existing)
+        return fn
+
+    return deco
+
+
+def train(ctx: Ctx, *extra) -> list:
+    return ["train", "--config", ctx.config, *extra]
+
+
+# -- the config file itself -----------------------------------------------------------
+@case("yaml_syntax_error", "cfg", "line 4")
+def _(c):
+    c.config.write_text("experiment:\n  name: x\n  output_dir: [unclosed\n")
+    return train(c)
+
+
+@case("yaml_tab_indent", "cfg", "line 2")
+def _(c):
+    c.config.write_text("experiment:\n\tname: x\n")
+    return train(c)
+
+
+@case("yaml_duplicate_colon", "cfg", "line 1")
+def _(c):
+    c.config.write_text("experiment: name: x\n")
+    return train(c)
+
+
+@case("config_empty", "cfg", None)
+def _(c):
+    c.config.write_text("")
+    return train(c)
+
+
+@case("config_top_level_list", "cfg", None)
+def _(c):
+    c.config.write_text("- a\n- b\n")
+    return train(c)
+
+
+@case("config_missing", "cfg", None)
+def _(c):
+    return train(c)
+
+
+@case("config_is_a_folder", "cfg", None)
+def _(c):
+    c.config.mkdir()
+    return train(c)
+
+
+@case("config_binary", "cfg", None)
+def _(c):
+    c.config.write_bytes(b"\xff\xfe\x00\x81binary")
+    return train(c)
+
+
+# -- keys -----------------------------------------------------------------------------
+
+
+# -- types, enums, impossible values ----------------------------------------------------
+
+
+# -- names the registries and torch do not know ----------------------------------------
+
+
+# Config-only cases: (name, key, changes to the debug config).
+CONFIG_CASES = [
+    ("unknown_top_level_key", "trian", dict(trian={"epochs": 1})),
+    ("unknown_nested_key", "train.epoch", dict(train__epoch=3)),
+    ("missing_key", "experiment.name", dict(drop=("experiment__name",))),
+    ("missing_section", "checkpoint", dict(drop=("checkpoint",))),
+    ("epochs_not_a_number", "train.epochs", dict(train__epochs="three")),
+    (
+        "batch_size_a_list",
+        "train.loader_params.batch_size",
+        dict(train__loader_params__batch_size=[32]),
+    ),
+    (
+        "shuffle_not_bool",
+        "train.loader_params.shuffle",
+        dict(train__loader_params__shuffle="maybe"),
+    ),
+    ("section_is_a_string", "model", dict(model="VAE")),
+    ("bad_enum_checkpoint_mode", "checkpoint.mode", dict(checkpoint__mode="minimum")),
+    (
+        "bad_enum_save_strategy",
+        "checkpoint.save_strategy",
+        dict(checkpoint__save_strategy="sometimes"),
+    ),
+    ("bad_enum_dtype", "global.dtype", dict(global__dtype="float8")),
+    ("bad_device", "global.device", dict(global__device="tpu")),
+    (
+        "negative_batch_size",
+        "train.loader_params.batch_size",
+        dict(train__loader_params__batch_size=-32),
+    ),
+    ("zero_epochs", "train.epochs", dict(train__epochs=0)),
+    (
+        "patience_zero",
+        "val.early_stopping.patience",
+        dict(val__early_stopping={"patience": 0, "metric": "val_loss", "direction": "min"}),
+    ),
+    (
+        "negative_learning_rate",
+        "train.optimizer_config.learning_rate",
+        dict(train__optimizer_config__learning_rate=-0.1),
+    ),
+    (
+        "negative_workers",
+        "train.loader_params.num_workers",
+        dict(train__loader_params__num_workers=-1),
+    ),
+    ("val_frequency_above_epochs", "val.frequency", dict(val__frequency=10)),
+    ("fp16_autocast_on_cpu", "global.amp_dtype", dict(global__amp_dtype="fp16")),
+    (
+        "no_columns",
+        "data.columns",
+        dict(data__columns={"numerical": [], "categorical": [], "embeddings": []}),
+    ),
+    (
+        "column_listed_twice",
+        "data.columns",
+        dict(data__columns={"numerical": ["bill_length_mm", "bill_length_mm"]}),
+    ),
+    (
+        "unknown_model_class",
+        "model.class",
+        dict(model={"class": "VEA", "params": {"latent_dim": 4}}),
+    ),
+    (
+        "unknown_model_param",
+        "model.params.latent_dimm",
+        dict(model={"class": "VAE", "params": {"latent_dimm": 4}}),
+    ),
+    ("unknown_loss_class", "train.loss.class", dict(train__loss={"class": "VAELos"})),
+    (
+        "impossible_loss_param",
+        "train.loss.params",
+        dict(train__loss={"class": "VAELoss", "params": {"beta": -1.0}}),
+    ),
+    ("unknown_loader_class", "train.loader_class", dict(train__loader_class="CsvLoader")),
+    (
+        "unknown_optimizer",
+        "train.optimizer_config.optimizer",
+        dict(train__optimizer_config={"optimizer": "Adamm", "learning_rate": 0.01}),
+    ),
+    (
+        "unknown_scheduler",
+        "train.scheduler.name",
+        dict(train__scheduler={"name": "StepLRR", "step_size": 1}),
+    ),
+    ("metric_not_logged", "checkpoint.metric", dict(checkpoint__metric="val_accuracy")),
+    ("val_metric_without_val", "checkpoint.metric", dict(drop=("val",))),
+    ("import_missing_module", "imports[0]", dict(imports=["no_such_module_anywhere"])),
+    ("experiment_name_dotdot", "experiment.name", dict(experiment__name="../escape")),
+    ("experiment_name_slash", "experiment.name", dict(experiment__name="a/b")),
+    (
+        "bad_enum_early_stopping_direction",
+        "val.early_stopping.direction",
+        dict(val__early_stopping={"patience": 2, "metric": "val_loss", "direction": "down"}),
+    ),
+    (
+        "unknown_optimizer_kwarg",
+        "train.optimizer_config.weight_decy",
+        dict(
+            train__optimizer_config={"optimizer": "Adam", "learning_rate": 0.01, "weight_decy": 0.1}
+        ),
+    ),
+]
+for _name, _key, _changes in CONFIG_CASES:
+    case(_name, "cfg", _key)(lambda c, ch=_changes: ["train", "--config", c.cfg(**ch)])
+
+
+# --set cases: (name, file, key, the --set argument).
+SET_CASES = [
+    ("set_unknown_key", "set", "train.nope", "train.nope=1"),
+    ("set_unknown_section", "set", "trainn", "trainn.epochs=1"),
+    ("set_without_equals", "set", None, "train.epochs"),
+    ("set_wrong_type", "cfg", "train.epochs", "train.epochs=many"),
+    ("set_experiment_name_absolute", "cfg", "experiment.name", "experiment.name=/etc"),
+]
+for _name, _file, _key, _arg in SET_CASES:
+    case(_name, _file, _key)(lambda c, arg=_arg: ["train", "--config", c.cfg(), "--set", arg])
+
+
+# -- data files -------------------------------------------------------------------------
+@case("train_file_missing", "data:nope.csv", None)
+def _(c):
+    c.cfg(train__data_path=str(c.data / "nope.csv"))
+    return train(c)
+
+
+@case("train_file_empty", "data:train.csv", None)
+def _(c):
+    (c.data / "train.csv").write_text("")
+    c.cfg()
+    return train(c)
+
+
+@case("train_file_header_only", "data:train.csv", None)
+def _(c):
+    c.edit_csv("train", lambda lines: lines[:1])
+    c.cfg()
+    return train(c)
+
+
+@case("train_path_is_a_folder", "data:folder.csv", None)
+def _(c):
+    (c.data / "folder.csv").mkdir()
+    c.cfg(train__data_path=str(c.data / "folder.csv"))
+    return train(c)
+
+
+@case("train_file_wrong_suffix", "data:train.txt", None)
+def _(c):
+    shutil.copy(c.data / "train.csv", c.data / "train.txt")
+    c.cfg(train__data_path=str(c.data / "train.txt"))
+    return train(c)
+
+
+@case("column_not_in_file", "data:train.csv", "bill_lenght_mm")
+def _(c):
+    cols = {"numerical": ["bill_lenght_mm"], "categorical": ["species"], "embeddings": []}
+    c.cfg(data__columns=cols)
+    return train(c)
+
+
+@case("column_dropped_from_file", "data:train.csv", "sex")
+def _(c):
+    c.edit_csv("train", lambda lines: [ln.rsplit(",", 1)[0] for ln in lines])
+    c.cfg()
+    return train(c)
+
+
+@case("unknown_category", "data:train.csv", "species")
+def _(c):
+    c.edit_csv("train", lambda lines: [*lines, lines[1].replace("Adelie", "Unicorn")])
+    c.cfg()
+    return train(c)
+
+
+@case("missing_category", "data:train.csv", "island")
+def _(c):
+    c.edit_csv("train", lambda lines: [*lines, lines[1].replace(",Torgersen,", ",,")])
+    c.cfg()
+    return train(c)
+
+
+# A bad cell appended as a new row: (name, split, column index, column, value).
+BAD_CELLS = [
+    ("nan_in_numerical", "train", 1, "bill_depth_mm", "nan"),
+    ("text_in_numerical", "train", 1, "bill_depth_mm", "deep"),
+    ("nan_in_val_data", "val", 2, "flipper_length_mm", "inf"),
+]
+
+
+def append_bad_row(split: str, index: int, value: str):
+    def build(c: Ctx) -> list:
+        edit = lines_with(index, value)
+        c.edit_csv(split, lambda lines: [*lines, edit(lines[1])])
+        c.cfg()
+        return train(c)
+
+    return build
+
+
+for _name, _split, _index, _column, _value in BAD_CELLS:
+    case(_name, f"data:{_split}.csv", _column)(append_bad_row(_split, _index, _value))
+
+
+@case("cardinalities_missing", "data:none.json", None)
+def _(c):
+    c.cfg(data__cardinalities_path=str(c.data / "none.json"))
+    return train(c)
+
+
+@case("cardinalities_bad_json", "data:cardinalities.json", None)
+def _(c):
+    (c.data / "cardinalities.json").write_text("{not json")
+    c.cfg()
+    return train(c)
+
+
+@case("cardinalities_lack_column", "data:cardinalities.json", "sex")
+def _(c):
+    card = json.loads((c.data / "cardinalities.json").read_text())
+    del card["sex"]
+    (c.data / "cardinalities.json").write_text(json.dumps(card))
+    c.cfg()
+    return train(c)
+
+
+@case("cardinalities_bad_indices", "data:cardinalities.json", "island")
+def _(c):
+    card = json.loads((c.data / "cardinalities.json").read_text())
+    card["island"] = {"Biscoe": 0, "Dream": 5, "Torgersen": 2}
+    (c.data / "cardinalities.json").write_text(json.dumps(card))
+    c.cfg()
+    return train(c)
+
+
+# -- the output folder -------------------------------------------------------------------
+@case("folder_holds_other_files", "out:debug", "experiment.name", pre_existing=True)
+def _(c):
+    (c.out / "debug").mkdir(parents=True)
+    (c.out / "debug" / "notes.txt").write_text("mine")
+    c.cfg()
+    return train(c)
+
+
+def lines_with(column: int, value: str):
+    def edit(line: str) -> str:
+        cells = line.split(",")
+        cells[column] = value
+        return ",".join(cells)
+
+    return edit
+
+
+def expected_file(ctx: Ctx, file: str) -> str:
+    if file == "cfg":
+        return str(ctx.config)
+    if file == "set":
+        return "--set"
+    kind, _, rel = file.partition(":")
+    return str((ctx.data if kind == "data" else ctx.out) / rel)
+
+
+def snapshot(folder: Path) -> dict:
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} if folder.exists() else {}
+
+
+@pytest.fixture
+def ctx(tmp_path, penguins_dir) -> Ctx:
+    data = tmp_path / "data"
+    shutil.copytree(penguins_dir, data)
+    return Ctx(tmp_path, data)
+
+
+def test_corpus_is_big_enough():
+    assert len(CASES) >= 40
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input(name, ctx, capsys):
+    build, file, key, pre_existing = CASES[name]
+    argv = build(ctx)
+    before = snapshot(ctx.out)
+    rc, out, err = run_cli(argv, capsys)
+    assert rc == 2, err
+    assert out == "" and "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    prefix = f"error: {expected_file(ctx, file)}: " + (f"{key}: " if key else "")
+    assert lines[0].startswith(prefix), f"{lines[0]!r} should start with {prefix!r}"
+    assert len(lines[0]) > len(prefix) + 5  # says what is wrong
+    if pre_existing:
+        assert snapshot(ctx.out) == before
+    else:
+        assert not ctx.out.exists()
+    assert not list(ctx.tmp.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("name", ["yaml_syntax_error", "unknown_category", "set_unknown_key"])
+def test_bad_input_end_to_end(name, ctx):
+    """A few through a real process: the exit code and stderr as a shell sees them."""
+    build, file, key, _ = CASES[name]
+    proc = alchemi(build(ctx), ctx.tmp)
+    assert proc.returncode == 2 and proc.stdout == ""
+    prefix = f"error: {expected_file(ctx, file)}: " + (f"{key}: " if key else "")
+    assert proc.stderr.startswith(prefix) and proc.stderr.count("\n") == 1
+    assert not ctx.out.exists()
