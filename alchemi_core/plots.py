@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from alchemi_core.io import atomic_write
@@ -10,19 +9,11 @@ from alchemi_core.io import atomic_write
 SKIP = {"epoch", "epoch_seconds"}
 
 
-def read_metrics(path: str | Path) -> list[dict]:
-    rows = []
-    for line in Path(path).read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            break
-    return rows
-
-
 def plot_curves(metrics_path: str | Path, out: str | Path | None = None) -> Path | None:
     """One panel per metric family (loss, each component, lr); train and val on the same axes."""
-    rows = read_metrics(metrics_path)
+    from alchemi_core.training.run import read_metrics
+
+    rows = read_metrics(Path(metrics_path).parent)
     if not rows:
         return None
     import matplotlib

@@ -37,7 +37,7 @@ def test_params_metrics_and_artifacts(write_config, mlflow_uri, tmp_path):
     assert [m.step for m in history] == [1, 2, 3]
     assert {"train_loss", "lr", "epoch", "train_kl_loss"} <= set(run.data.metrics)
     names = {a.path for a in client.list_artifacts(result.mlflow_run_id)}
-    assert {"config.yaml", "metrics.jsonl", "checkpoints"} <= names
+    assert {"config.yaml", "metrics.jsonl", "curves.png", "checkpoints"} <= names
     ckpts = {a.path for a in client.list_artifacts(result.mlflow_run_id, "checkpoints")}
     assert ckpts == {"checkpoints/best_model.pt"}
     local = client.download_artifacts(result.mlflow_run_id, "config.yaml", str(tmp_path))

@@ -420,14 +420,27 @@ def _execute(run: Run) -> TrainResult:
         run.write_run_json(**run.tracking_state())
         raise
     run.write_run_json(status="finished")
+    plot(run)
     fill_result(result, run)
     finish_tracking(run, result.best_checkpoint or result.last_checkpoint)
     return result
 
 
+def plot(run: Run) -> None:
+    """curves.png beside metrics.jsonl; a plotting problem never fails a finished run."""
+    from alchemi_core.plots import plot_curves
+
+    try:
+        plot_curves(run.run_dir / "metrics.jsonl")
+    except Exception as exc:  # noqa: BLE001
+        log.warning("could not plot training curves: %s", exc)
+
+
 def finish_tracking(run: Run, checkpoint: str | None) -> None:
     run.tracker.log_artifact(run.run_dir / "config.yaml")
     run.tracker.log_artifact(run.run_dir / "metrics.jsonl")
+    if (run.run_dir / "curves.png").exists():
+        run.tracker.log_artifact(run.run_dir / "curves.png")
     if checkpoint:
         run.tracker.log_artifact(checkpoint, "checkpoints")
     run.tracker.finish("FINISHED")
