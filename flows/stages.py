@@ -91,6 +91,15 @@ def submit_predict(
     return steps.predict.submit(pl.predict_config(cfg, step, data_path), ckpt, source=pipe.source)
 
 
+def result(futs: Futures, name: str) -> Any:
+    """futs[name]'s result; upstream futures first, so a failure raises its own error."""
+    for key, fut in futs.items():
+        value = fut.result()
+        if key == name:
+            return value
+    raise KeyError(name)
+
+
 def resolve(futs: Futures) -> tuple[dict[str, Any], dict[str, str]]:
     """Results and state names ("Completed", "Cached") of a stage's futures."""
     results = {name: f.result() for name, f in futs.items()}

@@ -19,14 +19,14 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script or loaded by path: make tasks/ importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from prefect import flow
+from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from alchemi_core.config import pipeline as pl
 from alchemi_core.errors import AlchemiError
 from alchemi_core.io import canonical_json, write_text
-from flows.stages import Steps, resolve, submit_sae, submit_vae
+from flows.stages import Steps, resolve, result, submit_sae, submit_vae
 from tasks.tracking import log_sweep
 
 
@@ -50,8 +50,13 @@ def trial_row(trial: pl.Trial, results: dict[str, Any], states: dict[str, str]) 
 
 
 def failed_row(trial: pl.Trial, exc: BaseException) -> dict:
-    return {"trial": trial.name, "status": "failed", "params": trial.params, "metrics": {},
-            "error": str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}
+    return {
+        "trial": trial.name,
+        "status": "failed",
+        "params": trial.params,
+        "metrics": {},
+        "error": str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__,
+    }
 
 
 def rank(rows: list[dict], objective: pl.Objective) -> list[dict]:
@@ -66,7 +71,9 @@ def rank(rows: list[dict], objective: pl.Objective) -> list[dict]:
     for row in rows:
         if row["status"] == "ok" and objective.metric not in row["metrics"]:
             have = ", ".join(sorted(row["metrics"]))
-            raise AlchemiError(f"objective {objective.metric!r} is not a trial metric; have: {have}")
+            raise AlchemiError(
+                f"objective {objective.metric!r} is not a trial metric; have: {have}"
+            )
     return sorted(rows, key=key)
 
 
@@ -74,12 +81,18 @@ def table(rows: list[dict], objective: str) -> list[dict[str, Any]]:
     """One flat row per trial for the CSV and the table artifact."""
     flat = []
     for i, row in enumerate(rows, 1):
-        flat.append({
-            "rank": i, "trial": row["trial"], "status": row["status"],
-            objective: row["metrics"].get(objective),
-            **row["params"], **{k: v for k, v in row["metrics"].items() if k != objective},
-            "sae_run_dir": row.get("sae_run_dir", ""), "error": row.get("error", ""),
-        })
+        flat.append(
+            {
+                "rank": i,
+                "trial": row["trial"],
+                "status": row["status"],
+                objective: row["metrics"].get(objective),
+                **row["params"],
+                **{k: v for k, v in row["metrics"].items() if k != objective},
+                "sae_run_dir": row.get("sae_run_dir", ""),
+                "error": row.get("error", ""),
+            }
+        )
     return flat
 
 
@@ -105,7 +118,7 @@ def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
     for t in trials:
         vae = vae_stages[canonical_json(t.pipeline.vae_dict())]
         try:
-            embeddings = vae["extract"].result()
+            embeddings = result(vae, "extract")
             running.append((t, vae, submit_sae(steps, t.pipeline, embeddings)[1]))
         except Exception as exc:
             rows.append(failed_row(t, exc))
@@ -115,12 +128,15 @@ def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
         except Exception as exc:
             rows.append(failed_row(t, exc))
             continue
-        states = {**{f"vae.{k}": v for k, v in sv.items()}, **{f"sae.{k}": v for k, v in ss.items()}}
+        states = {
+            **{f"vae.{k}": v for k, v in sv.items()},
+            **{f"sae.{k}": v for k, v in ss.items()},
+        }
         rows.append(trial_row(t, {"vae": rv, "sae": rs}, states))
     if rows and all(r["status"] == "failed" for r in rows):
         raise AlchemiError(f"every trial failed; first: {rows[0]['error']}")
     rows = rank(rows, cfg.objective)
-    return {"rows": rows, "vae_stages": len(vae_stages)}
+    return {"rows": rows, "vae_stages": len(vae_stages), "flow_run_id": str(runtime.flow_run.id)}
 
 
 def log_results(config: str, cfg: pl.SweepConfig, trials: list[pl.Trial], out: dict) -> dict:
@@ -129,15 +145,27 @@ def log_results(config: str, cfg: pl.SweepConfig, trials: list[pl.Trial], out: d
     csv_path = write_csv(Path(cfg.output_dir) / "results.csv", flat)
     best = rows[0] if rows[0]["status"] == "ok" else None
     create_table_artifact(table=flat, key="sweep-results", description=f"{config}: best first")
-    best_line = f"best trial: **{best['trial']}** {metric}={best['metrics'][metric]:.6g} " \
-        f"params {best['params']}" if best else "no trial finished"
-    summary = {"best": best and {k: best[k] for k in ("trial", "params", "metrics", "sae_run_dir")},
-               "csv": str(csv_path), "trials": len(rows), "vae_trainings": out["vae_stages"],
-               "rows": rows}
+    best_line = (
+        f"best trial: **{best['trial']}** {metric}={best['metrics'][metric]:.6g} "
+        f"params {best['params']}"
+        if best
+        else "no trial finished"
+    )
+    summary = {
+        "best": best and {k: best[k] for k in ("trial", "params", "metrics", "sae_run_dir")},
+        "csv": str(csv_path),
+        "trials": len(rows),
+        "vae_stages": out["vae_stages"],
+        "trials_flow_run_id": out["flow_run_id"],
+        "rows": rows,
+    }
     mlflow = trials[0].pipeline.sae.get("mlflow")
     if mlflow:
-        spec = {"sweep": config, "objective": f"{metric} ({cfg.objective.direction})",
-                "grid": canonical_json(cfg.grid)}
+        spec = {
+            "sweep": config,
+            "objective": f"{metric} ({cfg.objective.direction})",
+            "grid": canonical_json(cfg.grid),
+        }
         summary["mlflow"] = log_sweep(mlflow, Path(config).stem, spec, rows, metric)
     create_markdown_artifact(
         markdown=f"# Sweep {config}\n\n{best_line}\n\nresults: `{csv_path}`\n",

@@ -14,19 +14,19 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script or loaded by path: make tasks/ importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from prefect import flow
+from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
 from alchemi_core.config import pipeline as pl
 from flows import report
-from flows.stages import Steps, resolve, submit_predict, submit_sae, submit_vae
+from flows.stages import Steps, resolve, result, submit_predict, submit_sae, submit_vae
 from tasks.tracking import link_runs
 
 
 def run_pipeline(pipe: pl.Pipeline, steps: Steps) -> dict[str, Any]:
     """Submit both stages; returns {stage: {step: result}} and {stage.step: state name}."""
     vae = submit_vae(steps, pipe)
-    embeddings = vae["extract"].result()
+    embeddings = result(vae, "extract")
     sae = submit_sae(steps, pipe, embeddings)
     stages = {"vae": vae, "sae": sae[1]}
     if pipe.spec.predict:
@@ -88,6 +88,7 @@ def vae_then_sae_flow(config: str, refresh: bool = False) -> dict[str, Any]:
         "embeddings": res["vae"]["extract"]["splits"],
         "predict": next((r["predict"] for r in res.values() if "predict" in r), None),
         "links": links,
+        "flow_run_id": str(runtime.flow_run.id),
     }
 
 

@@ -15,11 +15,10 @@ from alchemi_core import api
 from alchemi_core.config.loading import validate
 from alchemi_core.config.schema import TrainingConfig
 from alchemi_core.io import write_json
-from tasks.caching import data_files, outputs, outputs_intact, without_secrets
+from tasks.caching import content_hash, data_files, outputs, outputs_intact, without_secrets
 from tasks.step import step
 
 log = logging.getLogger("alchemi")
-RECORD = "artifacts.json"  # {path: sha256} of the checkpoints this task last returned
 
 
 def module_files(names: list[str]) -> dict[str, str]:
@@ -45,15 +44,25 @@ def run_folder(cfg: TrainingConfig) -> Path:
     return Path(cfg.experiment.output_dir) / cfg.experiment.name
 
 
-def recorded_intact(folder: Path) -> bool:
-    """False when this task's recorded checkpoints were deleted or altered since."""
-    record = folder / RECORD
-    if not record.exists():
-        return True
+def record_path(folder: Path) -> Path:
+    """Input and checkpoint hashes of this task's last run, beside (not in) the run folder."""
+    return folder.with_name(f".{folder.name}.train-task.json")
+
+
+def reusable(folder: Path, inputs: dict[str, str]) -> bool:
+    """Whether the run in `folder` may be resumed or reused by api.train.
+
+    api.train matches runs by config alone; this task also knows the input files' content. A run
+    is reusable when this task started it on the same inputs and its recorded checkpoints (once
+    finished) are unchanged. A run it did not start, or on other data, is trained again.
+    """
     try:
-        return outputs_intact({"outputs": json.loads(record.read_text())})
+        record = json.loads(record_path(folder).read_text())
     except (OSError, json.JSONDecodeError):
         return False
+    if record.get("inputs") != inputs:
+        return False
+    return not record.get("outputs") or outputs_intact(record)
 
 
 @step("train", describe, retries=2)
@@ -65,11 +74,13 @@ def train(config: dict, source: str = "<pipeline>", fresh: bool = False) -> dict
     """
     cfg = validate(config, TrainingConfig, source)
     folder = run_folder(cfg)
+    inputs = {role: content_hash(p) for role, p in describe({"config": config})[1].items()}
     fresh = fresh and task_run.run_count <= 1  # a retry resumes; only the first attempt drops
-    if folder.exists() and (fresh or not recorded_intact(folder)):
-        log.info("training %s from scratch (%s)", folder, "refresh" if fresh else "files changed")
+    if folder.exists() and (fresh or not reusable(folder, inputs)):
+        log.info("training %s from scratch (%s)", folder, "refresh" if fresh else "inputs changed")
         shutil.rmtree(folder)
+    write_json(record_path(folder), {"inputs": inputs, "outputs": {}})
     result = api.train(cfg, overwrite=True, source=source)
     outs = outputs(*sorted((folder / "checkpoints").glob("*.pt")))
-    write_json(folder / RECORD, outs)
+    write_json(record_path(folder), {"inputs": inputs, "outputs": outs})
     return {**result.to_dict(), "outputs": outs}

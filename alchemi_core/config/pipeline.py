@@ -279,10 +279,21 @@ class Distribution(Strict):
         return rng.uniform(self.low, self.high)
 
 
+def check_staged_keys(keys: dict[str, Any]) -> dict[str, Any]:
+    for key, value in keys.items():
+        if not key.startswith(("vae.", "sae.")) or key.count(".") < 2:
+            raise ValueError(f"{key!r} must be a dotted key under vae. or sae.")
+        if isinstance(value, list) and not value:
+            raise ValueError(f"{key!r} has no values")
+    return keys
+
+
 class RandomSearch(Strict):
     samples: PositiveInt
     seed: int = 0
     params: dict[str, Distribution]
+
+    _keys = field_validator("params")(check_staged_keys)
 
 
 class Objective(Strict):
@@ -305,20 +316,14 @@ class SweepConfig(Strict):
     objective: Objective = Field(default_factory=Objective)
     concurrency: PositiveInt = 2
 
+    _keys = field_validator("grid")(check_staged_keys)
+
     @model_validator(mode="after")
-    def _keys(self) -> SweepConfig:
+    def _some_trials(self) -> SweepConfig:
         if not self.grid and self.random is None:
-            raise ValueError("grid: give a grid, random sampling, or both")
-        keys = [("grid", k) for k in self.grid]
-        keys += [("random.params", k) for k in (self.random.params if self.random else {})]
-        for section, key in keys:
-            if not key.startswith(("vae.", "sae.")) or key.count(".") < 2:
-                raise ValueError(f"{section}: {key!r} must be a dotted key under vae. or sae.")
-        for key, values in self.grid.items():
-            if not values:
-                raise ValueError(f"grid: {key!r} has no values")
+            raise ValueError("give a grid, random sampling, or both")
         if self.random and (dupes := sorted(set(self.grid) & set(self.random.params))):
-            raise ValueError(f"random.params: {dupes[0]!r} is also in grid")
+            raise ValueError(f"{dupes[0]!r} is both in grid and in random.params")
         return self
 
 
