@@ -5,6 +5,8 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
+import os
+import sys
 from typing import Any
 
 import torch
@@ -21,7 +23,22 @@ from alchemi_core.errors import ConfigError, UserError
 from alchemi_core.registry import DATALOADERS, LOSSES, MODELS
 
 
+def load_plugins() -> None:
+    """Import every module another package declares under the `alchemi.plugins` entry point."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="alchemi.plugins"):
+        ep.load()
+
+
 def import_user_modules(modules: list[str], file: str | None) -> None:
+    """The config's `imports` list: modules whose import registers models, losses or loaders.
+
+    Modules are found on sys.path plus the working directory, as with `python -m`.
+    """
+    load_plugins()
+    if modules and os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     for i, name in enumerate(modules):
         try:
             importlib.import_module(name)
@@ -96,7 +113,10 @@ def resolve_model_params(model_cfg: ModelConfig, spec: DataSpec, file: str | Non
 def build_model(model_cfg: ModelConfig, spec: DataSpec, file: str | None) -> tuple[Any, dict]:
     cls = MODELS.get(model_cfg.class_, file, "model.class")
     params = resolve_model_params(model_cfg, spec, file)
-    return instantiate_model(cls, params, spec, file), params
+    model = instantiate_model(cls, params, spec, file)
+    if params.get("input_dim") is None and isinstance(getattr(model, "input_dim", None), int):
+        params["input_dim"] = model.input_dim  # inferred by the model itself (e.g. the VAE)
+    return model, params
 
 
 def instantiate_model(cls: Any, params: dict, spec: DataSpec, file: str | None) -> Any:

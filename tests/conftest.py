@@ -47,7 +47,7 @@ def debug_config_dict(data_dir: Path, out_dir: Path, **changes) -> dict:
         *parents, last = dotted.split("__")
         for p in parents:
             node = node.setdefault(p, {})
-        node[last] = value
+        node["global" if last == "global_" else last] = value
     return cfg
 
 
@@ -56,9 +56,32 @@ def write_config(tmp_path, penguins_dir):
     """write_config(**changes) -> path of a debug config; keys use __ for dots."""
 
     def _write(name: str = "cfg.yaml", data: dict | None = None, **changes) -> Path:
-        cfg = data if data is not None else debug_config_dict(penguins_dir, tmp_path / "out", **changes)
+        cfg = (
+            data
+            if data is not None
+            else debug_config_dict(penguins_dir, tmp_path / "out", **changes)
+        )
         path = tmp_path / name
         path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         return path
 
     return _write
+
+
+@pytest.fixture(scope="session")
+def _mlflow_template_db(tmp_path_factory) -> Path:
+    """One migrated MLflow SQLite store; tests copy it (a fresh one costs 1-2.5 s)."""
+    from mlflow.tracking import MlflowClient
+
+    db = tmp_path_factory.mktemp("mlflow_template") / "template.db"
+    MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
+    return db
+
+
+@pytest.fixture
+def mlflow_uri(tmp_path, _mlflow_template_db) -> str:
+    import shutil
+
+    db = tmp_path / "mlflow.db"
+    shutil.copyfile(_mlflow_template_db, db)
+    return f"sqlite:///{db}"

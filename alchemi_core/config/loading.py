@@ -94,8 +94,10 @@ def validate(data: dict[str, Any], model: type[M], source: str | Path) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        key, msg = _format(exc.errors()[0], model)
-        more = len(exc.errors()) - 1
+        # A typo gives "unknown key" and "missing"; the unknown one (with its hint) goes first.
+        errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+        key, msg = _format(errors[0], model)
+        more = len(errors) - 1
         if more:
             msg += f" (+{more} more problem{'s' if more > 1 else ''})"
         raise ConfigError(msg, source, key or None) from None

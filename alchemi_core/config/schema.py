@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -171,6 +172,17 @@ class MLflowConfig(Strict):
     run_name: str | None = None
     # What to do when the server cannot be reached at start: fail, or train without tracking.
     on_unreachable: Literal["fail", "skip"] = "fail"
+
+    @field_validator("tracking_uri")
+    @classmethod
+    def _no_credentials_in_uri(cls, v: str) -> str:
+        parts = urlsplit(v)
+        if parts.scheme in ("http", "https") and (parts.username or parts.password):
+            raise ValueError(
+                "credentials in the URI would leak into logs; use mlflow.credentials or "
+                "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD"
+            )
+        return v
 
 
 class TrainingConfig(Strict):

@@ -20,6 +20,11 @@ from alchemi_core.runtime import Runtime
 
 
 def to_device(batch: Batch, device: torch.device, dtype: torch.dtype) -> Batch:
+    first = next(iter(batch.values()))
+    if first.device == device and all(
+        v.dtype == dtype or not v.is_floating_point() for v in batch.values()
+    ):
+        return batch
     out = {}
     for k, v in batch.items():
         if v.is_floating_point() and v.dtype != dtype:

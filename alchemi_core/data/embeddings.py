@@ -1,0 +1,65 @@
+"""EmbeddingDataLoader: a 2-D float `.npy`, memory-mapped, batches read by slicing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from alchemi_core.data.batching import Batch, BatchLoader, DataSpec
+from alchemi_core.data.tabular import check_file
+from alchemi_core.errors import DataError
+from alchemi_core.registry import register_dataloader
+
+CHUNK = 1 << 16
+
+
+def open_embeddings(path: str | Path) -> np.ndarray:
+    path = check_file(path, {".npy": "npy"}, "embeddings")
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise DataError(f"not a valid .npy file: {str(exc).splitlines()[0]}", path) from None
+    if arr.ndim != 2:
+        raise DataError(f"expected a 2-D array (rows, width), got shape {arr.shape}", path)
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise DataError(f"array is empty, shape {arr.shape}", path)
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise DataError(f"expected floats, got dtype {arr.dtype}", path)
+    for start in range(0, arr.shape[0], CHUNK):
+        block = np.asarray(arr[start : start + CHUNK])
+        bad = np.flatnonzero(~np.isfinite(block).all(axis=1))
+        if bad.size:
+            raise DataError(f"non-finite value at row {start + int(bad[0])}", path)
+    return arr
+
+
+@register_dataloader("EmbeddingDataLoader")
+class EmbeddingDataLoader(BatchLoader):
+    """Rows of a `.npy` matrix as batches {"embeddings": float32 [B, width]}."""
+
+    def __init__(self, data_path: str, data, batch_size: int, shuffle: bool, num_workers: int = 0,
+                 num_batches_per_epoch: int | None = None, drop_last: bool = False):
+        super().__init__(batch_size, shuffle, num_workers, num_batches_per_epoch, drop_last)
+        self.path = Path(data_path)
+        self.array = open_embeddings(data_path)
+        name = data.columns.embeddings if data is not None else ["embeddings"]
+        self.spec = DataSpec(embeddings=list(name), embedding_dim=int(self.array.shape[1]))
+        self.device: torch.device | None = None
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.array.shape[0])
+
+    def take(self, idx: torch.Tensor | slice) -> Batch:
+        if isinstance(idx, torch.Tensor):
+            idx = np.sort(idx.numpy())  # sorted reads are sequential on the memory map
+        block = torch.from_numpy(np.array(self.array[idx], dtype=np.float32))
+        if self.device is not None:
+            block = block.to(self.device, non_blocking=True)
+        return {"embeddings": block}
+
+    def to(self, device: torch.device) -> EmbeddingDataLoader:
+        self.device = None if device.type == "cpu" else device
+        return self

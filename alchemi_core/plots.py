@@ -1,0 +1,57 @@
+"""Training curves from metrics.jsonl, as a PNG beside it (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from alchemi_core.io import atomic_write
+
+SKIP = {"epoch", "epoch_seconds"}
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    rows = []
+    for line in Path(path).read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return rows
+
+
+def plot_curves(metrics_path: str | Path, out: str | Path | None = None) -> Path | None:
+    """One panel per metric family (loss, each component, lr); train and val on the same axes."""
+    rows = read_metrics(metrics_path)
+    if not rows:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    names = sorted({k.split("_", 1)[1] for r in rows for k in r if k.startswith(("train_", "val_"))})
+    panels = [n for n in names if n == "loss"] + [n for n in names if n != "loss"] + ["lr"]
+    cols = min(3, len(panels))
+    nrows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.0 * nrows), squeeze=False)
+    for ax, name in zip(axes.flat, panels, strict=False):
+        for split, style in (("train", "-"), ("val", "o--")):
+            key = name if name == "lr" else f"{split}_{name}"
+            pts = [(r["epoch"], r[key]) for r in rows if key in r]
+            if pts and (name != "lr" or split == "train"):
+                ax.plot(*zip(*pts, strict=True), style, label=split if name != "lr" else "lr",
+                        markersize=3)
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.tight_layout()
+    out = Path(out) if out else Path(metrics_path).with_name("curves.png")
+    atomic_write(out, lambda p: fig.savefig(p, dpi=90, format="png"))
+    plt.close(fig)
+    return out

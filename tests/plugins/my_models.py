@@ -1,0 +1,37 @@
+"""A user's own model, loss and loader, registered from their own module."""
+
+from torch import nn
+
+from alchemi_core import register_loss, register_model
+from alchemi_core.losses import Loss
+
+
+@register_model("TinyAutoencoder")
+class TinyAutoencoder(nn.Module):
+    def __init__(self, input_dim: int, bottleneck: int = 2):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(input_dim, bottleneck), nn.Linear(bottleneck, input_dim))
+
+    def forward(self, batch):
+        return {"reconstruction": self.net(batch["numerical"])}
+
+
+@register_loss("TinyMSE")
+class TinyMSE(Loss):
+    metric_names = ("mse",)
+
+    def forward(self, out, batch):
+        mse = (out["reconstruction"] - batch["numerical"]).pow(2).mean()
+        return {"loss": mse, "mse": mse.detach()}
+
+
+@register_model("BrokenModel")
+class BrokenModel(nn.Module):
+    """Raises inside forward: an internal error, not the user's config."""
+
+    def __init__(self, input_dim: int):
+        super().__init__()
+        self.lin = nn.Linear(input_dim, 1)
+
+    def forward(self, batch):
+        raise RuntimeError("bug inside the model")

@@ -1,0 +1,229 @@
+"""Training behaviour: optimizers, validation, early stopping, checkpoints, outputs, determinism."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+from alchemi_core import api
+from alchemi_core.errors import ConfigError
+from alchemi_core.training import checkpoints
+
+
+def metrics_of(run_dir):
+    return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize(
+    "opt",
+    [
+        {"optimizer": "SGD", "learning_rate": 0.01, "momentum": 0.9, "nesterov": True},
+        {"optimizer": "AdamW", "learning_rate": 0.001, "weight_decay": 0.01, "betas": [0.8, 0.9]},
+        {"optimizer": "RMSprop", "learning_rate": 0.001},
+    ],
+)
+def test_any_torch_optimizer_with_kwargs(write_config, opt):
+    result = api.train(write_config(train__optimizer_config=opt, train__epochs=1))
+    ckpt = torch.load(result.last_checkpoint, weights_only=True)
+    group = ckpt["optimizer_state"]["param_groups"][0]
+    assert group["lr"] == opt["learning_rate"]
+    for k, v in opt.items():
+        if k not in ("optimizer", "learning_rate"):
+            assert group[k] == (tuple(v) if isinstance(v, list) else v)
+
+
+@pytest.mark.parametrize(
+    ("opt", "key", "needle"),
+    [
+        (
+            {"optimizer": "Adamm", "learning_rate": 0.1},
+            "train.optimizer_config.optimizer",
+            "'Adam'",
+        ),
+        (
+            {"optimizer": "Adam", "learning_rate": 0.1, "momentum": 0.9},
+            "train.optimizer_config.momentum",
+            "unknown parameter",
+        ),
+        (
+            {"optimizer": "Adam", "learning_rate": 0.1, "betas": "fast"},
+            "train.optimizer_config",
+            "",
+        ),
+    ],
+)
+def test_bad_optimizer_is_a_config_error(write_config, tmp_path, opt, key, needle):
+    with pytest.raises(ConfigError) as info:
+        api.train(write_config(train__optimizer_config=opt))
+    assert info.value.key == key and needle in info.value.message
+    assert not (tmp_path / "out").exists()  # nothing written for bad input
+
+
+def test_validation_frequency(write_config, tmp_path):
+    api.train(write_config(train__epochs=4, val__frequency=2, checkpoint__metric="train_loss"))
+    rows = metrics_of(tmp_path / "out" / "debug")
+    assert ["val_loss" in r for r in rows] == [False, True, False, True]
+
+
+def test_early_stopping_stops_after_patience_validations(write_config, tmp_path):
+    # lr=0 means no improvement after the first validation: stop after 1 + patience epochs.
+    cfg = write_config(
+        train__epochs=20,
+        train__optimizer_config={"optimizer": "SGD", "learning_rate": 1e-12},
+        val__early_stopping={
+            "patience": 2,
+            "metric": "val_loss",
+            "direction": "min",
+            "min_delta": 1.0,
+        },
+    )
+    result = api.train(cfg)
+    assert result.epochs_run == 3
+    assert len(metrics_of(tmp_path / "out" / "debug")) == 3
+
+
+@pytest.mark.parametrize(
+    ("strategy", "files"),
+    [
+        ("best", {"best_model.pt"}),
+        ("last", {"last_model.pt"}),
+        ("all", {"best_model.pt", "last_model.pt", "epoch_1.pt", "epoch_2.pt", "epoch_3.pt"}),
+    ],
+)
+def test_save_strategies(write_config, tmp_path, strategy, files):
+    result = api.train(write_config(checkpoint__save_strategy=strategy))
+    ckpt_dir = tmp_path / "out" / "debug" / "checkpoints"
+    assert {p.name for p in ckpt_dir.iterdir()} == files
+    if strategy == "all":
+        for n in (1, 2, 3):
+            assert checkpoints.load(ckpt_dir / f"epoch_{n}.pt")["epoch"] == n
+    if "best_model.pt" in files:
+        best = checkpoints.load(ckpt_dir / "best_model.pt")
+        vals = [m["val_loss"] for m in metrics_of(tmp_path / "out" / "debug")]
+        assert best["metrics"]["val_loss"] == min(vals) == result.best_metric
+
+
+def test_checkpoint_contents(write_config, tmp_path):
+    api.train(write_config())
+    ckpt = checkpoints.load(tmp_path / "out/debug/checkpoints/last_model.pt")
+    assert {"model_state", "optimizer_state", "epoch", "metrics", "config"} <= set(ckpt)
+    assert ckpt["epoch"] == 3 and ckpt["config"]["experiment"]["name"] == "debug"
+    assert ckpt["model_params"]["input_dim"] == 4 + 2 + 2 + 2  # 4 numerical + 3 embedded cats
+
+
+def test_mode_max_keeps_the_highest(write_config, tmp_path):
+    api.train(
+        write_config(
+            checkpoint__metric="val_categorical_accuracy",
+            checkpoint__mode="max",
+            checkpoint__save_strategy="best",
+            train__epochs=4,
+        )
+    )
+    accs = [m["val_categorical_accuracy"] for m in metrics_of(tmp_path / "out/debug")]
+    best = checkpoints.load(tmp_path / "out/debug/checkpoints/best_model.pt")
+    assert best["metrics"]["val_categorical_accuracy"] == max(accs)
+
+
+def test_metric_names_are_checked_against_the_loss(write_config, tmp_path):
+    with pytest.raises(ConfigError) as info:
+        api.train(write_config(checkpoint__metric="val_sparsity_loss"))
+    assert info.value.key == "checkpoint.metric" and "val_kl_loss" in info.value.message
+
+
+def test_resolved_config_is_saved_redacted(write_config, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "")
+    db = tmp_path / "m.db"
+    cfg = write_config(
+        mlflow={
+            "tracking_uri": f"sqlite:///{db}",
+            "experiment_name": "e",
+            "credentials": {"username": "u", "password": "hunter2-canary"},
+        }
+    )
+    api.train(cfg, seed=11)
+    saved = (tmp_path / "out/debug/config.yaml").read_text()
+    assert "hunter2-canary" not in saved
+    data = yaml.safe_load(saved)
+    assert data["global"]["seed"] == 11 and data["global"]["device"] == "cpu"
+    assert data["model"]["params"]["input_dim"] == 10
+
+
+def test_same_seed_gives_bit_identical_weights(write_config, tmp_path):
+    a = api.train(write_config(name="a.yaml", experiment__name="a", train__epochs=3))
+    b = api.train(write_config(name="b.yaml", experiment__name="b", train__epochs=3))
+    c = api.train(write_config(name="c.yaml", experiment__name="c", train__epochs=3), seed=99)
+    sa, sb, sc = (
+        torch.load(r.last_checkpoint, weights_only=True)["model_state"] for r in (a, b, c)
+    )
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_bf16_autocast_trains_on_cpu(write_config):
+    result = api.train(write_config(global_={"amp_dtype": "bf16", "device": "cpu"}))
+    assert (
+        result.status == "finished" and result.metrics["train_loss"] == result.metrics["train_loss"]
+    )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_cuda_device_trains(write_config):
+    result = api.train(write_config(global_={"device": "cuda", "amp_dtype": "fp16"}))
+    assert result.status == "finished"
+
+
+def test_scheduler_steps_per_epoch(write_config, tmp_path):
+    api.train(write_config(train__scheduler={"name": "StepLR", "step_size": 1, "gamma": 0.5}))
+    lrs = [m["lr"] for m in metrics_of(tmp_path / "out/debug")]
+    assert lrs == pytest.approx([0.001, 0.0005, 0.00025])
+
+
+def test_plain_log_lines_when_not_a_terminal(write_config):
+    proc = subprocess.run(
+        [sys.executable, "-m", "alchemi_core.cli", "train", "--config", str(write_config())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert any("seed 7 (global.seed), device cpu, dtype float32" in ln for ln in lines)
+    assert sum("epoch " in ln and "train_loss=" in ln for ln in lines) == 3
+    assert "\r" not in proc.stderr  # no progress bar redraws in a log
+    assert json.loads(proc.stdout)["status"] == "finished"
+
+
+def test_progress_bar_on_a_terminal(write_config):
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "alchemi_core.cli", "train", "--config", str(write_config())],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert proc.wait(timeout=120) == 0
+    out = b"".join(chunks).decode(errors="replace")
+    assert "\r" in out and "epoch 1/3:" in out and "batch" in out
