@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
-from alchemi_core.config.loading import load_config
+from pydantic import BaseModel
+
+from alchemi_core import inference
+from alchemi_core.config.inference import ExtractConfig, PredictConfig
+from alchemi_core.config.loading import apply_overrides, load_config, validate
 from alchemi_core.config.schema import TrainingConfig
 from alchemi_core.training import run as _run
 from alchemi_core.training.run import TrainResult
+
+load_model = inference.load_model
+evaluate = inference.evaluate
+
+
+def as_config(
+    config: str | Path | dict | BaseModel,
+    model: type[BaseModel],
+    overrides: list[str] | None = None,
+    source: str | None = None,
+) -> tuple[Any, str]:
+    """A validated config and the name errors should carry, from a file, dict or model."""
+    if isinstance(config, model):
+        return config, source or "<config>"
+    if isinstance(config, dict):
+        data = copy.deepcopy(config)
+        apply_overrides(data, list(overrides or []), model)
+        src = source or "<config>"
+        return validate(data, model, src), src
+    return load_config(config, overrides, model), source or str(config)
 
 
 def make_tracker(cfg: TrainingConfig):
@@ -34,3 +59,23 @@ def train(
         cfg, src = load_config(config, overrides), str(config)
     built = _run.build(cfg, src, seed)
     return _run.execute(built, tracker if tracker is not None else make_tracker(cfg), overwrite)
+
+
+def extract(
+    config: str | Path | dict | ExtractConfig,
+    source: str | None = None,
+    overrides: list[str] | None = None,
+) -> dict[str, dict]:
+    """Embeddings of each train/val/test split present: split -> {path, sha256, shape, sidecar}."""
+    cfg, src = as_config(config, ExtractConfig, overrides, source)
+    return inference.extract(cfg, src)
+
+
+def predict(
+    config: str | Path | dict | PredictConfig,
+    source: str | None = None,
+    overrides: list[str] | None = None,
+) -> dict[str, Any]:
+    """Predictions for the test split: {path, sha256, rows, metrics, metrics_path, sidecar}."""
+    cfg, src = as_config(config, PredictConfig, overrides, source)
+    return inference.predict(cfg, src)

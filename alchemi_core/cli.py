@@ -45,6 +45,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_extract(args: argparse.Namespace) -> int:
+    from alchemi_core import api
+
+    print(json.dumps(api.extract(args.config, overrides=args.set), indent=2))
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from alchemi_core import api
+
+    print(json.dumps(api.predict(args.config, overrides=args.set), indent=2))
+    return 0
+
+
 def _cmd_prepare(args: argparse.Namespace) -> int:
     from alchemi_core.data import prepare
 
@@ -56,7 +70,17 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": _cmd_train,
     "prepare-data": _cmd_prepare,
+    "extract": _cmd_extract,
+    "predict": _cmd_predict,
 }
+
+
+def _inference_parser(sub, name: str, what: str) -> None:
+    p = sub.add_parser(name, help=f"{what} from a checkpoint, per a YAML config")
+    p.add_argument("--config", required=True, help=f"{name} config YAML")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace a run of a different config in the same output folder",
     )
+    _inference_parser(sub, "extract", "write embeddings of train/val/test")
+    _inference_parser(sub, "predict", "write predictions (and metrics) for the test split")
     d = sub.add_parser("prepare-data", help="write the example data set's splits")
     d.add_argument("--dataset", required=True, choices=["penguins", "diamonds"])
     d.add_argument("--out", required=True, help="folder for train/val/test files")

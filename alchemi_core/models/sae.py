@@ -1,4 +1,9 @@
-"""A sparse autoencoder: ReLU latents, unit-norm decoder rows, a learned pre-encoder bias."""
+"""A sparse autoencoder: ReLU latents, unit-norm decoder rows, a learned pre-encoder bias.
+
+Initialisation (against dead latents): decoder rows are random unit vectors, the encoder is
+their transpose with zero bias, and b_dec is set to the mean of the first training batch, so
+every latent starts out firing on about half of the centred data.
+"""
 
 from __future__ import annotations
 
@@ -29,12 +34,20 @@ class SAE(nn.Module):
         with torch.no_grad():
             self.encoder.weight.copy_(w)
             self.encoder.bias.zero_()
+        self.register_buffer("b_dec_initialised", torch.tensor(False))
+        self._b_dec_ready = False
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.encoder(x - self.b_dec))
 
     def forward(self, batch: Batch) -> dict[str, torch.Tensor]:
         x = flat_input(batch)
+        if self.training and not self._b_dec_ready:  # python flag: no host sync per batch
+            if not bool(self.b_dec_initialised):
+                with torch.no_grad():
+                    self.b_dec.copy_(x.mean(dim=0))
+                    self.b_dec_initialised.fill_(True)
+            self._b_dec_ready = True
         f = self.encode(x)
         return {
             "input": x,
