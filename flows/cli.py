@@ -47,12 +47,7 @@ def main(description: str, check: Callable[[str], Any], run: Callable[..., dict]
             result = run(config=args.config, refresh=args.refresh)
         print(json.dumps(result, indent=2, default=str))
         return 0
-    except UserError as exc:
-        print(f"error: {exc.line()}", file=sys.stderr)
-        return 2
-    except AlchemiError as exc:
-        print(f"error: {redact_uri(str(exc))}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except AlchemiError as exc:  # the same lines and exit codes as the `alchemi` command
+        user = isinstance(exc, UserError)
+        print(f"error: {exc.line() if user else redact_uri(str(exc))}", file=sys.stderr)
+        return 2 if user else 1
