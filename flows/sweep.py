@@ -27,6 +27,7 @@ from alchemi_core.config import pipeline as pl
 from alchemi_core.errors import AlchemiError
 from alchemi_core.io import canonical_json, write_text
 from flows.stages import Steps, resolve, result, submit_sae, submit_vae
+from tasks import forking
 from tasks.tracking import log_sweep
 
 
@@ -177,6 +178,7 @@ def log_results(config: str, cfg: pl.SweepConfig, trials: list[pl.Trial], out: d
 @flow(name="sweep")
 def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
     """Run the sweep in `config` (a sweep YAML path) with its concurrency."""
+    forking.install()
     cfg, trials = pl.load_sweep(config)
     runner = ThreadPoolTaskRunner(max_workers=cfg.concurrency)
     out = run_trials.with_options(task_runner=runner)(config, refresh)

@@ -16,11 +16,13 @@ from prefect import flow
 
 from alchemi_core.config.loading import load_config
 from flows.stages import Steps, resolve, submit_model
+from tasks import forking
 
 
 @flow(name="train")
 def train_flow(config: str, refresh: bool = False) -> dict[str, Any]:
     """Train the model in `config` (a training YAML path); `refresh` re-runs every step."""
+    forking.install()
     cfg = load_config(config)
     results, states = resolve(submit_model(Steps(refresh), cfg, config, None))
     train = {k: v for k, v in results["train"].items() if k != "outputs"}

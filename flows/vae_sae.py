@@ -20,6 +20,7 @@ from prefect.artifacts import create_markdown_artifact
 from alchemi_core.config import pipeline as pl
 from flows import report
 from flows.stages import Steps, resolve, result, submit_predict, submit_sae, submit_vae
+from tasks import forking
 from tasks.tracking import link_runs
 
 
@@ -73,6 +74,7 @@ def summarize(pipe: pl.Pipeline, out: dict[str, Any], links: dict[str, str]) -> 
 @flow(name="vae-then-sae")
 def vae_then_sae_flow(config: str, refresh: bool = False) -> dict[str, Any]:
     """Run the pipeline in `config` (a pipeline YAML path); `refresh` re-runs every step."""
+    forking.install()
     pipe = pl.load_pipeline(config)
     out = run_pipeline(pipe, Steps(refresh))
     links = link(pipe, out["results"], out["sae_config"])
