@@ -9,15 +9,14 @@ The Prefect API is started before timing (a real run pays ~10 s once for the eph
 
 from __future__ import annotations
 
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
 import common  # noqa: F401  (one thread, telemetry off)
-
-import os  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import yaml  # noqa: E402
+import yaml
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 sys.path.insert(0, str(common.ROOT))
@@ -25,8 +24,10 @@ sys.path.insert(0, str(common.ROOT))
 from alchemi_core import api  # noqa: E402
 from alchemi_core.config import pipeline as pl  # noqa: E402
 
-GRID = {"sae.model.params.hidden_dim": [16, 32],
-        "sae.train.optimizer_config.learning_rate": [0.001, 0.003]}
+GRID = {
+    "sae.model.params.hidden_dim": [16, 32],
+    "sae.train.optimizer_config.learning_rate": [0.001, 0.003],
+}
 
 
 def write_pipeline(tmp: Path, data: Path, out: Path) -> Path:
@@ -78,22 +79,37 @@ def main() -> None:
 
         sweep = tmp / "sweep.yaml"
         pipe = write_pipeline(tmp, data, tmp / "sweep")
-        sweep.write_text(yaml.safe_dump({"pipeline": str(pipe), "output_dir": str(tmp / "out"),
-                                         "grid": GRID, "concurrency": 2}))
+        sweep.write_text(
+            yaml.safe_dump(
+                {
+                    "pipeline": str(pipe),
+                    "output_dir": str(tmp / "out"),
+                    "grid": GRID,
+                    "concurrency": 2,
+                }
+            )
+        )
         t0 = time.perf_counter()
         out = sweep_flow(str(sweep))
         t_sweep = time.perf_counter() - t0
         t0 = time.perf_counter()
         sweep_flow(str(sweep))
         t_cached = time.perf_counter() - t0
-    print(common.table([
-        {"run": "by hand: 1 VAE + extract + 4 SAE (api)", "seconds": f"{t_hand:.1f}"},
-        {"run": "sweep_flow, 4 SAE trials, concurrency 2", "seconds": f"{t_sweep:.1f}"},
-        {"run": "sweep_flow again (all cached)", "seconds": f"{t_cached:.1f}"},
-    ], "sweep of 4 SAE trials on one VAE (diamonds, short runs)"))
+    print(
+        common.table(
+            [
+                {"run": "by hand: 1 VAE + extract + 4 SAE (api)", "seconds": f"{t_hand:.1f}"},
+                {"run": "sweep_flow, 4 SAE trials, concurrency 2", "seconds": f"{t_sweep:.1f}"},
+                {"run": "sweep_flow again (all cached)", "seconds": f"{t_cached:.1f}"},
+            ],
+            "sweep of 4 SAE trials on one VAE (diamonds, short runs)",
+        )
+    )
     print(f"VAE trainings in the sweep: {out['vae_stages']}; trials: {out['trials']}")
-    print(f"ratio sweep / by hand: {t_sweep / t_hand:.2f}x; cached / by hand: "
-          f"{t_cached / t_hand:.2f}x")
+    print(
+        f"ratio sweep / by hand: {t_sweep / t_hand:.2f}x; cached / by hand: "
+        f"{t_cached / t_hand:.2f}x"
+    )
 
 
 if __name__ == "__main__":
