@@ -1,0 +1,1 @@
+"""Prefect flows: plain Python chaining the tasks in tasks/. Importing them has no side effects."""

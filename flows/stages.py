@@ -1,0 +1,106 @@
+"""The VAE and SAE stages of a pipeline, submitted as task futures (shared by flows)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from prefect.futures import PrefectFuture
+
+from alchemi_core.config import pipeline as pl
+from alchemi_core.config.schema import TrainingConfig
+from alchemi_core.errors import ConfigError
+from alchemi_core.io import write_text
+from alchemi_core.secrets import redact
+from tasks.checkpoint import checkpoint
+from tasks.extract import extract_embeddings
+from tasks.predict import predict
+from tasks.train import train
+from tasks.validate import validate
+
+Futures = dict[str, PrefectFuture]
+
+
+class Steps:
+    """The tasks, forced to re-run (cache refreshed) when `refresh` is set."""
+
+    def __init__(self, refresh: bool = False):
+        def opt(t):
+            return t.with_options(refresh_cache=True) if refresh else t
+
+        self.refresh = refresh
+        self.train = opt(train).with_options(task_run_name="train {config[experiment][name]}")
+        self.checkpoint = opt(checkpoint).with_options(task_run_name="checkpoint {strategy}")
+        self.validate = opt(validate)
+        self.extract = opt(extract_embeddings)
+        self.predict = opt(predict)
+
+
+def submit_model(steps: Steps, cfg: TrainingConfig, source: str, strategy: str | None) -> Futures:
+    """train -> checkpoint -> validate for one model."""
+    trained = steps.train.submit(pl.dump(cfg), source=source, fresh=steps.refresh)
+    ckpt = steps.checkpoint.submit(trained, pl.checkpoint_strategy(cfg, strategy))
+    val = steps.validate.submit(ckpt, **pl.validation(cfg))
+    return {"train": trained, "checkpoint": ckpt, "validate": val}
+
+
+def submit_vae(steps: Steps, pipe: pl.Pipeline) -> Futures:
+    futs = submit_model(steps, pipe.vae, pipe.vae_source, pipe.spec.checkpoint)
+    cfg = pl.extract_config(pipe.vae, pipe.spec.extract)
+    futs["extract"] = steps.extract.submit(cfg, futs["checkpoint"], source=pipe.source)
+    return futs
+
+
+def sae_config(pipe: pl.Pipeline, embeddings: dict[str, Any]) -> TrainingConfig:
+    """The SAE config on the extracted embeddings, also written beside its run folder."""
+    data = pl.fill_sae(pipe.sae, embeddings["splits"], pipe.sae_source)
+    cfg = TrainingConfig.model_validate(data)
+    path = pl.run_dir(cfg).with_name(f"{cfg.experiment.name}.config.yaml")
+    write_text(path, yaml.safe_dump(redact(data), sort_keys=False))
+    return cfg
+
+
+def submit_sae(
+    steps: Steps, pipe: pl.Pipeline, embeddings: dict[str, Any]
+) -> tuple[TrainingConfig, Futures]:
+    cfg = sae_config(pipe, embeddings)
+    return cfg, submit_model(steps, cfg, pipe.sae_source, None)
+
+
+def submit_predict(
+    steps: Steps,
+    pipe: pl.Pipeline,
+    vae: Futures,
+    sae: tuple[TrainingConfig, Futures],
+    embeddings: dict,
+) -> PrefectFuture:
+    step = pipe.spec.predict
+    if step.model == "sae":
+        cfg, ckpt = sae[0], sae[1]["checkpoint"]
+        data_path = embeddings["splits"][step.split]["path"]
+    else:
+        cfg, ckpt = pipe.vae, vae["checkpoint"]
+        paths = {
+            "train": cfg.train.data_path,
+            "val": cfg.val.data_path if cfg.val else None,
+            "test": pipe.spec.extract.test_data_path,
+        }
+        data_path = paths[step.split]
+        if data_path is None:
+            raise ConfigError("the VAE has no val section", pipe.source, "predict.split")
+    return steps.predict.submit(pl.predict_config(cfg, step, data_path), ckpt, source=pipe.source)
+
+
+def result(futs: Futures, name: str) -> Any:
+    """futs[name]'s result; upstream futures first, so a failure raises its own error."""
+    for key, fut in futs.items():
+        value = fut.result()
+        if key == name:
+            return value
+    raise KeyError(name)
+
+
+def resolve(futs: Futures) -> tuple[dict[str, Any], dict[str, str]]:
+    """Results and state names ("Completed", "Cached") of a stage's futures."""
+    results = {name: f.result() for name, f in futs.items()}
+    return results, {name: f.state.name for name, f in futs.items()}

@@ -1,0 +1,104 @@
+"""VAE -> SAE: train the VAE, extract its embeddings, train the SAE on them, predict if asked.
+
+    python flows/vae_sae.py --config configs/pipelines/penguins_debug.yaml [--refresh]
+
+Every step is a cached task (see tasks/caching.py): an unchanged re-run shows every step Cached.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script or loaded by path: make tasks/ importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from prefect import flow, runtime
+from prefect.artifacts import create_markdown_artifact
+
+from alchemi_core.config import pipeline as pl
+from flows import report
+from flows.stages import Steps, resolve, result, submit_predict, submit_sae, submit_vae
+from tasks import forking
+from tasks.tracking import link_runs
+
+
+def run_pipeline(pipe: pl.Pipeline, steps: Steps) -> dict[str, Any]:
+    """Submit both stages; returns {stage: {step: result}} and {stage.step: state name}."""
+    vae = submit_vae(steps, pipe)
+    embeddings = result(vae, "extract")
+    sae = submit_sae(steps, pipe, embeddings)
+    stages = {"vae": vae, "sae": sae[1]}
+    if pipe.spec.predict:
+        stages[pipe.spec.predict.model]["predict"] = submit_predict(
+            steps, pipe, vae, sae, embeddings
+        )
+    results, states = {}, {}
+    for stage, futs in stages.items():
+        results[stage], st = resolve(futs)
+        states.update({f"{stage}.{k}": v for k, v in st.items()})
+    return {"results": results, "states": states, "sae_config": sae[0]}
+
+
+def link(pipe: pl.Pipeline, results: dict[str, Any], sae_cfg) -> dict[str, str]:
+    """Tag the SAE's MLflow run with its VAE run and embedding hash; links to both runs."""
+    if sae_cfg.mlflow is None or not results["sae"]["train"].get("mlflow_run_id"):
+        return {}
+    runs = {"sae": results["sae"]["train"]["mlflow_run_id"]}
+    vae_run = results["vae"]["train"].get("mlflow_run_id")
+    if vae_run and pipe.vae.mlflow and pipe.vae.mlflow.tracking_uri == sae_cfg.mlflow.tracking_uri:
+        runs = {"vae": vae_run, **runs}
+    splits = results["vae"]["extract"]["splits"]
+    tags = {
+        "alchemi.vae_run_id": str(vae_run),
+        "alchemi.vae_run_dir": results["vae"]["train"]["run_dir"],
+        "alchemi.vae_checkpoint_sha256": results["vae"]["checkpoint"]["sha256"],
+        **{f"alchemi.embeddings.{s}.sha256": v["sha256"] for s, v in splits.items()},
+    }
+    mlflow = pl.dump(sae_cfg)["mlflow"]
+    return link_runs(mlflow, runs, tags)["links"]
+
+
+def summarize(pipe: pl.Pipeline, out: dict[str, Any], links: dict[str, str]) -> str:
+    rows = [
+        report.step_row(stage, step, out["states"][f"{stage}.{step}"], result)
+        for stage, steps in out["results"].items()
+        for step, result in steps.items()
+    ]
+    notes = [f"- pipeline: `{pipe.source}`"]
+    notes += [f"- MLflow {stage}: {link}" for stage, link in links.items()]
+    return report.markdown("VAE -> SAE pipeline", rows, notes)
+
+
+@flow(name="vae-then-sae")
+def vae_then_sae_flow(config: str, refresh: bool = False) -> dict[str, Any]:
+    """Run the pipeline in `config` (a pipeline YAML path); `refresh` re-runs every step."""
+    forking.install()
+    pipe = pl.load_pipeline(config)
+    out = run_pipeline(pipe, Steps(refresh))
+    links = link(pipe, out["results"], out["sae_config"])
+    create_markdown_artifact(
+        markdown=summarize(pipe, out, links), key="vae-sae-summary", description=pipe.source
+    )
+    res = out["results"]
+    return {
+        "states": out["states"],
+        "vae": {k: v for k, v in res["vae"]["train"].items() if k != "outputs"},
+        "sae": {k: v for k, v in res["sae"]["train"].items() if k != "outputs"},
+        "metrics": {stage: res[stage]["validate"]["metrics"] for stage in res},
+        "embeddings": res["vae"]["extract"]["splits"],
+        "predict": next((r["predict"] for r in res.values() if "predict" in r), None),
+        "links": links,
+        "flow_run_id": str(runtime.flow_run.id),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    from flows.cli import main as cli_main
+
+    return cli_main(__doc__.splitlines()[0], pl.load_pipeline, vae_then_sae_flow, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

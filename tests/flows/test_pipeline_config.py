@@ -1,0 +1,116 @@
+"""Pipeline and sweep configs are validated like every other config (no Prefect needed)."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from alchemi_core.config.pipeline import fill_sae, load_pipeline, load_sweep
+from alchemi_core.errors import ConfigError
+from tests.conftest import ROOT
+
+
+def write(path, data):
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_shipped_pipelines_and_sweeps_validate():
+    for path in sorted((ROOT / "configs/pipelines").glob("*.yaml")):
+        load_pipeline(path)
+    for path in sorted((ROOT / "configs/sweeps").glob("*.yaml")):
+        cfg, trials = load_sweep(path)
+        assert trials
+
+
+def test_unknown_top_level_key(make_pipeline, tmp_path):
+    path = make_pipeline(extrakt={"batch_size": 1})
+    with pytest.raises(ConfigError) as err:
+        load_pipeline(path)
+    assert err.value.line() == f"{path}: extrakt: unknown key (did you mean 'extract'?)"
+
+
+def test_inline_sae_error_names_the_key_from_the_top(make_pipeline):
+    path = make_pipeline(sae={"model__class": "SAE", "train__loader_params__batch_size": 0})
+    with pytest.raises(ConfigError) as err:
+        load_pipeline(path)
+    assert err.value.key == "sae.train.loader_params.batch_size"
+
+
+def test_vae_file_errors_name_that_file(make_pipeline, tmp_path):
+    path = make_pipeline(vae={"train__epochs": "many"})
+    with pytest.raises(ConfigError) as err:
+        load_pipeline(path)
+    assert err.value.file == str(tmp_path / "vae.yaml") and err.value.key == "train.epochs"
+
+
+def test_missing_vae_file(tmp_path):
+    path = write(tmp_path / "p.yaml", {"vae": "nope.yaml", "sae": "nope.yaml"})
+    with pytest.raises(ConfigError, match="config file not found") as err:
+        load_pipeline(path)
+    assert err.value.key == "vae"
+
+
+def test_predict_test_split_needs_test_data(make_pipeline):
+    path = make_pipeline(extract={"batch_size": 8})
+    with pytest.raises(ConfigError, match="test_data_path"):
+        load_pipeline(path)
+
+
+def test_sae_data_paths_and_input_dim_come_from_embeddings(make_pipeline):
+    pipe = load_pipeline(make_pipeline())
+    emb = {s: {"path": f"/e/{s}.npy", "shape": [10, 4]} for s in ("train", "val")}
+    cfg = fill_sae(pipe.sae, emb)
+    assert cfg["train"]["data_path"] == "/e/train.npy" and cfg["val"]["data_path"] == "/e/val.npy"
+    assert cfg["model"]["params"]["input_dim"] == 4
+    pipe.sae["model"]["params"]["input_dim"] = 3
+    with pytest.raises(ConfigError, match="embedding width 4"):
+        fill_sae(pipe.sae, emb)
+
+
+def sweep(tmp_path, pipe, **changes):
+    data = {
+        "pipeline": str(pipe),
+        "output_dir": str(tmp_path / "sw"),
+        "grid": {"sae.model.params.hidden_dim": [4, 8]},
+        **changes,
+    }
+    return write(tmp_path / "sweep.yaml", data)
+
+
+def test_sweep_grid_and_seeded_random(make_pipeline, tmp_path):
+    pipe = make_pipeline()
+    rnd = {
+        "samples": 3,
+        "seed": 5,
+        "params": {
+            "sae.train.optimizer_config.learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
+            "vae.model.params.latent_dim": {"choices": [2, 3]},
+        },
+    }
+    _, trials = load_sweep(sweep(tmp_path, pipe, random=rnd))
+    assert len(trials) == 6
+    _, again = load_sweep(tmp_path / "sweep.yaml")
+    assert [t.params for t in trials] == [t.params for t in again]  # same seed, same trials
+    lrs = [t.params["sae.train.optimizer_config.learning_rate"] for t in trials]
+    assert all(1e-4 <= lr <= 1e-2 for lr in lrs) and len(set(lrs)) == 6
+    for t in trials:  # the override reached the config, and names follow the parameters
+        assert t.pipeline.vae.model.params["latent_dim"] == t.params["vae.model.params.latent_dim"]
+    assert len({t.pipeline.sae["experiment"]["name"] for t in trials}) == 6
+
+
+@pytest.mark.parametrize(
+    "changes, key, message",
+    [
+        ({"grid": {"model.params.hidden_dim": [4]}}, "grid", "under vae. or sae."),
+        ({"grid": {}}, None, "give a grid, random sampling, or both"),
+        ({"objective": {"metric": "loss"}}, "objective.metric", "name a stage's"),
+        ({"grid": {"sae.model.paramz.hidden_dim": [4]}}, "sae.model.paramz", "unknown key"),
+        ({"concurrency": 0}, "concurrency", "greater than 0"),
+    ],
+)
+def test_sweep_errors(make_pipeline, tmp_path, changes, key, message):
+    with pytest.raises(ConfigError) as err:
+        load_sweep(sweep(tmp_path, make_pipeline(), **changes))
+    assert err.value.file == str(tmp_path / "sweep.yaml")
+    assert err.value.key == key and message in err.value.message

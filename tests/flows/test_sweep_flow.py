@@ -1,0 +1,56 @@
+"""The sweep flow: 4 SAE trials on one VAE, ranked results, MLflow parent + nested runs."""
+
+from __future__ import annotations
+
+import csv
+
+import mlflow
+import yaml
+
+from flows.sweep import sweep_flow
+from tests.flows.conftest import task_runs
+
+
+def test_sweep_trains_the_vae_once_for_four_sae_trials(make_pipeline, tmp_path):
+    pipe = make_pipeline(mlflow=True)
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(
+        yaml.safe_dump(
+            {
+                "pipeline": pipe.name,
+                "output_dir": str(tmp_path / "sweep"),
+                "grid": {
+                    "sae.model.params.hidden_dim": [4, 8],
+                    "sae.train.optimizer_config.learning_rate": [0.001, 0.01],
+                },
+                "objective": {"metric": "sae.loss", "direction": "min"},
+                "concurrency": 2,
+            }
+        )
+    )
+    out = sweep_flow(str(sweep))
+
+    assert out["trials"] == 4 and out["vae_stages"] == 1
+    runs = task_runs(out["trials_flow_run_id"])
+    trains = sorted(r.name for r in runs if r.name.startswith("train "))
+    assert trains.count("train debug") == 1 and len(trains) == 5  # 1 VAE + 4 SAE trainings
+    assert len({r["vae_run_dir"] for r in out["rows"]}) == 1
+    assert len({r["sae_run_dir"] for r in out["rows"]}) == 4
+
+    with open(out["csv"]) as fh:
+        rows = list(csv.DictReader(fh))
+    losses = [float(r["sae.loss"]) for r in rows]
+    assert losses == sorted(losses) and rows[0]["trial"] == out["best"]["trial"]
+    assert {r["status"] for r in rows} == {"ok"}
+
+    client = mlflow.MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    parent = out["mlflow"]["parent_run_id"]
+    assert client.get_run(parent).data.tags["alchemi.best_trial"] == out["best"]["trial"]
+    exp = client.get_experiment_by_name("sae")
+    children = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
+    assert len(children) == 4
+
+    # A second sweep reuses everything through the cache.
+    again = sweep_flow(str(sweep))
+    states = {s for r in again["rows"] for s in r["states"].values()}
+    assert states == {"Cached"}
