@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace a run of a different config in the same output folder",
+        help="replace a run of a different config or data in the same output folder",
     )
     _inference_parser(sub, "extract", "write embeddings of train/val/test")
     _inference_parser(sub, "predict", "write predictions (and metrics) for the test split")

@@ -86,7 +86,7 @@ def test_other_config_in_same_folder_refused_unless_overwrite(write_config, caps
     run_dir = tmp_path / "out" / "debug"
     assert rc == 2 and out == ""
     assert err.splitlines() == [
-        f"error: {run_dir}: experiment.name: holds a run of a different config; "
+        f"error: {run_dir}: experiment.name: holds a run of a different config or data; "
         "pass --overwrite to replace it"
     ]
     assert final_state(run_dir)["epoch"] == 3  # untouched

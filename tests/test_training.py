@@ -227,3 +227,21 @@ def test_progress_bar_on_a_terminal(write_config):
     assert proc.wait(timeout=120) == 0
     out = b"".join(chunks).decode(errors="replace")
     assert "\r" in out and "epoch 1/3:" in out and "batch" in out
+
+
+def test_changed_data_is_a_different_run(write_config, tmp_path, penguins_dir):
+    import shutil
+
+    from alchemi_core.errors import RunStateError
+
+    data = tmp_path / "data"
+    shutil.copytree(penguins_dir, data)
+    cfg = write_config(train__data_path=str(data / "train.csv"))
+    first = api.train(cfg)
+    assert api.train(cfg).status == "already_finished"
+    with open(data / "train.csv", "a") as fh:  # one more row
+        fh.write(open(data / "train.csv").read().splitlines()[1] + "\n")
+    with pytest.raises(RunStateError, match="different config or data"):
+        api.train(cfg)
+    again = api.train(cfg, overwrite=True)
+    assert again.status == "finished" and again.config_hash != first.config_hash

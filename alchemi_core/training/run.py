@@ -26,6 +26,7 @@ from alchemi_core.errors import RunStateError, TrainingDiverged
 from alchemi_core.io import (
     FolderLock,
     canonical_json,
+    file_sha256,
     remove_temp_files,
     text_sha256,
     write_json,
@@ -88,11 +89,22 @@ def resolved_config(cfg: TrainingConfig, rt: runtime.Runtime, model_params: dict
     return redact(data)
 
 
-def config_hash(resolved: dict) -> str:
+def input_hashes(cfg: TrainingConfig) -> dict[str, str]:
+    """Content hashes of the files a run reads: a run is its config *and* its data."""
+    paths = {
+        "train.data_path": cfg.train.data_path,
+        "data.cardinalities_path": cfg.data.cardinalities_path,
+    }
+    if cfg.val:
+        paths["val.data_path"] = cfg.val.data_path
+    return {k: file_sha256(p) for k, p in paths.items() if p}
+
+
+def config_hash(resolved: dict, inputs: dict[str, str] | None = None) -> str:
     keyed = json.loads(json.dumps(resolved))
     if keyed.get("mlflow"):
         keyed["mlflow"].pop("credentials", None)
-    return text_sha256(canonical_json(keyed))[:16]
+    return text_sha256(canonical_json({"config": keyed, "inputs": inputs or {}}))[:16]
 
 
 def build(cfg: TrainingConfig, source: str, cli_seed: int | None = None) -> Built:
@@ -130,7 +142,7 @@ def build(cfg: TrainingConfig, source: str, cli_seed: int | None = None) -> Buil
         optimizer,
         scheduler,
         resolved,
-        config_hash(resolved),
+        config_hash(resolved, input_hashes(cfg)),
     )
 
 
@@ -201,7 +213,7 @@ class Run:
         if not same:
             if not self.overwrite:
                 what = (
-                    "holds a run of a different config"
+                    "holds a run of a different config or data"
                     if info
                     else "is not empty and holds no alchemi run"
                 )
