@@ -29,7 +29,9 @@ class Steps:
             return t.with_options(refresh_cache=True) if refresh else t
 
         self.refresh = refresh
-        self.train = opt(train).with_options(task_run_name="train {config[experiment][name]}")
+        self.train = opt(train).with_options(
+            task_run_name="train {config[model][class]} {config[experiment][name]}"
+        )
         self.checkpoint = opt(checkpoint).with_options(task_run_name="checkpoint {strategy}")
         self.validate = opt(validate)
         self.extract = opt(extract_embeddings)

@@ -89,6 +89,7 @@ class MlflowServer:
         cmd += ["--backend-store-uri", f"sqlite:///{self.base}/mlflow.db"]
         cmd += ["--artifacts-destination", str(self.base / "artifacts")]
         env = dict(os.environ, MLFLOW_DISABLE_TELEMETRY="true", OMP_NUM_THREADS="1")
+        env["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"  # no huey job workers
         for k in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_URI"):
             env.pop(k, None)
         if self.password:

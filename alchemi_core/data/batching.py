@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -47,16 +48,21 @@ class _Take(Dataset):
 
 
 class BatchLoader:
-    """Base loader. Subclasses fill `self.tensors` (or override `take`) and `self.spec`."""
+    """Base loader: subclasses implement `load()`, filling `self.tensors` and `self.spec`
+    (or override `take`/`num_rows` to serve rows another way, as the memory-mapped loader does).
+    """
 
     def __init__(
         self,
+        data_path: str,
+        data,
         batch_size: int,
         shuffle: bool,
         num_workers: int = 0,
         num_batches_per_epoch: int | None = None,
         drop_last: bool = False,
     ):
+        self.path = Path(data_path)
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.num_workers = num_workers
@@ -65,7 +71,10 @@ class BatchLoader:
         self.generator = torch.Generator().manual_seed(0)
         self.tensors: Batch = {}
         self.spec = DataSpec()
-        self.path = None
+        self.load(data)
+
+    def load(self, data) -> None:
+        raise NotImplementedError
 
     # -- data access -------------------------------------------------------------
     @property

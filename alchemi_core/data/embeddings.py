@@ -39,19 +39,8 @@ def open_embeddings(path: str | Path) -> np.ndarray:
 class EmbeddingDataLoader(BatchLoader):
     """Rows of a `.npy` matrix as batches {"embeddings": float32 [B, width]}."""
 
-    def __init__(
-        self,
-        data_path: str,
-        data,
-        batch_size: int,
-        shuffle: bool,
-        num_workers: int = 0,
-        num_batches_per_epoch: int | None = None,
-        drop_last: bool = False,
-    ):
-        super().__init__(batch_size, shuffle, num_workers, num_batches_per_epoch, drop_last)
-        self.path = Path(data_path)
-        self.array = open_embeddings(data_path)
+    def load(self, data) -> None:
+        self.array = open_embeddings(self.path)
         name = data.columns.embeddings if data is not None else ["embeddings"]
         self.spec = DataSpec(embeddings=list(name), embedding_dim=int(self.array.shape[1]))
         self.device: torch.device | None = None

@@ -178,19 +178,8 @@ def read_tabular(
 class TabularDataLoader(BatchLoader):
     """Numerical columns as float32, categorical as int64 codes, embedding columns as float32."""
 
-    def __init__(
-        self,
-        data_path: str,
-        data,
-        batch_size: int,
-        shuffle: bool,
-        num_workers: int = 0,
-        num_batches_per_epoch: int | None = None,
-        drop_last: bool = False,
-    ):
-        super().__init__(batch_size, shuffle, num_workers, num_batches_per_epoch, drop_last)
+    def load(self, data) -> None:
         cols = data.columns
-        self.path = Path(data_path)
         self.tensors, self.spec = read_tabular(
-            data_path, cols.numerical, cols.categorical, cols.embeddings, data.cardinalities_path
+            self.path, cols.numerical, cols.categorical, cols.embeddings, data.cardinalities_path
         )
