@@ -74,7 +74,12 @@ def _open(cfg: ExtractConfig | PredictConfig, source: str) -> tuple[nn.Module, d
     device = runtime.resolve_device(cfg.global_.device or cfg.experiment.device, source)
     if cfg.global_.threads:
         torch.set_num_threads(cfg.global_.threads)
-    model, ckpt = load_model(cfg.checkpoint.path, device, cfg.checkpoint.load_strategy)
+    try:
+        model, ckpt = load_model(cfg.checkpoint.path, device, cfg.checkpoint.load_strategy)
+    except CheckpointError as exc:
+        if exc.key is None:  # the checkpoint file itself is at fault
+            raise
+        raise CheckpointError(exc.message, source, exc.key) from None  # a key of this config
     if ckpt["model_class"] != cfg.model.class_:
         raise CheckpointError(
             f"{cfg.model.class_!r} does not match the checkpoint {ckpt['path']}, "

@@ -42,6 +42,11 @@ def debug_config_dict(data_dir: Path, out_dir: Path, **changes) -> dict:
         cfg[section]["data_path"] = str(data_dir / f"{section}.csv")
     cfg["data"]["cardinalities_path"] = str(data_dir / "cardinalities.json")
     cfg["experiment"]["output_dir"] = str(out_dir)
+    return set_dotted(cfg, changes)
+
+
+def set_dotted(cfg: dict, changes: dict) -> dict:
+    """Apply {"a__b": value} changes to a nested dict ("global_" spells "global")."""
     for dotted, value in changes.items():
         node = cfg
         *parents, last = dotted.split("__")
@@ -49,6 +54,18 @@ def debug_config_dict(data_dir: Path, out_dir: Path, **changes) -> dict:
             node = node.setdefault(p, {})
         node["global" if last == "global_" else last] = value
     return cfg
+
+
+@pytest.fixture(scope="session")
+def vae_run(tmp_path_factory, penguins_dir) -> Path:
+    """The debug VAE trained once with save_strategy all: best, last and epoch_1..3 exist."""
+    from alchemi_core import api
+    from alchemi_core.config.schema import TrainingConfig
+
+    out = tmp_path_factory.mktemp("vae_run")
+    cfg = debug_config_dict(penguins_dir, out, checkpoint__save_strategy="all")
+    api.train(api.as_config(cfg, TrainingConfig)[0])
+    return out / "debug"
 
 
 @pytest.fixture

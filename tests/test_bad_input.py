@@ -8,10 +8,13 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import debug_config_dict
+from alchemi_core import api
+from alchemi_core.config.schema import TrainingConfig
+from tests.conftest import ROOT, debug_config_dict, set_dotted
 from tests.reliability_helpers import alchemi, run_cli
 
 
@@ -19,6 +22,15 @@ from tests.reliability_helpers import alchemi, run_cli
 class Ctx:
     tmp: Path
     data: Path  # a private copy of the penguins split files
+    request: pytest.FixtureRequest  # trained runs on demand (only inference cases train)
+
+    @property
+    def vae(self) -> Path:
+        return self.request.getfixturevalue("vae_run")
+
+    @property
+    def sae(self) -> Path:
+        return self.request.getfixturevalue("sae_run")
 
     @property
     def out(self) -> Path:
@@ -38,6 +50,40 @@ class Ctx:
             del node[last]
         self.config.write_text(yaml.safe_dump(data, sort_keys=False))
         return self.config
+
+    def infer(self, kind: str, ckpt: Path | None = None, **changes) -> Path:
+        """A shipped extract/predict config on the private data, writing under out/, reading
+        the session's debug VAE checkpoints (or `ckpt`); changes use __ for dots."""
+        rel = (
+            "extract/penguins_debug.yaml"
+            if kind == "extract"
+            else "predict/penguins_debug_vae.yaml"
+        )
+        data = yaml.safe_load((ROOT / "configs" / rel).read_text())
+        data["data"]["cardinalities_path"] = str(self.data / "cardinalities.json")
+        for split in ("train", "val", "test"):
+            if split in data:
+                data[split]["data_path"] = str(self.data / f"{split}.csv")
+                data[split]["output"] = str(self.out / Path(data[split]["output"]).name)
+        data["checkpoint"]["path"] = str(ckpt or self.vae / "checkpoints")
+        set_dotted(data, changes)
+        self.config.write_text(yaml.safe_dump(data, sort_keys=False))
+        return self.config
+
+    def sae_cfg(self, train_npy: Path, **changes) -> Path:
+        """The shipped debug SAE config on the session's VAE embeddings, writing under out/."""
+        data = yaml.safe_load((ROOT / "configs/sae/penguins_debug.yaml").read_text())
+        emb = self.request.getfixturevalue("vae_embeddings")
+        data["experiment"]["output_dir"] = str(self.out)
+        data["train"]["data_path"], data["val"]["data_path"] = str(train_npy), emb["val"]
+        set_dotted(data, changes)
+        self.config.write_text(yaml.safe_dump(data, sort_keys=False))
+        return self.config
+
+    def npy(self, name: str, shape: tuple[int, ...]) -> Path:
+        path = self.data / name
+        np.save(path, np.random.default_rng(0).normal(size=shape).astype(np.float32))
+        return path
 
     def edit_csv(self, split: str, fn) -> Path:
         path = self.data / f"{split}.csv"
@@ -365,6 +411,133 @@ def _(c):
     return train(c)
 
 
+# -- inference: checkpoints, embeddings and their configs --------------------------------
+def extract(c: Ctx, **changes) -> list:
+    return ["extract", "--config", c.infer("extract", **changes)]
+
+
+def predict(c: Ctx, ckpt: Path | None = None, **changes) -> list:
+    return ["predict", "--config", c.infer("predict", ckpt, **changes)]
+
+
+@case("extract_model_class_mismatch", "cfg", "model.class")
+def _(c):
+    return extract(c, model__class="SAE")
+
+
+@case("predict_vae_class_on_sae_checkpoint", "cfg", "model.class")
+def _(c):
+    return predict(c, c.sae / "checkpoints")
+
+
+@case("extract_truncated_checkpoint", "tmp:ckpt/last_model.pt", None)
+def _(c):
+    good = (c.vae / "checkpoints" / "last_model.pt").read_bytes()
+    (c.tmp / "ckpt").mkdir()
+    (c.tmp / "ckpt" / "last_model.pt").write_bytes(good[: len(good) // 2])
+    return extract(c, checkpoint__path=str(c.tmp / "ckpt"))
+
+
+@case("extract_checkpoint_not_a_checkpoint", "tmp:model.pt", None)
+def _(c):
+    (c.tmp / "model.pt").write_text("weights? no")
+    return extract(c, checkpoint__path=str(c.tmp / "model.pt"))
+
+
+@case("extract_no_such_epoch", "cfg", "checkpoint.load_strategy")
+def _(c):
+    return extract(c, checkpoint__load_strategy="epoch_99")
+
+
+@case("predict_checkpoint_missing", "tmp:runs/nope", None)
+def _(c):
+    return predict(c, c.tmp / "runs" / "nope")
+
+
+@case("extract_unknown_key", "cfg", "checkpoint.strategy")
+def _(c):
+    return extract(c, checkpoint__strategy="last")
+
+
+@case("extract_training_key", "cfg", "train.epochs")
+def _(c):
+    return extract(c, train__epochs=3)
+
+
+@case("predict_output_bad_suffix", "cfg", "test.output")
+def _(c):
+    return predict(c, test__output=str(c.out / "predictions.csv"))
+
+
+@case("extract_column_differs_from_checkpoint", "cfg", "data.columns.numerical")
+def _(c):
+    return extract(c, data__columns__numerical=["bill_length_mm", "bill_depth_mm"])
+
+
+@case("predict_category_column_differs", "cfg", "data.columns.categorical")
+def _(c):
+    return predict(c, data__columns__categorical=["species", "island"])
+
+
+@case("extract_val_split_lacks_column", "data:val.csv", "sex")
+def _(c):  # train and test are fine: still nothing written
+    c.edit_csv("val", lambda lines: [ln.rsplit(",", 1)[0] for ln in lines])
+    return extract(c)
+
+
+@case("predict_unknown_metrics_loss", "cfg", "test.metrics.loss.class")
+def _(c):
+    return predict(c, test__metrics__loss={"class": "VAELos"})
+
+
+@case("sae_train_npy_1d", "data:emb_1d.npy", None)
+def _(c):
+    c.sae_cfg(c.npy("emb_1d.npy", (200,)))
+    return train(c)
+
+
+@case("sae_train_width_vs_input_dim", "cfg", "model.params.input_dim")
+def _(c):
+    c.sae_cfg(c.request.getfixturevalue("vae_embeddings")["train"], model__params__input_dim=5)
+    return train(c)
+
+
+@case("sae_train_val_width_differs", "cfg", "val.data_path")
+def _(c):
+    c.sae_cfg(c.request.getfixturevalue("vae_embeddings")["train"])
+    cfg = yaml.safe_load(c.config.read_text())
+    cfg["val"]["data_path"] = str(c.npy("val_5.npy", (40, 5)))
+    c.config.write_text(yaml.safe_dump(cfg))
+    return train(c)
+
+
+def sae_predict(c: Ctx, npy: Path) -> list:
+    """Predict with the session's SAE on `npy`."""
+    emb = {"numerical": [], "categorical": [], "embeddings": ["vae_embeddings"]}
+    section = {"data_path": str(npy), "loader_class": "EmbeddingDataLoader"}
+    return predict(
+        c,
+        c.sae / "checkpoints",
+        model__class="SAE",
+        data={"columns": emb, "cardinalities_path": None},
+        test={
+            **section,
+            "loader_params": {"batch_size": 16, "shuffle": False},
+            "output": str(c.out / "p.npy"),
+        },
+    )
+
+
+@case("predict_npy_1d", "data:emb_1d.npy", None)
+def _(c):
+    return sae_predict(c, c.npy("emb_1d.npy", (34,)))
+
+
+@case("predict_npy_width_vs_checkpoint", "cfg", "test.data_path")
+def _(c):
+    return sae_predict(c, c.npy("emb_5.npy", (34, 5)))
+
+
 def lines_with(column: int, value: str):
     def edit(line: str) -> str:
         cells = line.split(",")
@@ -380,18 +553,43 @@ def expected_file(ctx: Ctx, file: str) -> str:
     if file == "set":
         return "--set"
     kind, _, rel = file.partition(":")
-    return str((ctx.data if kind == "data" else ctx.out) / rel)
+    return str({"data": ctx.data, "out": ctx.out, "tmp": ctx.tmp}[kind] / rel)
 
 
 def snapshot(folder: Path) -> dict:
     return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} if folder.exists() else {}
 
 
+@pytest.fixture(scope="session")
+def vae_embeddings(vae_run, penguins_dir, tmp_path_factory) -> dict[str, str]:
+    """The debug VAE's embeddings of train/val/test, extracted once: split -> .npy path."""
+    out = tmp_path_factory.mktemp("vae_embeddings")
+    cfg = yaml.safe_load((ROOT / "configs/extract/penguins_debug.yaml").read_text())
+    cfg["checkpoint"]["path"] = str(vae_run / "checkpoints")
+    cfg["data"]["cardinalities_path"] = str(penguins_dir / "cardinalities.json")
+    for split in ("train", "val", "test"):
+        cfg[split]["data_path"] = str(penguins_dir / f"{split}.csv")
+        cfg[split]["output"] = str(out / f"{split}.npy")
+    return {k: v["path"] for k, v in api.extract(cfg).items()}
+
+
+@pytest.fixture(scope="session")
+def sae_run(vae_embeddings, tmp_path_factory) -> Path:
+    """The debug SAE trained once on the debug VAE's embeddings."""
+    cfg = yaml.safe_load((ROOT / "configs/sae/penguins_debug.yaml").read_text())
+    cfg["experiment"]["output_dir"] = str(tmp_path_factory.mktemp("sae_run"))
+    cfg["train"]["data_path"], cfg["val"]["data_path"] = (
+        vae_embeddings["train"],
+        vae_embeddings["val"],
+    )
+    return Path(api.train(api.as_config(cfg, TrainingConfig)[0]).run_dir)
+
+
 @pytest.fixture
-def ctx(tmp_path, penguins_dir) -> Ctx:
+def ctx(tmp_path, penguins_dir, request) -> Ctx:
     data = tmp_path / "data"
     shutil.copytree(penguins_dir, data)
-    return Ctx(tmp_path, data)
+    return Ctx(tmp_path, data, request)
 
 
 def test_corpus_is_big_enough():

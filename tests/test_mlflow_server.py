@@ -3,6 +3,7 @@ middle of a run costs no training and no metrics."""
 
 from __future__ import annotations
 
+import base64
 import json
 import statistics
 import subprocess
@@ -15,7 +16,7 @@ import yaml
 
 from alchemi_core.config.loading import load_config
 from alchemi_core.errors import ConfigError
-from tests.conftest import debug_config_dict
+from tests.conftest import ROOT, debug_config_dict
 from tests.reliability_helpers import MlflowServer, alchemi, run_cli, subprocess_env
 
 pytestmark = pytest.mark.slow
@@ -40,7 +41,18 @@ def client(srv: MlflowServer, monkeypatch):
 
 def files_containing(root: Path, needle: str) -> list[Path]:
     data = needle.encode()
-    return [p for p in root.rglob("*") if p.is_file() and data in p.read_bytes()]
+    return [p for p in root.rglob("*") if p.is_file() and data in readable(p)]
+
+
+def readable(path: Path) -> bytes:
+    """A file's bytes, plus the pickled value of a Prefect result record (stored base64)."""
+    raw = path.read_bytes()
+    if raw.startswith(b'{"metadata":'):
+        try:
+            raw += base64.b64decode(json.loads(raw)["result"])
+        except (ValueError, KeyError, TypeError):
+            pass
+    return raw
 
 
 def write_cfg(path: Path, data_dir: Path, **changes) -> Path:
@@ -109,6 +121,61 @@ def test_canary_password_never_leaks(server, tmp_path, penguins_dir, monkeypatch
     assert files_containing(tmp_path, CANARY) == [one / "cfg.yaml", three / "c3.yaml"]
     assert files_containing(server.base, CANARY) == []
     assert files_containing(server.base, "config.yaml")  # artifacts did land there
+
+
+def canary_pipeline(folder: Path, data_dir: Path, uri: str) -> Path:
+    """The shipped tiny pipeline with both stages tracked on the server, the password inline."""
+    mlflow = {"tracking_uri": uri, "credentials": {"username": "admin", "password": CANARY}}
+    pipe = yaml.safe_load((ROOT / "configs/pipelines/penguins_debug.yaml").read_text())
+    vae = debug_config_dict(data_dir, folder / "experiments" / "vae")
+    vae["mlflow"] = {**mlflow, "experiment_name": "canary-vae"}
+    (folder / "vae.yaml").write_text(yaml.safe_dump(vae))
+    pipe["vae"] = "vae.yaml"
+    pipe["sae"]["experiment"]["output_dir"] = str(folder / "experiments" / "sae")
+    pipe["sae"]["mlflow"] = {**mlflow, "experiment_name": "canary-sae"}
+    pipe["extract"]["test_data_path"] = str(data_dir / "test.csv")
+    (folder / "pipeline.yaml").write_text(yaml.safe_dump(pipe, sort_keys=False))
+    return folder / "pipeline.yaml"
+
+
+def test_canary_password_never_leaks_from_the_flow(server, tmp_path, penguins_dir, monkeypatch):
+    """The VAE -> SAE flow with the password in both stages' mlflow.credentials and in the
+    environment: not in its output, Prefect's database, parameters or persisted task results,
+    the run folders, or the server's store."""
+    pipeline = canary_pipeline(tmp_path, penguins_dir, server.uri)
+    home = tmp_path / "prefect_home"
+    env = {
+        "PREFECT_HOME": str(home),
+        "PREFECT_LOCAL_STORAGE_PATH": str(home / "storage"),
+        "PREFECT_API_URL": "",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "INFO",
+        "MLFLOW_TRACKING_USERNAME": "admin",
+        "MLFLOW_TRACKING_PASSWORD": CANARY,
+    }
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "flows/vae_sae.py"), "--config", str(pipeline)],
+        cwd=tmp_path,
+        env=subprocess_env(env),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    # The runs really went through the authenticated server, and Prefect really persisted.
+    c = client(server, monkeypatch)
+    for stage in ("vae", "sae"):
+        run = c.get_run(result[stage]["mlflow_run_id"])
+        assert run.info.status == "FINISHED" and run.data.params
+    assert c.get_run(result["sae"]["mlflow_run_id"]).data.tags["alchemi.vae_run_id"]
+    results = [readable(p) for p in (home / "storage").iterdir()]
+    assert any(b"mlflow_run_id" in r for r in results)
+    assert files_containing(home, str(pipeline))  # the DB is searchable: the flow's parameter
+    assert CANARY not in proc.stdout + proc.stderr
+    # Only the user's own config files hold it.
+    assert sorted(files_containing(tmp_path, CANARY)) == [pipeline, tmp_path / "vae.yaml"]
+    assert files_containing(server.base, CANARY) == []
 
 
 def test_server_outage_mid_run(server, tmp_path, penguins_dir, monkeypatch):

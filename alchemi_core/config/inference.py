@@ -52,7 +52,7 @@ class InputSection(Strict):
 
 def _suffix(value: str, allowed: tuple[str, ...]) -> str:
     if not value.lower().endswith(allowed):
-        raise ValueError(f"{value!r} must end in {' or '.join(allowed)}")
+        raise ValueError(f"must end in {' or '.join(allowed)}")
     return value
 
 

@@ -52,6 +52,14 @@ def save_many(payload: dict[str, Any], targets: list[Path]) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
+def _reason(exc: Exception) -> str:
+    """The gist of a torch.load failure (weights-only errors bury it mid-message)."""
+    text = str(exc)
+    found = re.search(r"WeightsUnpickler error:\s*(\S.*)", text)
+    line = found.group(1) if found else (text.splitlines()[0] if text else type(exc).__name__)
+    return line[:160]
+
+
 def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
@@ -59,8 +67,7 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # truncated zip, bad pickle, disallowed global, ...
-        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise CheckpointError(f"corrupt or truncated checkpoint ({reason})", path) from None
+        raise CheckpointError(f"corrupt or truncated checkpoint ({_reason(exc)})", path) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError("not an alchemi checkpoint", path)
     return ckpt
@@ -89,7 +96,7 @@ def resolve(path: str | Path, strategy: str = "best") -> Path:
     if not target.is_file():
         have = sorted(p.name for p in folder.glob("*.pt")) or ["none"]
         raise CheckpointError(
-            f"no {name} here; found: {', '.join(have)}", folder, "checkpoint.load_strategy"
+            f"no {name} in {folder}; found: {', '.join(have)}", folder, "checkpoint.load_strategy"
         )
     return target
 

@@ -115,7 +115,9 @@ def build(cfg: TrainingConfig, source: str, cli_seed: int | None = None) -> Buil
     train_loader = builders.build_loader(cfg.train, cfg.data, source, "train")
     val_loader = builders.build_loader(cfg.val, cfg.data, source, "val") if cfg.val else None
     if val_loader is not None and val_loader.spec.to_dict() != train_loader.spec.to_dict():
-        raise RunStateError("val data columns differ from train data", source, "val.data_path")
+        have, want = val_loader.spec.to_dict(), train_loader.spec.to_dict()
+        diff = "; ".join(f"{k} {v} (train: {want[k]})" for k, v in have.items() if v != want[k])
+        raise RunStateError(f"val data differs from train data: {diff}", source, "val.data_path")
     model, params = builders.build_model(cfg.model, train_loader.spec, source)
     model = model.to(device=rt.device, dtype=rt.dtype)
     loss = builders.build_loss(cfg.train.loss, source, "train.loss")
