@@ -33,7 +33,7 @@ def test_sweep_trains_the_vae_once_for_four_sae_trials(make_pipeline, tmp_path):
     assert out["trials"] == 4 and out["vae_stages"] == 1
     runs = task_runs(out["trials_flow_run_id"])
     trains = sorted(r.name for r in runs if r.name.startswith("train "))
-    assert trains.count("train debug") == 1 and len(trains) == 5  # 1 VAE + 4 SAE trainings
+    assert trains.count("train VAE debug") == 1 and len(trains) == 5  # 1 VAE + 4 SAE trainings
     assert len({r["vae_run_dir"] for r in out["rows"]}) == 1
     assert len({r["sae_run_dir"] for r in out["rows"]}) == 4
 
