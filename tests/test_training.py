@@ -245,3 +245,17 @@ def test_changed_data_is_a_different_run(write_config, tmp_path, penguins_dir):
         api.train(cfg)
     again = api.train(cfg, overwrite=True)
     assert again.status == "finished" and again.config_hash != first.config_hash
+
+
+def test_builds_in_threads_get_the_weights_their_seed_gives(write_config, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from alchemi_core.config.loading import load_config
+    from alchemi_core.training.run import build
+
+    cfgs = [load_config(write_config(name=f"t{i}.yaml", experiment__name=f"t{i}")) for i in range(6)]
+    alone = build(cfgs[0], "x").model.state_dict()
+    with ThreadPoolExecutor(6) as pool:
+        models = list(pool.map(lambda c: build(c, "x").model.state_dict(), cfgs))
+    for state in models:
+        assert all(torch.equal(state[k], alone[k]) for k in alone)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -107,8 +108,18 @@ def config_hash(resolved: dict, inputs: dict[str, str] | None = None) -> str:
     return text_sha256(canonical_json({"config": keyed, "inputs": inputs or {}}))[:16]
 
 
+# Seeding and weight init use the global RNGs: one build at a time, so concurrent trials in
+# threads (sweeps) each get the weights their seed gives.
+_BUILD_LOCK = threading.Lock()
+
+
 def build(cfg: TrainingConfig, source: str, cli_seed: int | None = None) -> Built:
     """Everything a run needs, with no disk writes: bad input fails here."""
+    with _BUILD_LOCK:
+        return _build(cfg, source, cli_seed)
+
+
+def _build(cfg: TrainingConfig, source: str, cli_seed: int | None) -> Built:
     builders.import_user_modules(cfg.imports, source)
     rt = runtime.resolve_runtime(cfg, cli_seed, source)
     runtime.apply(rt)
