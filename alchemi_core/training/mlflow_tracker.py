@@ -34,6 +34,7 @@ HTTP_DEFAULTS = {
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",  # "View run at <uri>" prints
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "MLFLOW_LOGGING_LEVEL": "WARNING",  # no "Creating initial MLflow database tables" lines
 }
 PROBE_TIMEOUT = 0.5
 MAX_METRICS_PER_CALL = 1000
