@@ -16,10 +16,7 @@ def plot_curves(metrics_path: str | Path, out: str | Path | None = None) -> Path
     rows = read_metrics(Path(metrics_path).parent)
     if not rows:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # the OO API: no pyplot, no GUI backend, thread-safe
     from matplotlib.ticker import MaxNLocator
 
     names = sorted(
@@ -28,7 +25,8 @@ def plot_curves(metrics_path: str | Path, out: str | Path | None = None) -> Path
     panels = [n for n in names if n == "loss"] + [n for n in names if n != "loss"] + ["lr"]
     cols = min(3, len(panels))
     nrows = -(-len(panels) // cols)
-    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.0 * nrows), squeeze=False)
+    fig = Figure(figsize=(4.2 * cols, 3.0 * nrows))
+    axes = fig.subplots(nrows, cols, squeeze=False)
     for ax, name in zip(axes.flat, panels, strict=False):
         for split, style in (("train", "-"), ("val", "o--")):
             key = name if name == "lr" else f"{split}_{name}"
@@ -40,6 +38,9 @@ def plot_curves(metrics_path: str | Path, out: str | Path | None = None) -> Path
                     label=split if name != "lr" else "lr",
                     markersize=3,
                 )
+        values = [v for line in ax.get_lines() for v in line.get_ydata()]
+        if values and min(values) > 0 and max(values) > 10 * min(values):
+            ax.set_yscale("log")  # losses that fall by orders of magnitude
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -47,8 +48,7 @@ def plot_curves(metrics_path: str | Path, out: str | Path | None = None) -> Path
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.94, wspace=0.3, hspace=0.55)
     out = Path(out) if out else Path(metrics_path).with_name("curves.png")
     atomic_write(out, lambda p: fig.savefig(p, dpi=90, format="png"))
-    plt.close(fig)
     return out

@@ -22,7 +22,8 @@ def train_logged(write_config, mlflow_uri, tmp_path, **changes):
     return api.train(cfg), MlflowClient(tracking_uri=mlflow_uri)
 
 
-def test_params_metrics_and_artifacts(write_config, mlflow_uri, tmp_path):
+def test_params_metrics_and_artifacts(write_config, mlflow_uri, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALCHEMI_PLOTS", "1")
     result, client = train_logged(write_config, mlflow_uri, tmp_path)
     run = client.get_run(result.mlflow_run_id)
     info = json.loads((tmp_path / "out/debug/run.json").read_text())

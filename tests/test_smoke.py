@@ -3,7 +3,8 @@ import json
 from alchemi_core import api
 
 
-def test_debug_config_trains_and_writes_run_folder(write_config, tmp_path):
+def test_debug_config_trains_and_writes_run_folder(write_config, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALCHEMI_PLOTS", "1")
     result = api.train(write_config())
     run = tmp_path / "out" / "debug"
     assert result.status == "finished" and result.epochs_run == 3

@@ -253,7 +253,9 @@ def test_builds_in_threads_get_the_weights_their_seed_gives(write_config, tmp_pa
     from alchemi_core.config.loading import load_config
     from alchemi_core.training.run import build
 
-    cfgs = [load_config(write_config(name=f"t{i}.yaml", experiment__name=f"t{i}")) for i in range(6)]
+    cfgs = [
+        load_config(write_config(name=f"t{i}.yaml", experiment__name=f"t{i}")) for i in range(6)
+    ]
     alone = build(cfgs[0], "x").model.state_dict()
     with ThreadPoolExecutor(6) as pool:
         models = list(pool.map(lambda c: build(c, "x").model.state_dict(), cfgs))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import threading
 import time
@@ -452,7 +453,12 @@ def _execute(run: Run) -> TrainResult:
 
 
 def plot(run: Run) -> None:
-    """curves.png beside metrics.jsonl; a plotting problem never fails a finished run."""
+    """curves.png beside metrics.jsonl (about a second; ALCHEMI_PLOTS=0 skips it).
+
+    A plotting problem never fails a finished run.
+    """
+    if os.environ.get("ALCHEMI_PLOTS", "1") == "0":
+        return
     from alchemi_core.plots import plot_curves
 
     try:
