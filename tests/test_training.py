@@ -261,3 +261,32 @@ def test_builds_in_threads_get_the_weights_their_seed_gives(write_config, tmp_pa
         models = list(pool.map(lambda c: build(c, "x").model.state_dict(), cfgs))
     for state in models:
         assert all(torch.equal(state[k], alone[k]) for k in alone)
+
+
+def test_altered_checkpoint_of_a_finished_run_is_trained_again(write_config, tmp_path):
+    from alchemi_core.errors import RunStateError
+
+    cfg = write_config(checkpoint__save_strategy="best")
+    first = api.train(cfg)
+    best = tmp_path / "out/debug/checkpoints/best_model.pt"
+    best.write_bytes(best.read_bytes() + b"x")
+    with pytest.raises(RunStateError, match="best_model.pt changed since the run finished"):
+        api.train(cfg)
+    again = api.train(cfg, overwrite=True)
+    assert again.status == "finished" and again.epochs_run == 3
+    new = checkpoints.load(best)["model_state"]
+    old = torch.load(first.best_checkpoint, weights_only=True)["model_state"]
+    assert all(torch.equal(new[k], old[k]) for k in new)  # same seed: the same weights again
+
+
+def test_imported_module_source_is_part_of_the_run(write_config, tmp_path, monkeypatch):
+    import sys
+
+    (tmp_path / "extra_mod.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = write_config(imports=["extra_mod"])
+    first = api.train(cfg)
+    (tmp_path / "extra_mod.py").write_text("X = 2\n")
+    sys.modules.pop("extra_mod", None)
+    again = api.train(cfg, overwrite=True)
+    assert again.status == "finished" and again.config_hash != first.config_hash

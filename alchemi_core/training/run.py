@@ -92,13 +92,16 @@ def resolved_config(cfg: TrainingConfig, rt: runtime.Runtime, model_params: dict
 
 
 def input_hashes(cfg: TrainingConfig) -> dict[str, str]:
-    """Content hashes of the files a run reads: a run is its config *and* its data."""
+    """Content hashes of the files a run reads (data, and the sources of the `imports`
+    modules): a run is its config *and* its inputs."""
     paths = {
         "train.data_path": cfg.train.data_path,
         "data.cardinalities_path": cfg.data.cardinalities_path,
     }
     if cfg.val:
         paths["val.data_path"] = cfg.val.data_path
+    for i, name in enumerate(cfg.imports):
+        paths[f"imports[{i}]"] = builders.module_file(name)
     return {k: file_sha256(p) for k, p in paths.items() if p}
 
 
@@ -238,7 +241,19 @@ class Run:
             return "new", None
         self.info = info or {}
         if self.info.get("status") == "finished":
-            return "finished", None
+            changed = self.changed_checkpoints()
+            if not changed:
+                return "finished", None
+            if not self.overwrite:
+                raise RunStateError(
+                    f"{changed[0]} changed since the run finished; pass --overwrite to train again",
+                    self.run_dir,
+                    "experiment.name",
+                )
+            log.info("%s changed since the run finished: training again", changed[0])
+            clear_run_dir(self.run_dir)
+            self.info = {k: v for k, v in self.info.items() if k in ("mlflow_run_id", "created")}
+            return "new", None
         path, ckpt = checkpoints.newest_intact(self.run_dir)
         if ckpt is None:  # killed before its first checkpoint: start again, same MLflow run
             clear_run_dir(self.run_dir)
@@ -252,6 +267,22 @@ class Run:
             self.b.cfg.train.epochs,
         )
         return "resume", ckpt
+
+    def checkpoint_hashes(self) -> dict[str, str]:
+        return {
+            str(p.relative_to(self.run_dir)): file_sha256(p)
+            for p in sorted(self.ckpt_dir.glob("*.pt"))
+        }
+
+    def changed_checkpoints(self) -> list[str]:
+        """Checkpoints recorded when the run finished that are now missing or altered."""
+        recorded = self.info.get("checkpoints") or {}
+        changed = []
+        for rel, digest in recorded.items():
+            path = self.run_dir / rel
+            if not path.is_file() or file_sha256(path) != digest:
+                changed.append(str(path))
+        return changed
 
     def write_run_json(self, **updates: Any) -> None:
         self.info.update(updates, updated=time.strftime("%Y-%m-%dT%H:%M:%S"))
@@ -445,7 +476,7 @@ def _execute(run: Run) -> TrainResult:
         run.tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
         run.write_run_json(**run.tracking_state())
         raise
-    run.write_run_json(status="finished")
+    run.write_run_json(status="finished", checkpoints=run.checkpoint_hashes())
     plot(run)
     fill_result(result, run)
     finish_tracking(run, result.best_checkpoint or result.last_checkpoint)
