@@ -24,7 +24,7 @@ import yaml
 
 from alchemi_core import builders, faults, runtime
 from alchemi_core.config.schema import TrainingConfig
-from alchemi_core.errors import RunStateError, TrainingDiverged
+from alchemi_core.errors import DataError, RunStateError, TrainingDiverged
 from alchemi_core.io import (
     FolderLock,
     canonical_json,
@@ -132,7 +132,7 @@ def _build(cfg: TrainingConfig, source: str, cli_seed: int | None) -> Built:
     if val_loader is not None and val_loader.spec.to_dict() != train_loader.spec.to_dict():
         have, want = val_loader.spec.to_dict(), train_loader.spec.to_dict()
         diff = "; ".join(f"{k} {v} (train: {want[k]})" for k, v in have.items() if v != want[k])
-        raise RunStateError(f"val data differs from train data: {diff}", source, "val.data_path")
+        raise DataError(f"val data differs from train data: {diff}", source, "val.data_path")
     model, params = builders.build_model(cfg.model, train_loader.spec, source)
     model = model.to(device=rt.device, dtype=rt.dtype)
     loss = builders.build_loss(cfg.train.loss, source, "train.loss")

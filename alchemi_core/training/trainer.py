@@ -20,17 +20,13 @@ from alchemi_core.runtime import Runtime
 
 
 def to_device(batch: Batch, device: torch.device, dtype: torch.dtype) -> Batch:
-    first = next(iter(batch.values()))
-    if first.device == device and all(
-        v.dtype == dtype or not v.is_floating_point() for v in batch.values()
-    ):
-        return batch
-    out = {}
-    for k, v in batch.items():
-        if v.is_floating_point() and v.dtype != dtype:
-            v = v.to(dtype)
-        out[k] = v.to(device, non_blocking=True) if v.device != device else v
-    return out
+    """Floats to the run's dtype, everything to its device (no copy when already there)."""
+    return {
+        k: v.to(device, dtype, non_blocking=True)
+        if v.is_floating_point()
+        else v.to(device, non_blocking=True)
+        for k, v in batch.items()
+    }
 
 
 def show_progress() -> bool:
