@@ -107,7 +107,7 @@ def test_user_error_fails_at_once_without_retry(make_pipeline, tmp_path, capsys)
     path = make_pipeline(vae={"train__data_path": str(tmp_path / "missing.csv")})
     with pytest.raises(DataError, match="missing.csv"):
         vae_then_sae_flow(str(path))
-    (train,) = [r for r in task_runs() if str(tmp_path) in (r.state.message or "")]
+    (train,) = [r for r in task_runs() if r.state and str(tmp_path) in (r.state.message or "")]
     assert train.name == "train VAE debug" and train.state.name == "Failed"
     assert train.run_count == 1  # not retried
     # The CLI shows the same one line and exits 2.
