@@ -4,8 +4,8 @@ A task using `StepCache` declares `describe(params) -> (step_config, {role: inpu
 The key hashes the task name, the canonical JSON of the step config, the sha256 of each input
 file (not its path: a changed byte is a new key, a moved unchanged file is not) and the code
 version of alchemi_core and of tasks/. Records go to `ALCHEMI_CACHE_STORAGE` when it is set (a
-folder every worker mounts, or an fsspec URL such as s3://bucket/alchemi), else to Prefect's
-result storage; so workers that share the store share the cache. Every task returns {"outputs": {path: sha256}, ...}; a
+folder every worker mounts, or a saved storage block such as an fsspec s3:// one), else to
+Prefect's result storage; so workers that share the store share the cache. Every task returns {"outputs": {path: sha256}, ...}; a
 cached record whose output files were deleted or altered is expired here, so it is a miss and
 the task runs again instead of handing back paths that no longer hold what they held.
 """
@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from prefect.cache_policies import CachePolicy
-from prefect.filesystems import LocalFileSystem, RemoteFileSystem, WritableFileSystem
 
 from alchemi_core import code_version
 from alchemi_core.io import canonical_json, file_sha256, text_sha256
@@ -42,14 +41,16 @@ def tasks_version() -> str:
     return h.hexdigest()[:16]
 
 
-def shared_storage() -> WritableFileSystem | None:
-    """The cache store named by ALCHEMI_CACHE_STORAGE (None: Prefect's default storage)."""
+def shared_storage() -> Path | str | None:
+    """The cache store named by ALCHEMI_CACHE_STORAGE: an absolute folder, or the slug of a
+    storage block saved on the Prefect server (e.g. `remote-file-system/alchemi-cache` with an
+    fsspec basepath such as s3://bucket/alchemi). Unset: Prefect's default result storage."""
     where = os.environ.get("ALCHEMI_CACHE_STORAGE", "").strip()
     if not where:
         return None
-    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+://", where):
-        return RemoteFileSystem(basepath=where)  # fsspec: s3 needs s3fs, gcs gcsfs, ...
-    return LocalFileSystem(basepath=str(Path(where).expanduser().resolve()))
+    if re.fullmatch(r"[a-z0-9-]+/[\w-]+", where):
+        return where  # a block slug, loaded by Prefect
+    return Path(where).expanduser().resolve()
 
 
 def content_hash(path: str | Path) -> str:
