@@ -250,8 +250,8 @@ def test_changed_data_is_a_different_run(write_config, tmp_path, penguins_dir):
 def test_builds_in_threads_get_the_weights_their_seed_gives(write_config, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
+    from alchemi_core.assembly import build
     from alchemi_core.config.loading import load_config
-    from alchemi_core.training.run import build
 
     cfgs = [
         load_config(write_config(name=f"t{i}.yaml", experiment__name=f"t{i}")) for i in range(6)

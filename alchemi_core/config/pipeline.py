@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
+from alchemi_core import runtime
 from alchemi_core.config.loading import apply_overrides, read_yaml, validate
 from alchemi_core.config.schema import Strict, TrainingConfig
 from alchemi_core.errors import ConfigError
@@ -123,7 +124,7 @@ def checkpoint_strategy(cfg: TrainingConfig, chosen: str | None = None) -> str:
 
 
 def device(cfg: TrainingConfig) -> str:
-    return cfg.experiment.device or cfg.global_.device or "auto"
+    return runtime.device_name(cfg)
 
 
 def inference_base(cfg: TrainingConfig, name: str) -> dict[str, Any]:
