@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alchemi_core import assembly
+from alchemi_core import assembly, plots
 from alchemi_core.assembly import Built
 from alchemi_core.errors import TrainingDiverged
 from alchemi_core.secrets import scrub
@@ -114,10 +114,8 @@ def plot(folder: RunFolder) -> None:
     """
     if os.environ.get("ALCHEMI_PLOTS", "1") == "0":
         return
-    from alchemi_core.plots import plot_curves
-
     try:
-        plot_curves(folder.path / "metrics.jsonl")
+        plots.plot_curves(folder.path / "metrics.jsonl")
     except Exception as exc:  # noqa: BLE001
         log.warning("could not plot training curves: %s", exc)
 
