@@ -332,3 +332,16 @@ def test_imported_module_source_is_part_of_the_run(write_config, tmp_path, monke
     sys.modules.pop("extra_mod", None)
     again = api.train(cfg, overwrite=True)
     assert again.status == "finished" and again.config_hash != first.config_hash
+
+
+def test_evaluate_gives_the_last_validation_metrics(write_config):
+    from alchemi_core import assembly
+    from alchemi_core.config.loading import load_config
+    from alchemi_core.training import run
+
+    path = write_config()
+    b = assembly.build(load_config(path), str(path))
+    result = run.execute(b)
+    again = assembly.build_trainer(b).evaluate()  # the trained model, the val loader and loss
+    logged = {k.removeprefix("val_"): v for k, v in result.metrics.items() if k.startswith("val_")}
+    assert again == pytest.approx(logged, rel=1e-6) and "loss" in again
