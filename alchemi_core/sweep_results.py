@@ -19,17 +19,18 @@ from alchemi_core.io import write_text
 STAGES = ("vae", "sae")
 
 
-def trial_row(name: str, params: dict, results: dict[str, Any], states: dict[str, str]) -> dict:
-    """A finished trial: `results[stage]` holds that stage's train and validate task results."""
+def trial_row(trial, results: dict[str, Any], states: dict[str, str]) -> dict:
+    """A finished trial (`.name`, `.params`): `results[stage]` holds that stage's train and
+    validate task results."""
     metrics = {
         f"{stage}.{k}": v
         for stage in STAGES
         for k, v in results[stage]["validate"]["metrics"].items()
     }
     return {
-        "trial": name,
+        "trial": trial.name,
         "status": "ok",
-        "params": params,
+        "params": trial.params,
         "metrics": metrics,
         "states": states,
         **{f"{stage}_run_dir": results[stage]["train"]["run_dir"] for stage in STAGES},
@@ -37,19 +38,20 @@ def trial_row(name: str, params: dict, results: dict[str, Any], states: dict[str
     }
 
 
-def failed_row(name: str, params: dict, exc: BaseException) -> dict:
+def failed_row(trial, exc: BaseException) -> dict:
     return {
-        "trial": name,
+        "trial": trial.name,
         "status": "failed",
-        "params": params,
+        "params": trial.params,
         "metrics": {},
         "error": str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__,
     }
 
 
-def rank(rows: list[dict], metric: str, direction: str) -> list[dict]:
-    """Best first by `metric` (direction "min" or "max"); failed and NaN rows last."""
-    sign = 1 if direction == "min" else -1
+def rank(rows: list[dict], objective) -> list[dict]:
+    """Best first by `objective.metric` (`.direction` min or max); failed and NaN rows last."""
+    metric = objective.metric
+    sign = 1 if objective.direction == "min" else -1
 
     def key(row: dict) -> tuple:
         value = row["metrics"].get(metric)

@@ -45,21 +45,21 @@ def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
             embeddings = result(vae, "extract")
             running.append((t, vae, submit_sae(steps, t.pipeline, embeddings)[1]))
         except Exception as exc:
-            rows.append(failed_row(t.name, t.params, exc))
+            rows.append(failed_row(t, exc))
     for t, vae, sae in running:
         try:
             (rv, sv), (rs, ss) = resolve(vae), resolve(sae)
         except Exception as exc:
-            rows.append(failed_row(t.name, t.params, exc))
+            rows.append(failed_row(t, exc))
             continue
         states = {
             **{f"vae.{k}": v for k, v in sv.items()},
             **{f"sae.{k}": v for k, v in ss.items()},
         }
-        rows.append(trial_row(t.name, t.params, {"vae": rv, "sae": rs}, states))
+        rows.append(trial_row(t, {"vae": rv, "sae": rs}, states))
     if rows and all(r["status"] == "failed" for r in rows):
         raise AlchemiError(f"every trial failed; first: {rows[0]['error']}")
-    rows = rank(rows, cfg.objective.metric, cfg.objective.direction)
+    rows = rank(rows, cfg.objective)
     return {"rows": rows, "vae_stages": len(vae_stages), "flow_run_id": str(runtime.flow_run.id)}
 
 
