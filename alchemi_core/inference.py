@@ -29,6 +29,7 @@ import torch
 from torch import nn
 
 from alchemi_core import builders, runtime
+from alchemi_core.config.checks import check_inference
 from alchemi_core.config.inference import CheckpointRef, ExtractConfig, InputSection, PredictConfig
 from alchemi_core.config.loading import validate
 from alchemi_core.config.schema import DataConfig, LossConfig
@@ -70,7 +71,7 @@ def load_model(
 
 def _open(cfg: ExtractConfig | PredictConfig, source: str) -> tuple[nn.Module, dict, torch.device]:
     """Load the config's checkpoint on its device and check model.class against it."""
-    builders.import_user_modules(cfg.imports, source)
+    check_inference(cfg, source)  # classes and params, before any file is read
     device = runtime.resolve_device(cfg.global_.device or cfg.experiment.device, source)
     if cfg.global_.threads:
         torch.set_num_threads(cfg.global_.threads)

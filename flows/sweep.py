@@ -23,7 +23,8 @@ from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from alchemi_core.config import pipeline as pl
+from alchemi_core.config import sweep as sw
+from alchemi_core.config import trials as tr
 from alchemi_core.errors import AlchemiError
 from alchemi_core.io import canonical_json, write_text
 from flows.stages import Steps, resolve, result, submit_sae, submit_vae
@@ -31,7 +32,7 @@ from tasks import forking
 from tasks.tracking import log_sweep
 
 
-def trial_row(trial: pl.Trial, results: dict[str, Any], states: dict[str, str]) -> dict:
+def trial_row(trial: tr.Trial, results: dict[str, Any], states: dict[str, str]) -> dict:
     metrics = {
         f"{stage}.{k}": v
         for stage in ("vae", "sae")
@@ -50,7 +51,7 @@ def trial_row(trial: pl.Trial, results: dict[str, Any], states: dict[str, str]) 
     }
 
 
-def failed_row(trial: pl.Trial, exc: BaseException) -> dict:
+def failed_row(trial: tr.Trial, exc: BaseException) -> dict:
     return {
         "trial": trial.name,
         "status": "failed",
@@ -60,7 +61,7 @@ def failed_row(trial: pl.Trial, exc: BaseException) -> dict:
     }
 
 
-def rank(rows: list[dict], objective: pl.Objective) -> list[dict]:
+def rank(rows: list[dict], objective: sw.Objective) -> list[dict]:
     sign = 1 if objective.direction == "min" else -1
 
     def key(row: dict) -> tuple:
@@ -108,7 +109,7 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 @flow(name="sweep-trials")
 def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
-    cfg, trials = pl.load_sweep(config)
+    cfg, trials = tr.load_sweep(config)
     steps = Steps(refresh)
     vae_stages: dict[str, dict] = {}
     for t in trials:  # one VAE stage per distinct VAE config, submitted before any SAE
@@ -140,7 +141,7 @@ def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
     return {"rows": rows, "vae_stages": len(vae_stages), "flow_run_id": str(runtime.flow_run.id)}
 
 
-def log_results(config: str, cfg: pl.SweepConfig, trials: list[pl.Trial], out: dict) -> dict:
+def log_results(config: str, cfg: sw.SweepConfig, trials: list[tr.Trial], out: dict) -> dict:
     rows, metric = out["rows"], cfg.objective.metric
     flat = table(rows, metric)
     csv_path = write_csv(Path(cfg.output_dir) / "results.csv", flat)
@@ -179,7 +180,7 @@ def log_results(config: str, cfg: pl.SweepConfig, trials: list[pl.Trial], out: d
 def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
     """Run the sweep in `config` (a sweep YAML path) with its concurrency."""
     forking.install()
-    cfg, trials = pl.load_sweep(config)
+    cfg, trials = tr.load_sweep(config)
     runner = ThreadPoolTaskRunner(max_workers=cfg.concurrency)
     out = run_trials.with_options(task_runner=runner)(config, refresh)
     return log_results(config, cfg, trials, out)
@@ -188,7 +189,7 @@ def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     from flows.cli import main as cli_main
 
-    return cli_main(__doc__.splitlines()[0], pl.load_sweep, sweep_flow, argv)
+    return cli_main(__doc__.splitlines()[0], tr.load_sweep, sweep_flow, argv)
 
 
 if __name__ == "__main__":

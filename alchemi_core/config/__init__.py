@@ -13,9 +13,10 @@ CONFIG_KINDS: dict[str, type] = {
 
 __all__ = ["CONFIG_KINDS", "ExtractConfig", "PredictConfig", "TrainingConfig"]
 
-# Pipelines and sweeps (issue 4). load_config checks their shape; load_pipeline / load_sweep
-# (config/pipeline.py) also validate the training configs they name.
-from alchemi_core.config.pipeline import PipelineConfig, SweepConfig  # noqa: E402
+# Pipelines and sweeps. load_config checks their shape; load_pipeline (config/pipeline.py) and
+# load_sweep (config/trials.py) also validate the training configs they name.
+from alchemi_core.config.pipeline import PipelineConfig  # noqa: E402
+from alchemi_core.config.sweep import SweepConfig  # noqa: E402
 
 CONFIG_KINDS.update({"pipelines": PipelineConfig, "sweeps": SweepConfig})
 __all__ += ["PipelineConfig", "SweepConfig"]

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from alchemi_core import builders, faults, runtime
+from alchemi_core.config.checks import check_training
 from alchemi_core.config.schema import TrainingConfig
 from alchemi_core.errors import DataError, RunStateError, TrainingDiverged
 from alchemi_core.io import (
@@ -124,7 +125,7 @@ def build(cfg: TrainingConfig, source: str, cli_seed: int | None = None) -> Buil
 
 
 def _build(cfg: TrainingConfig, source: str, cli_seed: int | None) -> Built:
-    builders.import_user_modules(cfg.imports, source)
+    check_training(cfg, source)  # imports, classes and params, before any data is read
     rt = runtime.resolve_runtime(cfg, cli_seed, source)
     runtime.apply(rt)
     train_loader = builders.build_loader(cfg.train, cfg.data, source, "train")
