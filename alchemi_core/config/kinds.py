@@ -26,6 +26,7 @@ class Kind:
     show: Callable[[Any], dict] | None = None  # resolved config as a plain dict
     folders: tuple[str, ...] = ()  # configs/<folder>/ names that mean this kind
     order: int = 50  # detectors run lowest first; the plain training config (100) comes last
+    schema: type | None = None  # the pydantic model of the file (for --set key checks)
 
 
 KINDS: dict[str, Kind] = {}

@@ -107,11 +107,24 @@ def _sae_config(pipe: Any) -> TrainingConfig:
     return TrainingConfig.model_validate(_sae_placeholders(pipe.sae))
 
 
-def _check_pipeline(pipe: Any, src: str) -> None:
-    _training_check(pipe.vae, pipe.vae_source)
-    # The SAE's data is the VAE's embeddings: not there yet, so its classes and params only.
-    check_training(_sae_config(pipe), pipe.sae_source)
-    if pipe.spec.extract.test_data_path:
+def _check_stage(pipe: Any, stage: str, data: bool) -> None:
+    """One stage's deep check; an inline stage's keys are named from the pipeline's top."""
+    cfg, src = (
+        (pipe.vae, pipe.vae_source) if stage == "vae" else (_sae_config(pipe), pipe.sae_source)
+    )
+    try:
+        # The SAE's data is the VAE's embeddings, not there yet: its classes and params only.
+        _training_check(cfg, src) if data and stage == "vae" else check_training(cfg, src)
+    except ConfigError as exc:
+        if src != pipe.source or not exc.key:
+            raise
+        raise ConfigError(exc.message, exc.file, f"{stage}.{exc.key}") from None
+
+
+def _check_pipeline(pipe: Any, src: str, data: bool = True) -> None:
+    _check_stage(pipe, "vae", data)
+    _check_stage(pipe, "sae", data)
+    if data and pipe.spec.extract.test_data_path:
         from alchemi_core.data.headers import check_input
 
         check_input(pipe.vae.train.loader_class, pipe.spec.extract.test_data_path, pipe.vae.data)
@@ -133,15 +146,10 @@ def _check_sweep(loaded: Any, src: str) -> None:
     _, trials = loaded
     for i, trial in enumerate(trials):
         try:
-            if i == 0:
-                _check_pipeline(trial.pipeline, src)  # data files: once, they are shared
-            else:
-                check_training(trial.pipeline.vae, trial.pipeline.vae_source)
-                check_training(_sae_config(trial.pipeline), trial.pipeline.sae_source)
+            _check_pipeline(trial.pipeline, src, data=i == 0)  # data files are shared: once
         except ConfigError as exc:
-            raise ConfigError(
-                f"{exc.message} ({trial.name}: {trial.params})", src, exc.key
-            ) from None
+            where = f" ({trial.name}: {trial.params})"
+            raise ConfigError(exc.message + where, src, exc.key) from None
 
 
 def sweep_view(loaded: Any) -> dict:
@@ -166,6 +174,7 @@ KINDS = [
         _check_sweep,
         sweep_view,
         ("sweeps",),
+        schema=SweepConfig,
         order=10,
     ),
     Kind(
@@ -175,6 +184,7 @@ KINDS = [
         _check_pipeline,
         pipeline_view,
         ("pipelines",),
+        schema=PipelineConfig,
         order=20,
     ),
     Kind(
@@ -184,6 +194,7 @@ KINDS = [
         _inference_check,
         _plain,
         ("predict",),
+        schema=PredictConfig,
         order=30,
     ),
     Kind(
@@ -193,6 +204,7 @@ KINDS = [
         _inference_check,
         _plain,
         ("extract",),
+        schema=ExtractConfig,
         order=40,
     ),
     Kind(
@@ -202,6 +214,7 @@ KINDS = [
         _training_check,
         training_view,
         ("vae", "sae", "train", "training"),
+        schema=TrainingConfig,
         order=100,
     ),
 ]
