@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from alchemi_core import builders, runtime
+from alchemi_core.config.checks import check_inference, check_training
 from alchemi_core.data.batching import DataSpec
 from alchemi_core.errors import CheckpointError, DataError
 from alchemi_core.registry import MODELS
@@ -63,7 +64,7 @@ def build(cfg, source: str, cli_seed: int | None = None) -> Built:
 
 
 def _build(cfg, source: str, cli_seed: int | None) -> Built:
-    builders.import_user_modules(cfg.imports, source)
+    check_training(cfg, source)  # imports, classes and params, before any data is read
     rt = runtime.resolve_runtime(cfg, cli_seed, source)
     runtime.apply(rt)
     train_loader = builders.build_loader(cfg.train, cfg.data, source, "train")
@@ -196,7 +197,7 @@ def load_model(
 
 def open_checkpoint(cfg, source: str) -> tuple[nn.Module, dict, runtime.Runtime]:
     """An extract/predict config's model on its device, checked against model.class."""
-    builders.import_user_modules(cfg.imports, source)
+    check_inference(cfg, source)  # classes and params, before any file is read
     rt = inference_runtime(runtime.device_name(cfg), cfg.global_.threads, source)
     try:
         model, ckpt = load_model(cfg.checkpoint.path, rt.device, cfg.checkpoint.load_strategy)

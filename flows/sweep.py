@@ -20,7 +20,8 @@ from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from alchemi_core.config import pipeline as pl
+from alchemi_core.config import sweep as sw
+from alchemi_core.config import trials as tr
 from alchemi_core.errors import AlchemiError
 from alchemi_core.io import canonical_json
 from alchemi_core.sweep_results import failed_row, rank, table, trial_row, write_csv
@@ -31,7 +32,7 @@ from tasks.tracking import log_sweep
 
 @flow(name="sweep-trials")
 def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
-    cfg, trials = pl.load_sweep(config)
+    cfg, trials = tr.load_sweep(config)
     steps = Steps(refresh)
     vae_stages: dict[str, dict] = {}
     for t in trials:  # one VAE stage per distinct VAE config, submitted before any SAE
@@ -63,7 +64,7 @@ def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
     return {"rows": rows, "vae_stages": len(vae_stages), "flow_run_id": str(runtime.flow_run.id)}
 
 
-def log_results(config: str, cfg: pl.SweepConfig, trials: list[pl.Trial], out: dict) -> dict:
+def log_results(config: str, cfg: sw.SweepConfig, trials: list[tr.Trial], out: dict) -> dict:
     rows, metric = out["rows"], cfg.objective.metric
     flat = table(rows, metric)
     csv_path = write_csv(Path(cfg.output_dir) / "results.csv", flat)
@@ -102,7 +103,7 @@ def log_results(config: str, cfg: pl.SweepConfig, trials: list[pl.Trial], out: d
 def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
     """Run the sweep in `config` (a sweep YAML path) with its concurrency."""
     forking.install()
-    cfg, trials = pl.load_sweep(config)
+    cfg, trials = tr.load_sweep(config)
     runner = ThreadPoolTaskRunner(max_workers=cfg.concurrency)
     out = run_trials.with_options(task_runner=runner)(config, refresh)
     return log_results(config, cfg, trials, out)
@@ -111,7 +112,7 @@ def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     from flows.cli import main as cli_main
 
-    return cli_main(__doc__.splitlines()[0], pl.load_sweep, sweep_flow, argv)
+    return cli_main(__doc__.splitlines()[0], tr.load_sweep, sweep_flow, argv)
 
 
 if __name__ == "__main__":

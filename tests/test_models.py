@@ -41,10 +41,24 @@ def test_vae_outputs_and_inferred_width():
     assert torch.equal(model.embed(mixed_batch()), model(mixed_batch())["mu"])
 
 
-def test_vae_input_dim_mismatch_is_a_config_error():
+def test_vae_input_dim_sizes_the_categorical_embeddings():
+    model = VAE(latent_dim=3, data_spec=SPEC, input_dim=784)  # as in the reference's Example 1
+    assert [e.embedding_dim for e in model.cat_embed] == [388, 388]  # 784 - 3 num - 5 emb
+    assert model.encoder_input(mixed_batch()).shape == (8, 784) and model.input_dim == 784
+
+
+@pytest.mark.parametrize(
+    ("spec", "kwargs"),
+    [
+        (DataSpec(["a", "b", "c"], {}, ["e"], 5), {"input_dim": 784}),  # no categorical column
+        (SPEC, {"input_dim": 9}),  # leaves 1 for 2 categorical columns
+        (SPEC, {"input_dim": 784, "cat_embedding_dim": 4}),  # widths fixed by the config
+    ],
+)
+def test_vae_input_dim_mismatch_is_a_config_error(spec, kwargs):
     with pytest.raises(ConfigError) as info:
-        VAE(latent_dim=3, data_spec=SPEC, input_dim=784)
-    assert info.value.key == "model.params.input_dim" and "12" in info.value.message
+        VAE(latent_dim=3, data_spec=spec, **kwargs)
+    assert info.value.key == "model.params.input_dim" and "does not match" in info.value.message
 
 
 def test_vae_loss_components_add_up():
