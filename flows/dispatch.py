@@ -19,14 +19,15 @@ from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from alchemi_core.config import pipeline as pl
+from alchemi_core.config import sweep as sw
+from alchemi_core.config import trials as tr
 from alchemi_core.errors import ConfigError
 from alchemi_core.io import canonical_json
 
 POLL_SECONDS = 2.0
 
 
-def task_runner(cfg: pl.SweepConfig) -> TaskRunner:
+def task_runner(cfg: sw.SweepConfig) -> TaskRunner:
     if cfg.executor.kind != "dask":
         return ThreadPoolTaskRunner(max_workers=cfg.concurrency)
     try:
@@ -41,13 +42,13 @@ def task_runner(cfg: pl.SweepConfig) -> TaskRunner:
     return DaskTaskRunner(cluster_kwargs=local)
 
 
-def row_path(cfg: pl.SweepConfig, trial: str) -> Path:
+def row_path(cfg: sw.SweepConfig, trial: str) -> Path:
     """Where a deployment run of one trial leaves its row (the sweep's output folder)."""
     return Path(cfg.output_dir) / "trials" / f"{trial}.json"
 
 
-def waves(trials: list[pl.Trial]) -> list[list[pl.Trial]]:
-    first: dict[str, pl.Trial] = {}
+def waves(trials: list[tr.Trial]) -> list[list[tr.Trial]]:
+    first: dict[str, tr.Trial] = {}
     for t in trials:
         first.setdefault(canonical_json(t.pipeline.vae_dict()), t)
     rest = [t for t in trials if t not in first.values()]
@@ -68,10 +69,10 @@ def wait_final(flow_run_id, timeout: float | None) -> Any:
 
 def on_deployment(
     config: str,
-    cfg: pl.SweepConfig,
-    trials: list[pl.Trial],
+    cfg: sw.SweepConfig,
+    trials: list[tr.Trial],
     refresh: bool,
-    failed_row: Callable[[pl.Trial, BaseException], dict],
+    failed_row: Callable[[tr.Trial, BaseException], dict],
 ) -> list[dict]:
     """One deployment run per trial (all of a wave at once); their rows, failed ones marked."""
     rows = []

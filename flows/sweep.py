@@ -10,10 +10,7 @@ objective, a Prefect table artifact, and an MLflow parent run with one nested ru
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,91 +21,18 @@ if __package__ in (None, ""):  # run as a script or loaded by path: make tasks/ 
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from alchemi_core.config import pipeline as pl
+from alchemi_core.config import sweep as sw
+from alchemi_core.config import trials as tr
 from alchemi_core.errors import AlchemiError
 from alchemi_core.io import canonical_json, write_text
+from alchemi_core.sweep_results import failed_row, rank, table, trial_row, write_csv
 from flows import dispatch
 from flows.stages import Steps, resolve, result, submit_sae, submit_vae
 from tasks import forking
 from tasks.tracking import log_sweep
 
 
-def trial_row(trial: pl.Trial, results: dict[str, Any], states: dict[str, str]) -> dict:
-    metrics = {
-        f"{stage}.{k}": v
-        for stage in ("vae", "sae")
-        for k, v in results[stage]["validate"]["metrics"].items()
-    }
-    return {
-        "trial": trial.name,
-        "status": "ok",
-        "params": trial.params,
-        "metrics": metrics,
-        "states": states,
-        "vae_run_dir": results["vae"]["train"]["run_dir"],
-        "sae_run_dir": results["sae"]["train"]["run_dir"],
-        "vae_run_id": results["vae"]["train"].get("mlflow_run_id"),
-        "sae_run_id": results["sae"]["train"].get("mlflow_run_id"),
-    }
-
-
-def failed_row(trial: pl.Trial, exc: BaseException) -> dict:
-    return {
-        "trial": trial.name,
-        "status": "failed",
-        "params": trial.params,
-        "metrics": {},
-        "error": str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__,
-    }
-
-
-def rank(rows: list[dict], objective: pl.Objective) -> list[dict]:
-    sign = 1 if objective.direction == "min" else -1
-
-    def key(row: dict) -> tuple:
-        value = row["metrics"].get(objective.metric)
-        if row["status"] != "ok" or value is None or math.isnan(value):
-            return (1, 0.0)
-        return (0, sign * value)
-
-    for row in rows:
-        if row["status"] == "ok" and objective.metric not in row["metrics"]:
-            have = ", ".join(sorted(row["metrics"]))
-            raise AlchemiError(
-                f"objective {objective.metric!r} is not a trial metric; have: {have}"
-            )
-    return sorted(rows, key=key)
-
-
-def table(rows: list[dict], objective: str) -> list[dict[str, Any]]:
-    """One flat row per trial for the CSV and the table artifact."""
-    flat = []
-    for i, row in enumerate(rows, 1):
-        flat.append(
-            {
-                "rank": i,
-                "trial": row["trial"],
-                "status": row["status"],
-                objective: row["metrics"].get(objective),
-                **row["params"],
-                **{k: v for k, v in row["metrics"].items() if k != objective},
-                "sae_run_dir": row.get("sae_run_dir", ""),
-                "error": row.get("error", ""),
-            }
-        )
-    return flat
-
-
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
-    cols = list(dict.fromkeys(k for r in rows for k in r))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=cols)
-    writer.writeheader()
-    writer.writerows(rows)
-    return write_text(path, buf.getvalue())
-
-
-def trial_rows(steps: Steps, trials: list[pl.Trial]) -> tuple[list[dict], int]:
+def trial_rows(steps: Steps, trials: list[tr.Trial]) -> tuple[list[dict], int]:
     """Submit every trial's stages (a VAE shared by several trials once) and collect rows."""
     vae_stages: dict[str, dict] = {}
     for t in trials:  # one VAE stage per distinct VAE config, submitted before any SAE
@@ -137,7 +61,7 @@ def trial_rows(steps: Steps, trials: list[pl.Trial]) -> tuple[list[dict], int]:
     return rows, len(vae_stages)
 
 
-def ranked(rows: list[dict], objective: pl.Objective) -> list[dict]:
+def ranked(rows: list[dict], objective: sw.Objective) -> list[dict]:
     if rows and all(r["status"] == "failed" for r in rows):
         raise AlchemiError(f"every trial failed; first: {rows[0]['error']}")
     return rank(rows, objective)
@@ -145,7 +69,7 @@ def ranked(rows: list[dict], objective: pl.Objective) -> list[dict]:
 
 @flow(name="sweep-trials")
 def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
-    cfg, trials = pl.load_sweep(config)
+    cfg, trials = tr.load_sweep(config)
     rows, n_vae = trial_rows(Steps(refresh), trials)
     rows = ranked(rows, cfg.objective)
     return {"rows": rows, "vae_stages": n_vae, "flow_run_id": str(runtime.flow_run.id)}
@@ -155,7 +79,7 @@ def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
 def sweep_trial_flow(config: str, trial: str, refresh: bool = False) -> dict[str, Any]:
     """One trial of a sweep (what a deployment run does); its row also goes to a JSON file."""
     forking.install()
-    cfg, trials = pl.load_sweep(config)
+    cfg, trials = tr.load_sweep(config)
     chosen = [t for t in trials if t.name == trial]
     if not chosen:
         raise AlchemiError(f"{config}: no trial named {trial!r}")
@@ -164,7 +88,7 @@ def sweep_trial_flow(config: str, trial: str, refresh: bool = False) -> dict[str
     return row
 
 
-def log_results(config: str, cfg: pl.SweepConfig, trials: list[pl.Trial], out: dict) -> dict:
+def log_results(config: str, cfg: sw.SweepConfig, trials: list[tr.Trial], out: dict) -> dict:
     rows, metric = out["rows"], cfg.objective.metric
     flat = table(rows, metric)
     csv_path = write_csv(Path(cfg.output_dir) / "results.csv", flat)
@@ -203,7 +127,7 @@ def log_results(config: str, cfg: pl.SweepConfig, trials: list[pl.Trial], out: d
 def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
     """Run the sweep in `config` (a sweep YAML path) with its concurrency."""
     forking.install()
-    cfg, trials = pl.load_sweep(config)
+    cfg, trials = tr.load_sweep(config)
     if cfg.executor.kind == "deployment":
         rows = dispatch.on_deployment(config, cfg, trials, refresh, failed_row)
         vae_stages = len({canonical_json(t.pipeline.vae_dict()) for t in trials})
@@ -218,7 +142,7 @@ def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     from flows.cli import main as cli_main
 
-    return cli_main(__doc__.splitlines()[0], pl.load_sweep, sweep_flow, argv)
+    return cli_main(__doc__.splitlines()[0], tr.load_sweep, sweep_flow, argv)
 
 
 if __name__ == "__main__":
