@@ -29,7 +29,8 @@ def init(device: str | None = None) -> None:
     """Join the process group once, when launched; the backend follows the device."""
     if active() or not launched():
         return
-    cuda = torch.cuda.is_available() and (device is None or device.startswith("cuda"))
+    asked = device in (None, "auto") or device.startswith("cuda")
+    cuda = torch.cuda.is_available() and asked
     if cuda:
         torch.cuda.set_device(local_rank())
     dist.init_process_group("nccl" if cuda else "gloo")
@@ -65,6 +66,14 @@ def reduce_sum(t: torch.Tensor) -> torch.Tensor:
     out = t.clone()
     dist.all_reduce(out, op=dist.ReduceOp.SUM)
     return out
+
+
+def mean_rows(x: torch.Tensor) -> torch.Tensor:
+    """The column means of every rank's rows of `x` together."""
+    if not active():
+        return x.mean(dim=0)
+    total = reduce_sum(torch.cat([x.sum(dim=0), x.new_tensor([x.shape[0]])]))
+    return total[:-1] / total[-1]
 
 
 def share(obj: Any) -> Any:
