@@ -19,3 +19,9 @@ from alchemi_core.config.pipeline import PipelineConfig, SweepConfig  # noqa: E4
 
 CONFIG_KINDS.update({"pipelines": PipelineConfig, "sweeps": SweepConfig})
 __all__ += ["PipelineConfig", "SweepConfig"]
+
+# The MAE harness: configs/train.mae.yaml (top level, as the spec names it) and configs/mae/.
+from alchemi_core.config.mae import MAEConfig  # noqa: E402
+
+CONFIG_KINDS.update({"mae": MAEConfig, "train.mae.yaml": MAEConfig})
+__all__ += ["MAEConfig"]
