@@ -83,7 +83,8 @@ class SpectralBasisProjector(nn.Module):
     def inverse(self, tokens: Tensor) -> Tensor:
         w = torch.einsum("btk,tkw->btw", tokens * self.scale, self.basis) + self.mean
         out = tokens.new_zeros(tokens.shape[0], self.length)
-        return out.index_put_((slice(None), self.index[self.valid]), w[:, self.valid])
+        out[:, self.index[self.valid]] = w[:, self.valid]
+        return out
 
 
 def split_mask(batch: int, num_tokens: int, ratio: float, generator: torch.Generator):
