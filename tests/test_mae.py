@@ -239,3 +239,33 @@ def test_resume_after_a_kill_gives_the_uninterrupted_losses(tmp_path, capsys):
     assert losses(tmp_path / "b" / "mae_synthetic_debug") == losses(
         tmp_path / "a" / "mae_synthetic_debug"
     )
+
+
+def test_mlflow_gets_params_metrics_and_the_checkpoint(tmp_path, mlflow_uri):
+    from mlflow.tracking import MlflowClient
+
+    from alchemi_core import api
+    from alchemi_core.config.loading import read_yaml
+
+    canary = "mae-canary-8c1f"
+    cfg = read_yaml(DEBUG)
+    cfg["experiment"]["output_dir"] = str(tmp_path)
+    cfg["train"]["bench_repeats"] = 0
+    cfg["mlflow"] = {
+        "tracking_uri": mlflow_uri,
+        "experiment_name": "mae",
+        "credentials": {"username": "alice", "password": canary},
+    }
+    result = api.pretrain_mae(cfg, source=str(DEBUG))
+    run_id = json.loads((Path(result.run_dir) / "run.json").read_text())["mlflow_run_id"]
+    client = MlflowClient(tracking_uri=mlflow_uri)
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.params["train.embed_dim"] == "32" and run.data.tags["alchemi.model"] == "MAE"
+    assert canary not in json.dumps(run.data.params)
+    history = client.get_metric_history(run_id, "train_loss")
+    assert [m.step for m in history] == list(range(2, 19, 2))
+    assert [m.step for m in client.get_metric_history(run_id, "val_masked_loss")] == [6, 12, 18]
+    names = {a.path for a in client.list_artifacts(run_id, "checkpoints")}
+    assert names == {"checkpoints/last_model.pt"}
+    assert canary not in (Path(result.run_dir) / "config.yaml").read_text()
