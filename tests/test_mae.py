@@ -269,3 +269,15 @@ def test_mlflow_gets_params_metrics_and_the_checkpoint(tmp_path, mlflow_uri):
     names = {a.path for a in client.list_artifacts(run_id, "checkpoints")}
     assert names == {"checkpoints/last_model.pt"}
     assert canary not in (Path(result.run_dir) / "config.yaml").read_text()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_runs_on_cuda_with_bf16_autocast(tmp_path, capsys):
+    code, out, err = run_cli(
+        capsys,
+        *("--config", str(DEBUG), "--json", "--set", f"experiment.output_dir={tmp_path}"),
+        *("--set", "global.device=cuda", "--set", "global.amp_dtype=bf16"),
+    )
+    assert code == 0, err
+    assert "device cuda" in err
+    assert all(math.isfinite(r["masked_loss"]) for r in json.loads(out)["rows"])

@@ -95,8 +95,7 @@ def speed(model, cfg: MAEConfig, rt, data: Tokens, ratio: float, seed: int) -> t
         return None, None
     g = torch.Generator().manual_seed(seed + 11)
     batches = [make_batch(data.train, t.batch_size, ratio, g) for _ in range(t.bench_steps)]
-    ours = MAE(t.token_dim, t.num_tokens, t.embed_dim, t.depth, t.heads, t.encoder_kind,
-               t.decoder_dim, t.decoder_depth).to(rt.device, rt.dtype)  # fmt: skip
+    ours = build_model(cfg, rt)
     ours.load_state_dict(model.state_dict())
     our_opt = make_optimizer(cfg, ours.parameters())
     bare = mae_bare.BareMAE(t.token_dim, t.num_tokens, t.embed_dim, t.depth, t.heads,
@@ -113,8 +112,22 @@ def speed(model, cfg: MAEConfig, rt, data: Tokens, ratio: float, seed: int) -> t
     return mae_bare.compare(our_step, bare_with_autocast, batches, t.bench_repeats)
 
 
+def ratio_row(model, cfg: MAEConfig, rt, data: Tokens, ratio: float) -> dict:
+    """The table row of a trained MAE: held-out masked loss and tokens/s (ours, bare)."""
+    with torch.random.fork_rng(devices=[]):  # building the timed copies leaves no trace
+        ours, bare = speed(model, cfg, rt, data, ratio, rt.seed)
+    return {
+        "mask_ratio": ratio,
+        "masked_loss": masked_loss(model, data, cfg, rt, ratio, rt.seed),
+        "tokens_per_s": ours,
+        "bare_tokens_per_s": bare,
+        "speed_ratio": ours / bare if ours and bare else None,
+    }
+
+
 def train_ratio(folder: MAEFolder, cfg, rt, data, i: int, start_step: int, ckpt) -> dict:
-    """Train the MAE of masking ratio i from start_step; returns its table row."""
+    """Train the MAE of masking ratio i from start_step (after `ckpt`); returns its row.
+    Per step: metrics line, then checkpoint: a kill between them resumes exactly."""
     t, ratio = cfg.train, cfg.train.mask_ratios[i]
     runtime.seed_everything(rt.seed + i)
     model = build_model(cfg, rt)
@@ -126,7 +139,7 @@ def train_ratio(folder: MAEFolder, cfg, rt, data, i: int, start_step: int, ckpt)
         runtime.set_rng_state(ckpt["training"]["rng"])
         loss_sum, loss_n = ckpt["training"]["loss_sum"], ckpt["training"]["loss_n"]
     model.train()
-    base = i * t.steps
+    row: dict = {}
     for step in range(start_step + 1, t.steps + 1):
         batch = make_batch(data.train, t.batch_size, ratio, step_generator(rt.seed, i, step))
         loss = float(train_step(model, opt, rt, *batch))
@@ -135,32 +148,21 @@ def train_ratio(folder: MAEFolder, cfg, rt, data, i: int, start_step: int, ckpt)
         loss_sum, loss_n = loss_sum + loss, loss_n + 1
         faults.point("mae.step")
         last = step == t.steps
-        line = {}
         if step % t.log_every == 0 or last:
-            line = {"epoch": base + step, "step": step, "mask_ratio": ratio}
+            line = {"epoch": i * t.steps + step, "step": step, "mask_ratio": ratio}
             line["train_loss"] = loss_sum / loss_n
             loss_sum, loss_n = 0.0, 0
-        row = None
-        if last:
-            row = {
-                "mask_ratio": ratio,
-                "masked_loss": masked_loss(model, data, cfg, rt, ratio, rt.seed),
-            }
-            ours, bare = speed(model, cfg, rt, data, ratio, rt.seed)
-            row.update(tokens_per_s=ours, bare_tokens_per_s=bare)
-            row["speed_ratio"] = ours / bare if ours and bare else None
-            line.update({f"val_{k}": v for k, v in row.items() if k != "mask_ratio"})
-        if line:
+            if last:
+                row = ratio_row(model, cfg, rt, data, ratio)
+                line.update({f"val_{k}": v for k, v in row.items() if k != "mask_ratio"})
             folder.append_metrics(line)
         if step % t.checkpoint_every == 0 or last:
-            rows = [*folder.rows, row] if row else folder.rows
-            training = {"ratio_index": i, "step": step, "rows": rows, "rng": runtime.rng_state(),
+            training = {"ratio_index": i, "step": step, "rng": runtime.rng_state(),
+                        "rows": [*folder.rows, row] if row else folder.rows,
                         "loss_sum": loss_sum, "loss_n": loss_n}  # fmt: skip
-            folder.save(base + step, model, opt, training)
+            folder.save(i * t.steps + step, model, opt, training)
             faults.point("mae.saved")
-        if row:
-            return row
-    raise AssertionError("unreachable: the last step returns")
+    return row
 
 
 def run_pretrain_mae(
