@@ -100,16 +100,12 @@ def speed(model, cfg: MAEConfig, rt, data: Tokens, ratio: float, seed: int) -> t
     our_opt = make_optimizer(cfg, ours.parameters())
     bare = mae_bare.BareMAE(t.token_dim, t.num_tokens, t.embed_dim, t.depth, t.heads,
                             t.decoder_dim, t.decoder_depth).to(rt.device, rt.dtype)  # fmt: skip
-    bare_step = mae_bare.bare_step_fn(bare, t.learning_rate)
+    bare_step = mae_bare.bare_step_fn(bare, t.learning_rate, rt.autocast)
 
     def our_step(*b):
         train_step(ours, our_opt, rt, *b)
 
-    def bare_with_autocast(*b):
-        with rt.autocast():
-            bare_step(*b)
-
-    return mae_bare.compare(our_step, bare_with_autocast, batches, t.bench_repeats)
+    return mae_bare.compare(our_step, bare_step, batches, t.bench_repeats)
 
 
 def ratio_row(model, cfg: MAEConfig, rt, data: Tokens, ratio: float) -> dict:
