@@ -43,7 +43,7 @@ class BareMAE(nn.Module):
         h = self.enc_norm(self.enc(self.embed(vis) + self.pos[visible]))
         v = self.proj(h)
         b, n = tokens.shape[:2]
-        x = self.mask_token.expand(b, n, -1).clone()
+        x = self.mask_token.to(v.dtype).expand(b, n, -1).clone()
         x = x.scatter(1, visible[..., None].expand_as(v), v)
         y = self.dec_norm(self.dec(x + self.dec_pos))
         pred = self.head(y.gather(1, masked[..., None].expand(-1, -1, y.shape[-1])))
