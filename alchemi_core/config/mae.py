@@ -6,7 +6,10 @@ from typing import Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
+from alchemi_core.config.kinds import Kind
+from alchemi_core.config.loading import load_config
 from alchemi_core.config.schema import Experiment, GlobalConfig, MLflowConfig, Strict
+from alchemi_core.secrets import redact
 
 
 class TrainCfg(Strict):
@@ -74,3 +77,32 @@ class MAEConfig(Strict):
     experiment: Experiment
     train: TrainCfg
     mlflow: MLflowConfig | None = None
+
+
+# -- the "mae" config kind (`alchemi config validate|show`, config/kinds.py) -------------------
+
+
+def _is_mae(data: dict) -> bool:
+    return isinstance(data.get("train"), dict) and not ({"model", "checkpoint"} & set(data))
+
+
+def _check(cfg: MAEConfig, src: str) -> None:
+    from alchemi_core.data.spectra import source_files
+
+    source_files(cfg.train.data, src)  # the spectra file exists (or earthlib is installed)
+
+
+def _show(cfg: MAEConfig) -> dict:
+    return redact(cfg.model_dump(mode="json", by_alias=True))
+
+
+MAE_KIND = Kind(
+    "mae",
+    _is_mae,
+    lambda path, overrides: load_config(path, overrides, MAEConfig),
+    _check,
+    _show,
+    ("mae",),
+    order=90,
+    schema=MAEConfig,
+)

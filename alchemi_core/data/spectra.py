@@ -25,13 +25,26 @@ def earthlib_paths() -> tuple[Path, Path]:
     return root / "spectra.sli.hdr", root / "spectra.sli"
 
 
-def read_envi(hdr: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
-    from spectral.io import envi
-
-    # the data file beside the header: x.sli for x.hdr, or x.sli for x.sli.hdr
+def envi_data_file(hdr: Path, key: str) -> Path:
+    """The data file beside an ENVI header: x.sli for x.sli.hdr or for x.hdr."""
     sli = next((p for p in (hdr.with_suffix(""), hdr.with_suffix(".sli")) if p.is_file()), None)
     if sli is None:
         raise DataError("no .sli data file beside the ENVI header", hdr, key)
+    return sli
+
+
+def source_files(source: str, file: str | None = None, key: str = "train.data") -> list[Path]:
+    """Every file a spectra source reads (for the run's identity); none for "synthetic"."""
+    path = resolve_source(source, file, key)
+    if path is None:
+        return []
+    return [path, envi_data_file(path, key)] if path.suffix == ".hdr" else [path]
+
+
+def read_envi(hdr: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
+    from spectral.io import envi
+
+    sli = envi_data_file(hdr, key)
     try:
         lib = envi.open(str(hdr), str(sli))
         spectra = np.asarray(lib.spectra, dtype=np.float64)
@@ -71,25 +84,31 @@ def _is_number(text) -> bool:
     return True
 
 
-def load_spectra(source: str, file: str | None = None, key: str = "train.data"):
-    """(wavelengths, spectra) from "earthlib", an ENVI .hdr, or a CSV/parquet table."""
+def resolve_source(source: str, file: str | None = None, key: str = "train.data") -> Path | None:
+    """The spectra file `source` names (a relative path is tried from the working folder, then
+    beside the config `file`); None for "synthetic". Missing or unknown files are DataErrors."""
+    if source == "synthetic":
+        return None
     if source == "earthlib":
-        hdr, _ = earthlib_paths()
-        waves, spectra = read_envi(hdr, key)
-        where = "earthlib"
+        return earthlib_paths()[0]
+    path = Path(source)
+    if not path.exists() and file and not path.is_absolute():
+        path = Path(file).parent / path
+    if not path.is_file():
+        raise DataError("spectra file not found", source, key)
+    if path.suffix not in (".hdr", ".csv", ".parquet"):
+        raise DataError("use an ENVI .hdr, a .csv or a .parquet file", path, key)
+    return path
+
+
+def load_spectra(source: str, file: str | None = None, key: str = "train.data"):
+    """(wavelengths nm, spectra) from "earthlib", an ENVI .hdr, or a CSV/parquet table."""
+    path = resolve_source(source, file, key)
+    if path.suffix == ".hdr":
+        waves, spectra = read_envi(path, key)
     else:
-        path = Path(source)
-        if file and not path.is_absolute():
-            path = Path(file).parent / path if not path.exists() else path
-        if not path.is_file():
-            raise DataError("spectra file not found", path, key)
-        if path.suffix == ".hdr":
-            waves, spectra = read_envi(path, key)
-        elif path.suffix in (".csv", ".parquet"):
-            waves, spectra = read_table(path, key)
-        else:
-            raise DataError("use an ENVI .hdr, a .csv or a .parquet file", path, key)
-        where = str(path)
+        waves, spectra = read_table(path, key)
+    where = "earthlib" if source == "earthlib" else str(path)
     if spectra.ndim != 2 or spectra.shape[1] != waves.shape[0]:
         raise DataError("spectra and wavelengths do not match in length", where, key)
     if np.any(np.diff(waves) <= 0):

@@ -178,7 +178,7 @@ def run_pretrain_mae(
     data = load_tokens(cfg.train, rt.seed, source)
     data.train, data.eval = (x.to(rt.device, rt.dtype) for x in (data.train, data.eval))
     folder = MAEFolder(cfg, rt, source, tracker or NullTracker(), overwrite)
-    with folder.locked():
+    with folder.claimed():
         state, ckpt = folder.inspect()
         result = MAEResult(str(folder.run_dir), "finished", data=data.info, config_hash=folder.hash)
         if state == "finished":
