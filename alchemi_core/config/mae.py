@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_validator
 
-from alchemi_core.config.kinds import Kind
+from alchemi_core.config.kind import Kind
 from alchemi_core.config.loading import load_config
 from alchemi_core.config.schema import Experiment, GlobalConfig, MLflowConfig, Strict
 from alchemi_core.secrets import redact
