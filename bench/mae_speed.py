@@ -45,16 +45,17 @@ def measure(quick: bool) -> list[dict]:
 
 
 def run(quick: bool) -> list[dict]:
-    """Rows for bench/run.py: case, baseline, alchemi, ratio, target, met."""
+    """Rows for bench/run.py: case, baseline, alchemi, unit, ratio, target, met, note."""
     return [
         {
-            "case": f"MAE train step tokens/s, mask {r['mask_ratio']}",
+            "case": f"MAE train step, mask {r['mask_ratio']}",
             "baseline": round(r["bare_tokens_per_s"]),
             "alchemi": round(r["tokens_per_s"]),
+            "unit": "tokens/s",
             "ratio": round(r["speed_ratio"], 3),
-            "target": TARGET,
+            "target": f">= {TARGET}",
             "met": r["speed_ratio"] >= TARGET,
-            "masked_loss": round(r["masked_loss"], 4),
+            "note": f"masked loss {r['masked_loss']:.4f} (synthetic tokens: ~1 is chance)",
         }
         for r in measure(quick)
     ]
