@@ -150,14 +150,9 @@ def test_a_spectra_table_trains_and_a_bad_column_is_one_line(tmp_path, capsys):
     df.insert(0, "id", range(64))
     df.to_csv(tmp_path / "lab.csv", index=False)
     common = ["--config", str(DEBUG), "--set", f"experiment.output_dir={tmp_path}", "--json"]
-    tiny = [
-        "--set",
-        "train.token_dim=4",
-        "--set",
-        "train.num_tokens=8",
-        "--set",
-        "train.bench_repeats=0",
-    ]
+    sets = ["train.token_dim=4", "train.num_tokens=8", "train.bench_repeats=0",
+            "train.encoder_kind=isab_pma", "global.deterministic=true"]  # fmt: skip
+    tiny = [a for s in sets for a in ("--set", s)]
     code, out, err = run_cli(capsys, *common, *tiny, "--set", f"train.data={tmp_path / 'lab.csv'}")
     assert code == 0, err
     result = json.loads(out)
