@@ -9,6 +9,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
+from alchemi_core import cli_align
 from alchemi_core.errors import AlchemiError, UserError
 from alchemi_core.secrets import scrub
 
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", required=True, help="folder for train/val/test files")
     d.add_argument("--format", choices=["csv", "parquet"], default="csv")
     d.add_argument("--seed", type=int, default=0)
+    cli_align.add_parser(sub, COMMANDS)
     return p
 
 
