@@ -151,21 +151,26 @@ def load_sensor(path: str | Path) -> Sensor:
 
 def band_matrix(sensor: Sensor, lab_wl: np.ndarray) -> np.ndarray:
     """[K, L] weights: band value = M @ spectrum / M.sum(1), the spectrum linearly interpolated
-    from the lab grid onto the response grid, then integrated against the response."""
+    from the lab grid onto the response grid, then integrated against the response.
+
+    Lab gaps (a spacing over 2.5x the median, e.g. missing water-absorption columns) are not
+    bridged; a band with more than half its response outside the covered lab range gets a zero
+    row (it reads as missing)."""
     wl = sensor.wavelengths
-    inside = (wl >= lab_wl[0]) & (wl <= lab_wl[-1])
     dl = np.gradient(wl) if len(wl) > 1 else np.ones(1)
-    w = sensor.responses * dl * inside  # [K, M]
     j = np.clip(np.searchsorted(lab_wl, wl, side="right") - 1, 0, len(lab_wl) - 2)
-    t = np.clip((wl - lab_wl[j]) / (lab_wl[j + 1] - lab_wl[j]), 0, 1)
+    spacing = np.diff(lab_wl)
+    inside = (wl >= lab_wl[0]) & (wl <= lab_wl[-1]) & (spacing[j] <= 2.5 * np.median(spacing))
+    t = np.clip((wl - lab_wl[j]) / spacing[j], 0, 1)
     interp = np.zeros((len(wl), len(lab_wl)))
     rows = np.arange(len(wl))
     interp[rows, j] += (1 - t) * inside
     interp[rows, j + 1] += t * inside
-    m = w @ interp
-    lost = [b for b, s in zip(sensor.bands, m.sum(1), strict=True) if s <= 0]
-    if lost:
-        raise DataError(f"band {lost[0]} lies outside the lab wavelengths", sensor.name)
+    total = (sensor.responses * dl).sum(1)
+    m = (sensor.responses * dl) @ interp
+    m[m.sum(1) < GAP_LIMIT * total] = 0.0
+    if not m.any():
+        raise DataError("no band of the sensor lies inside the lab wavelengths", sensor.name)
     return m
 
 
@@ -179,7 +184,8 @@ def simulate(
     num = torch.nan_to_num(values).to(matrix.dtype) @ matrix.T
     den = ok @ matrix.T
     out = num / den.clamp_min(1e-12)
-    out = torch.where(den >= GAP_LIMIT * matrix.sum(1), out, torch.nan)
+    full = matrix.sum(1)
+    out = torch.where((den >= GAP_LIMIT * full) & (full > 0), out, torch.nan)
     if noise > 0:
         eps = torch.randn(out.shape, generator=gen, dtype=out.dtype, device=out.device)
         out = out * (1 + noise * eps)

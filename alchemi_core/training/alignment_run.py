@@ -27,7 +27,8 @@ MODEL_CLASS = "AlignmentModel"
 def resolved(trainer) -> dict:
     data = trainer.cfg.model_dump(mode="json", by_alias=True)
     d = trainer.rt.describe()
-    data["global"] = {k: d[k] for k in ("seed", "device", "dtype", "amp_dtype", "deterministic")}
+    data["global"] = {k: d[k] for k in ("seed", "device", "dtype", "deterministic")}
+    data["global"]["amp_dtype"] = None if trainer.rt.amp_dtype is None else d["amp_dtype"]
     return redact(data)
 
 
