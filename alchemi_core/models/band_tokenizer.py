@@ -50,10 +50,10 @@ class BandTokenizer(nn.Module):
         )
         n_pos = 2 * num_frequencies
         n_width = 2 * len(self.wfreqs)
-        n_value = 8
-        self.register_buffer(
-            "vfreqs", math.pi * torch.arange(1, n_value // 2 + 1), persistent=False
-        )
+        # value (reflectance ~0-1): geometric frequencies, periods 2 down to ~0.015
+        n_value = 16
+        vfreqs = math.pi * 2.0 ** torch.arange(n_value // 2, dtype=torch.float32)
+        self.register_buffer("vfreqs", vfreqs, persistent=False)
         self.mlp = nn.Sequential(
             nn.Linear(n_pos + n_width + n_value + 1, hidden),
             nn.GELU(),
