@@ -29,6 +29,7 @@ class AlignTrainer(Strict):
     # best_model.pt follows this metric: a per-sensor metric, or val_top1 (mean over sensors)
     checkpoint_metric: str = "val_top1"
     checkpoint_mode: Literal["min", "max"] = "max"
+    save_strategy: Literal["best", "last", "all"] = "all"  # "all" keeps best, last and epoch_N
 
 
 class AlignData(Strict):

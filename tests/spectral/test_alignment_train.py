@@ -126,7 +126,7 @@ def test_bf16_autocast_on_cpu(tmp_path):
 @pytest.mark.slow
 def test_resume_after_kill_matches_uninterrupted(tmp_path):
     cfg = tiny_config(tmp_path / "d", tmp_path / "runs", **{"trainer.epochs": 3})
-    env = dict(os.environ, ALCHEMI_FAILPOINT="align.epoch.saved:2", OMP_NUM_THREADS="1")
+    env = dict(os.environ, ALCHEMI_FAILPOINT="epoch.saved:2", OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "alchemi_core.cli", "align", "train", "--config", str(cfg)]
     killed = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
     assert killed.returncode == -9

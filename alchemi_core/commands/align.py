@@ -24,10 +24,6 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _align(args: argparse.Namespace) -> int:
-    return {"train": _train, "eval": _eval}[args.align_command](args)
-
-
 def _prepare(args: argparse.Namespace) -> int:
     from alchemi_core.data import prepare_spectra
 
@@ -35,8 +31,25 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub, commands: dict) -> None:
-    """Adds `align` and `prepare-spectra` to the `alchemi` subparsers and their handlers."""
+def _kind():
+    from alchemi_core.config.alignment import AlignmentConfig, load_alignment_config
+    from alchemi_core.config.kinds import Kind, register_kind
+
+    register_kind(
+        Kind(
+            "alignment",
+            detect=lambda d: "tokenizer" in d or "trainer" in d,
+            load=lambda path, sets: load_alignment_config(path, sets),
+            show=lambda cfg: cfg.model_dump(mode="json", by_alias=True),
+            folders=("phase2",),
+            schema=AlignmentConfig,
+        )
+    )
+
+
+def register(sub) -> None:
+    """`align train|eval` and `prepare-spectra`; the `alignment` config kind."""
+    _kind()
     a = sub.add_parser("align", help="lab<->sensor alignment: train, eval")
     asub = a.add_subparsers(dest="align_command", required=True, parser_class=type(a))
     t = asub.add_parser("train", help="train the alignment model from a YAML config")
@@ -54,6 +67,7 @@ def add_parser(sub, commands: dict) -> None:
         action="store_true",
         help="replace a run of a different config or data in the same folder",
     )
+    t.set_defaults(func=_train)
     e = asub.add_parser("eval", help="retrieval and cycle metrics on a lab table and a sensor")
     e.add_argument("--run", required=True, help="alignment run folder")
     e.add_argument("--lab", required=True, help="lab library table (CSV or parquet)")
@@ -61,8 +75,8 @@ def add_parser(sub, commands: dict) -> None:
     e.add_argument("--noise", type=float, default=None, help="default: the run's data.noise")
     e.add_argument("--seed", type=int, default=0, help="seed of the simulated noise")
     e.add_argument("--checkpoint", choices=["best", "last"], default="best")
-    commands["align"] = _align
+    e.set_defaults(func=_eval)
     p = sub.add_parser("prepare-spectra", help="write earthlib spectra and sensor responses")
     p.add_argument("--out", required=True, help="folder for lab.parquet and sensors/")
     p.add_argument("--format", choices=["csv", "parquet"], default="parquet")
-    commands["prepare-spectra"] = _prepare
+    p.set_defaults(func=_prepare)
