@@ -68,7 +68,7 @@ def baselines(lab, train_idx, val_idx, sensor, noise: float, seed: int) -> dict:
 
 
 def train(name: str, overrides: list[str], epochs: int | None, reuse: bool) -> Path:
-    sets = [f"experiment.name={name}", "experiment.output_dir=runs/bench", "mlflow=null"]
+    sets = [f"experiment.name={name}", "experiment.output_dir=experiments/bench", "mlflow=null"]
     if epochs:
         sets.append(f"trainer.epochs={epochs}")
     result = align_api.train(CONFIG, [*sets, *overrides], overwrite=not reuse)
