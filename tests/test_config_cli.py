@@ -24,6 +24,7 @@ FOLDER_KIND = {
     "predict": "predict",
     "pipelines": "pipeline",
     "sweeps": "sweep",
+    "phase2": "alignment",
 }
 ids = lambda p: str(p.relative_to(ROOT / "configs"))  # noqa: E731
 

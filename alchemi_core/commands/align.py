@@ -31,25 +31,8 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _kind():
-    from alchemi_core.config.alignment import AlignmentConfig, load_alignment_config
-    from alchemi_core.config.kinds import Kind, register_kind
-
-    register_kind(
-        Kind(
-            "alignment",
-            detect=lambda d: "tokenizer" in d or "trainer" in d,
-            load=lambda path, sets: load_alignment_config(path, sets),
-            show=lambda cfg: cfg.model_dump(mode="json", by_alias=True),
-            folders=("phase2",),
-            schema=AlignmentConfig,
-        )
-    )
-
-
 def register(sub) -> None:
-    """`align train|eval` and `prepare-spectra`; the `alignment` config kind."""
-    _kind()
+    """`align train|eval` and `prepare-spectra` (the `alignment` config kind: config/kinds.py)."""
     a = sub.add_parser("align", help="lab<->sensor alignment: train, eval")
     asub = a.add_subparsers(dest="align_command", required=True, parser_class=type(a))
     t = asub.add_parser("train", help="train the alignment model from a YAML config")

@@ -123,3 +123,14 @@ def load_alignment_config(path: str | Path, overrides: list[str] | None = None) 
     data = read_yaml(path)
     apply_overrides(data, list(overrides or []), AlignmentConfig)
     return validate(data, AlignmentConfig, path)
+
+
+# config/kinds.py makes its Kind of this (kept a dict: no import back into kinds)
+KIND = dict(
+    name="alignment",
+    detect=lambda d: "tokenizer" in d or "trainer" in d,
+    load=lambda path, sets: load_alignment_config(path, sets),
+    show=lambda cfg: cfg.model_dump(mode="json", by_alias=True),
+    folders=("phase2",),
+    schema=AlignmentConfig,
+)
