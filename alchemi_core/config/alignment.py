@@ -42,6 +42,10 @@ class AlignData(Strict):
     max_samples: PositiveInt | None = None  # a seeded subset of the lab table
     lab_stride: PositiveInt = 1  # keep every k-th lab wavelength as a lab-tower token
     random_sensors: int = Field(default=0, ge=0)  # random Gaussian band sets mixed into training
+    # training readings only: each band dropped with this probability, and with probability
+    # `cutoff_prob` a batch loses every band above a random wavelength (VNIR-only sensors)
+    band_dropout: float = Field(default=0.0, ge=0, lt=1)
+    cutoff_prob: float = Field(default=0.0, ge=0, le=1)
     split_seed: int = 0
 
 

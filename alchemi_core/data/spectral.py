@@ -203,10 +203,32 @@ def split(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarra
 
 
 def random_sensor(gen: torch.Generator, lo: float, hi: float, name: str = "random") -> Sensor:
-    """A Gaussian band set: 4-24 bands, centres uniform in [lo, hi], FWHM log-uniform 5-150 nm."""
+    """A Gaussian band set over a random sub-range of [lo, hi] (at least 300 nm): 4-24 bands,
+    centres uniform in it, FWHM log-uniform 5-150 nm."""
+
+    def u() -> float:
+        return float(torch.rand(1, generator=gen, dtype=torch.float64))
+
+    top = lo + 300 + (hi - lo - 300) * u()
     k = int(torch.randint(4, 25, (1,), generator=gen))
-    c = np.sort((lo + (hi - lo) * torch.rand(k, generator=gen, dtype=torch.float64)).numpy())
-    f = np.exp(
-        math.log(5) + math.log(30) * torch.rand(k, generator=gen, dtype=torch.float64).numpy()
-    )
+    c = np.sort((lo + (top - lo) * torch.rand(k, generator=gen, dtype=torch.float64)).numpy())
+    f = np.exp(math.log(5) + math.log(30) * torch.rand(k, generator=gen, dtype=torch.float64).numpy())
     return make_sensor(name, [f"b{i}" for i in range(k)], c, f)
+
+
+def drop_bands(
+    readings: torch.Tensor, centres: torch.Tensor, dropout: float, cutoff_prob: float
+) -> torch.Tensor:
+    """Training augmentation: readings with some bands set to NaN (read as missing).
+
+    Each band goes with probability `dropout`; with probability `cutoff_prob` every band above
+    a random wavelength in [700, 2500] nm goes too. A row keeps at least its first valid band."""
+    drop = torch.rand(readings.shape) < dropout
+    if cutoff_prob and float(torch.rand(1)) < cutoff_prob:
+        drop |= (centres > 700 + 1800 * float(torch.rand(1)))[None, :].cpu()
+    out = readings.masked_fill(drop.to(readings.device), float("nan"))
+    valid = torch.isfinite(out)
+    empty = ~valid.any(1)
+    if empty.any():
+        out[empty] = readings[empty]
+    return out

@@ -62,26 +62,30 @@ class AlignmentTrainer:
         }
 
     # -- one training epoch ---------------------------------------------------------
-    def _batch_sensor(self) -> tuple[torch.Tensor, torch.Tensor, pairs.SensorData | None]:
-        """A sensor for this batch: a training sensor or, if configured, a random band set."""
+    def _batch_sensor(self):
+        """A sensor for this batch: a training sensor or, if configured, a random band set.
+        Returns (band features, band matrix, SensorData or None, centres)."""
         n_real, n_rand = len(self.train_sensors), self.cfg.data.random_sensors
         pick = int(torch.randint(n_real + n_rand, (1,)))
         if pick < n_real:
             s = self.train_sensors[pick]
-            return self.feats[s.name], s.matrix, s
+            return self.feats[s.name], s.matrix, s, s.sensor.centres
         gen = torch.Generator().manual_seed(int(torch.randint(2**31 - 1, (1,))))
         wl = self.data.lab.wavelengths
         s = spectral.random_sensor(gen, float(wl[0]) + 10, float(wl[-1]) - 10)
         m = torch.from_numpy(spectral.band_matrix(s, wl)).float()
-        return ev.band_feats(self.model, s, self.rt.device), m, None
+        return ev.band_feats(self.model, s, self.rt.device), m, None, s.centres
 
     def losses(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
         cfg, d, rt = self.cfg, self.data, self.rt
-        feats, matrix, sd = self._batch_sensor()
+        feats, matrix, sd, centres = self._batch_sensor()
         if sd is not None:
             reading = pairs.readings(d, sd, idx, cfg.data.noise)
         else:
             reading = spectral.simulate(d.full_values[idx], matrix, cfg.data.noise).float()
+        if cfg.data.band_dropout or cfg.data.cutoff_prob:
+            c = torch.as_tensor(centres, dtype=torch.float32)
+            reading = spectral.drop_bands(reading, c, cfg.data.band_dropout, cfg.data.cutoff_prob)
         lab = d.lab_values[idx].to(rt.device, rt.dtype)
         reading = reading.to(rt.device, rt.dtype)
         with rt.autocast():
