@@ -26,6 +26,7 @@ FOLDER_KIND = {
     "sweeps": "sweep",
     "mae": "mae",
     "configs": "mae",  # configs/train.mae.yaml, the path the spec names
+    "phase2": "alignment",
 }
 ids = lambda p: str(p.relative_to(ROOT / "configs"))  # noqa: E731
 
