@@ -12,7 +12,8 @@ as prepare-data writes them, so MSE is in train-std units; the mean predictor sc
         to one-hot categoricals (0/1, unscaled); a test row is projected and reconstructed,
         numerical columns read back, each categorical is the argmax of its one-hot block.
   accuracy is the mean over categorical columns of the per-column accuracy.
-Ratio = VAE / PCA: numerical MSE must be <= 1 (lower is better), accuracy >= 1.
+Ratio = VAE / PCA: numerical MSE must be <= 1 (lower is better), accuracy >= 1. --quick
+trains 4 epochs per model (under a minute) and reports the figures without a verdict.
 With --sae, the diamonds chain goes on: extract, train configs/sae/diamonds.yaml, predict.
 
   OMP_NUM_THREADS=1 .venv/bin/python bench/quality.py [--quick] [--sae] [--workdir DIR]
@@ -85,12 +86,14 @@ def vae_scores(checkpoints: str, test: dict) -> tuple[float, np.ndarray]:
     return mse, np.array(acc)
 
 
-def row(case: str, pca: float, vae: float, target: str, note: str) -> dict:
-    ratio = vae / pca
-    op, value = target.split()
-    met = ratio <= float(value) if op == "<=" else ratio >= float(value)
+def row(case: str, pca: float, vae: float, target: str | None, note: str) -> dict:
+    """target None: reported only (--quick trains too few epochs for a verdict)."""
+    ratio, met = vae / pca, None
+    if target:
+        op, value = target.split()
+        met = ratio <= float(value) if op == "<=" else ratio >= float(value)
     return {"case": case, "baseline": round(pca, 4), "alchemi": round(vae, 4), "unit": "",
-            "ratio": round(ratio, 3), "target": target, "met": met, "note": note}  # fmt: skip
+            "ratio": round(ratio, 3), "target": target or "-", "met": met, "note": note}  # fmt: skip
 
 
 def run_case(name: str, quick: bool) -> list[dict]:
@@ -108,9 +111,11 @@ def run_case(name: str, quick: bool) -> list[dict]:
     pca_mse, pca_acc = pca_scores(train, test, [len(v) for v in cards.values()], k)
     vae_mse, vae_acc = vae_scores(res.run_dir + "/checkpoints", test)
     note = f"latent {k}, PCA k={k}, {res.epochs_run} epochs, {seconds:.0f}s"
+    note += ", quick: no verdict" if quick else ""
+    mse_t, acc_t = (None, None) if quick else ("<= 1.0", ">= 1.0")
     return [
-        row(f"{name} numerical MSE (test)", pca_mse, vae_mse, "<= 1.0", note),
-        row(f"{name} categorical accuracy", float(pca_acc.mean()), float(vae_acc.mean()), ">= 1.0", note),
+        row(f"{name} numerical MSE (test)", pca_mse, vae_mse, mse_t, note),
+        row(f"{name} categorical accuracy", float(pca_acc.mean()), float(vae_acc.mean()), acc_t, note),
     ]  # fmt: skip
 
 
@@ -160,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = run(args.quick, args.sae, args.workdir, args.only)
     shown = [{k: r[k] for k in ("case", "baseline", "alchemi", "ratio", "target", "met", "note")} for r in rows]  # fmt: skip
     print(table(shown, "\nVAE recipe vs PCA at the same latent size (test split)"))
-    return 0 if all(r["met"] for r in rows) else 1
+    return 0 if all(r["met"] is not False for r in rows) else 1
 
 
 if __name__ == "__main__":
