@@ -39,7 +39,6 @@ from alchemi_core.config.loading import load_config
 from alchemi_core.config.schema import DataConfig
 from alchemi_core.data.prepare import prepare
 from alchemi_core.data.tabular import TabularDataLoader, load_cardinalities
-from alchemi_core.inference import load_model
 
 CONFIGS = ROOT / "configs"
 CASES = {"diamonds": "vae/diamonds.yaml", "ofp": "vae/ofp.yaml", "medexp": "vae/medexp.yaml"}
@@ -78,7 +77,7 @@ def pca_scores(train: dict, test: dict, cards: list[int], k: int) -> tuple[float
 
 @torch.inference_mode()
 def vae_scores(checkpoints: str, test: dict) -> tuple[float, np.ndarray]:
-    model, _ = load_model(checkpoints)
+    model, _ = api.load_model(checkpoints)
     out = model(test)
     mse = float((out["numerical"] - test["numerical"]).pow(2).mean())
     cat = test["categorical"]
