@@ -2,15 +2,21 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from pydantic import NonNegativeFloat
 
 from alchemi_core.data.batching import Batch
 from alchemi_core.losses.base import Loss, detach_components
-from alchemi_core.registry import register_loss
+from alchemi_core.registry import Params, register_loss
 
 BALANCE = ("sum", "groups")
 
 
-@register_loss("VAELoss")
+class VAELossParams(Params):
+    beta: NonNegativeFloat = 1.0
+    reconstruction_weight: NonNegativeFloat = 1.0
+
+
+@register_loss("VAELoss", params=VAELossParams)
 class VAELoss(Loss):
     """loss = reconstruction_weight * reconstruction + kl_weight * KL, per row, batch-averaged.
 

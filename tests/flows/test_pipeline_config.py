@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from alchemi_core.config.pipeline import fill_sae, load_pipeline, load_sweep
+from alchemi_core.config.pipeline import load_pipeline
+from alchemi_core.config.steps import fill_sae
+from alchemi_core.config.trials import load_sweep
 from alchemi_core.errors import ConfigError
 from tests.conftest import ROOT
 
