@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
-from pydantic import NonNegativeFloat
+from pydantic import NonNegativeFloat, NonNegativeInt
 
 from alchemi_core.data.batching import Batch
 from alchemi_core.losses.base import Loss, detach_components
@@ -14,6 +16,12 @@ BALANCE = ("sum", "groups")
 class VAELossParams(Params):
     beta: NonNegativeFloat = 1.0
     reconstruction_weight: NonNegativeFloat = 1.0
+    kl_warmup_epochs: NonNegativeInt = 0
+    free_bits: NonNegativeFloat = 0.0
+    balance: Literal["sum", "groups"] = "sum"
+    numerical_weight: NonNegativeFloat = 1.0
+    categorical_weight: NonNegativeFloat = 1.0
+    embedding_weight: NonNegativeFloat = 1.0
 
 
 @register_loss("VAELoss", params=VAELossParams)
