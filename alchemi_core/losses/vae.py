@@ -11,8 +11,6 @@ from alchemi_core.losses.base import Loss, detach_components
 from alchemi_core.registry import Params, register_loss
 
 BALANCE = ("sum", "groups")
-NUMERICAL_LOSSES = ("squared_error", "calibrated")
-MIN_VARIANCE = 1e-4  # floor of a calibrated column's variance (z-score units)
 
 
 class VAELossParams(Params):
@@ -24,7 +22,6 @@ class VAELossParams(Params):
     numerical_weight: NonNegativeFloat = 1.0
     categorical_weight: NonNegativeFloat = 1.0
     embedding_weight: NonNegativeFloat = 1.0
-    numerical_loss: Literal["squared_error", "calibrated"] = "squared_error"
 
 
 @register_loss("VAELoss", params=VAELossParams)
@@ -39,8 +36,6 @@ class VAELoss(Loss):
     KL: kl_weight rises linearly from 0 at epoch 1 to `beta` at epoch kl_warmup_epochs + 1
     (set by the trainer through start_epoch, train loss only; without it, kl_weight = beta).
     free_bits > 0 stops pushing a latent dimension's batch-mean KL below that many nats.
-    numerical_loss="calibrated": numerical columns score a Gaussian likelihood with a per-column
-    variance calibrated to their current error instead of a plain squared error.
     """
 
     metric_names = (
@@ -62,7 +57,6 @@ class VAELoss(Loss):
         numerical_weight: float = 1.0,
         categorical_weight: float = 1.0,
         embedding_weight: float = 1.0,
-        numerical_loss: str = "squared_error",
     ):
         super().__init__()
         weights = (beta, reconstruction_weight, free_bits)
@@ -81,9 +75,6 @@ class VAELoss(Loss):
             "categorical": categorical_weight,
             "embeddings": embedding_weight,
         }
-        if numerical_loss not in NUMERICAL_LOSSES:
-            raise ValueError(f"numerical_loss must be one of {', '.join(NUMERICAL_LOSSES)}")
-        self.calibrated = numerical_loss == "calibrated"
         self.kl_weight = beta
 
     def start_epoch(self, epoch: int) -> None:
@@ -108,23 +99,13 @@ class VAELoss(Loss):
         dims = per_dim.mean(dim=0)
         return dims.sum(), dims.clamp(min=self.free_bits).sum()
 
-    @staticmethod
-    def calibrated_nll(se: torch.Tensor) -> torch.Tensor:
-        """Gaussian NLL per column at its optimal variance (the batch MSE), up to a constant:
-        0.5 * log(MSE_c), averaged over columns. Its gradient is the squared error's divided
-        by 2 * MSE_c, so a column is weighted by the precision it reaches (sigma-VAE)."""
-        return 0.5 * se.mean(dim=0).clamp(min=MIN_VARIANCE).log().mean()
-
     def forward(self, out: dict, batch: Batch) -> dict[str, torch.Tensor]:
         kl, kl_term = self.kl(out["mu"].float(), out["logvar"].float())
         means: dict[str, torch.Tensor] = {}
         terms: dict[str, torch.Tensor] = {}
         if "numerical" in out:
-            se = (out["numerical"].float() - batch["numerical"]).pow(2)
-            terms["numerical_mse"] = se.mean()
-            means["numerical"] = (
-                self.calibrated_nll(se) if self.calibrated else terms["numerical_mse"]
-            )
+            means["numerical"] = (out["numerical"].float() - batch["numerical"]).pow(2).mean()
+            terms["numerical_mse"] = means["numerical"]
         if "embeddings" in out:
             means["embeddings"] = (out["embeddings"].float() - batch["embeddings"]).pow(2).mean()
             terms["embedding_mse"] = means["embeddings"]
