@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     _inference_parser(sub, "predict", "write predictions (and metrics) for the test split")
     cli_mae.add_parser(sub)
     d = sub.add_parser("prepare-data", help="write the example data set's splits")
-    d.add_argument("--dataset", required=True, choices=["penguins", "diamonds"])
+    d.add_argument("--dataset", required=True, choices=["penguins", "diamonds", "ofp", "medexp"])
     d.add_argument("--out", required=True, help="folder for train/val/test files")
     d.add_argument("--format", choices=["csv", "parquet"], default="csv")
     d.add_argument("--seed", type=int, default=0)
