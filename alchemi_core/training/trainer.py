@@ -138,6 +138,18 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
 
+    def _step_scheduler(self, metrics: dict[str, float]) -> None:
+        """Per epoch; ReduceLROnPlateau watches val_loss on the epochs validation runs
+        (train_loss when the run has no validation)."""
+        if self.scheduler is None:
+            return
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            watched = "val_loss" if self.val_loader is not None else "train_loss"
+            if watched in metrics:
+                self.scheduler.step(metrics[watched])
+        else:
+            self.scheduler.step()
+
     # -- the loop ----------------------------------------------------------------
     def fit(
         self,
@@ -159,6 +171,8 @@ class Trainer:
                 else None
             )
             metrics = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"]}
+            if hasattr(self.loss_fn, "start_epoch"):
+                self.loss_fn.start_epoch(epoch)
             train_m = self._run_epoch(self.train_loader, self.loss_fn, True, epoch, bar)
             metrics.update({f"train_{k}": v for k, v in train_m.items()})
             if bar is not None:
@@ -166,8 +180,7 @@ class Trainer:
             if self.val_loader is not None and epoch % self.val_frequency == 0:
                 val_m = self.evaluate(epoch=epoch)
                 metrics.update({f"val_{k}": v for k, v in val_m.items()})
-            if self.scheduler is not None:
-                self.scheduler.step()
+            self._step_scheduler(metrics)
             metrics["epoch_seconds"] = time.perf_counter() - t0
             shown = " ".join(
                 f"{k}={v:.4g}" for k, v in metrics.items() if k in ("train_loss", "val_loss", "lr")
