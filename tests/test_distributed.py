@@ -19,7 +19,6 @@ import yaml
 
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.slow
 EPOCHS = 3
 
 
@@ -71,6 +70,7 @@ def assert_same_training(a, b) -> None:
             assert x[key] == pytest.approx(y[key], rel=1e-4, abs=1e-6), key
 
 
+@pytest.mark.slow
 def test_two_ranks_at_half_batch_match_one_rank_and_a_killed_run_resumes(tmp_path):
     one = alchemi("train", "--config", sae_config(tmp_path, "one", 16))
     assert one.returncode == 0, one.stderr[-3000:]
@@ -95,3 +95,14 @@ def test_two_ranks_at_half_batch_match_one_rank_and_a_killed_run_resumes(tmp_pat
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads(resumed.stdout[resumed.stdout.index("{") :])["resumed_from_epoch"] == 1
     assert_same_training(runs / "two", runs / "killed")
+
+
+def test_a_bad_config_fails_before_any_rank_starts(tmp_path, capsys):
+    from alchemi_core.cli import main
+
+    config = sae_config(tmp_path, "bad", 8)
+    assert main(["train", "--config", config, "--nproc", "2", "--set", "train.epochs=0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {config}: train.epochs")
+    assert not (tmp_path / "runs").exists()
+    assert main(["train", "--config", config, "--nproc", "0"]) == 2
