@@ -3,9 +3,9 @@
 A loss is called as `loss(outputs, batch)` and returns a dict of scalar tensors with a
 differentiable "loss" entry; every other entry is a component logged as `<split>_<name>`.
 A loss that needs whole-epoch statistics (e.g. dead latents) implements `reset()` and
-`epoch_metrics()` (and `sync()` for data-parallel runs); the trainer calls them around each epoch.
-A loss whose weights follow a schedule (e.g. KL warm-up) implements `start_epoch(epoch)`; the
-trainer calls it on the train loss before each training epoch (from 1), so validation scores
+`epoch_metrics()` (and `sync()` for data-parallel runs); the trainer calls them around each
+epoch. A loss whose weights follow a schedule (e.g. KL warm-up) implements `start_epoch(epoch)`;
+the trainer calls it on the train loss before each training epoch (from 1), so validation scores
 every epoch the same way.
 """
 
