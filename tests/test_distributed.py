@@ -106,3 +106,31 @@ def test_a_bad_config_fails_before_any_rank_starts(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith(f"error: {config}: train.epochs")
     assert not (tmp_path / "runs").exists()
     assert main(["train", "--config", config, "--nproc", "0"]) == 2
+
+
+@pytest.mark.parametrize("rows", [64, 61])
+def test_each_rank_reads_its_half_of_every_global_batch(tmp_path, monkeypatch, rows):
+    from alchemi_core import distributed
+    from alchemi_core.data import EmbeddingDataLoader
+
+    np.save(tmp_path / "e.npy", np.arange(rows * 2, dtype="float32").reshape(rows, 2))
+
+    def plan(world: int, rank: int, batch: int, shuffle: bool) -> list[list[int]]:
+        monkeypatch.setattr(distributed, "world", lambda: world)
+        monkeypatch.setattr(distributed, "rank", lambda: rank)
+        ld = EmbeddingDataLoader(str(tmp_path / "e.npy"), None, batch_size=batch, shuffle=shuffle)
+        ld.seed(3)
+        ld.pad_shards = shuffle
+        return [(b["embeddings"][:, 0] / 2).long().tolist() for b in ld]
+
+    for shuffle in (True, False):
+        one = plan(1, 0, 16, shuffle)
+        r0, r1 = plan(2, 0, 8, shuffle), plan(2, 1, 8, shuffle)
+        assert len(r0) == len(one)  # the same number of steps
+        for whole, a, b in zip(one, r0, r1, strict=False):
+            if shuffle:  # training: equal halves (a short last batch padded from its start)
+                assert len(a) == len(b) and set(a + b) == set(whole)
+            else:  # validation: every row once, none padded
+                assert a + b == whole
+        if not shuffle:
+            assert sorted(sum(r0 + r1, [])) == list(range(rows))
