@@ -164,3 +164,14 @@ def test_measured_pairs_replace_simulation(tmp_path):
     trainer = AlignmentTrainer.from_yaml(cfg)
     msi = trainer.val_readings["msi"]
     assert torch.all(msi == 0.3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_trains_on_cuda_with_bf16_autocast(tmp_path):
+    cfg = tiny_config(
+        tmp_path / "d",
+        tmp_path / "runs",
+        **{"global.device": "cuda", "global.amp_dtype": "bf16", "trainer.epochs": 1},
+    )
+    result = align_api.train(cfg)
+    assert result["status"] == "finished" and "val_top1" in result["metrics"]
