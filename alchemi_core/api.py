@@ -73,3 +73,20 @@ def predict(
     """Predictions for the test split: {path, sha256, rows, metrics, metrics_path, sidecar}."""
     cfg, src = as_config(config, PredictConfig, overrides, source)
     return inference.predict(cfg, src)
+
+
+def pretrain_mae(
+    config: str | Path | dict | BaseModel,
+    overrides: list[str] | None = None,
+    seed: int | None = None,
+    overwrite: bool = False,
+    source: str | None = None,
+    tracker: Any = None,
+):
+    """The MAE harness (`alchemi pretrain-mae`): an MAEResult with one row per masking ratio."""
+    from alchemi_core.config.mae import MAEConfig
+    from alchemi_core.training.mae import run_pretrain_mae
+
+    cfg, src = as_config(config, MAEConfig, overrides, source)
+    tracker = tracker if tracker is not None else assembly.build_tracker(cfg.mlflow)
+    return run_pretrain_mae(cfg, src, seed, tracker, overwrite)
