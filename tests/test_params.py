@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from alchemi_core.cli import main
+from alchemi_core.config.loading import set_dotted
 from alchemi_core.registry import Params, Registry
 from tests.conftest import debug_config_dict
 
@@ -98,11 +99,7 @@ BAD_SAE = [
 
 
 def _set(cfg: dict, dotted: str, value) -> dict:
-    node = cfg
-    *parents, last = dotted.split(".")
-    for p in parents:
-        node = node.setdefault(p, {})
-    node[last] = value
+    set_dotted(cfg, dotted, value)
     return cfg
 
 
