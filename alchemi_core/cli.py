@@ -10,6 +10,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
+from alchemi_core import cli_mae
 from alchemi_core.errors import AlchemiError, UserError
 from alchemi_core.secrets import scrub
 
@@ -74,6 +75,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "prepare-data": _cmd_prepare,
     "extract": _cmd_extract,
     "predict": _cmd_predict,
+    "pretrain-mae": cli_mae.run,
 }
 
 
@@ -108,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _inference_parser(sub, "extract", "write embeddings of train/val/test")
     _inference_parser(sub, "predict", "write predictions (and metrics) for the test split")
+    cli_mae.add_parser(sub)
     d = sub.add_parser("prepare-data", help="write the example data set's splits")
     d.add_argument("--dataset", required=True, choices=["penguins", "diamonds"])
     d.add_argument("--out", required=True, help="folder for train/val/test files")

@@ -23,6 +23,7 @@ sys.path.insert(0, str(common.ROOT))
 
 from alchemi_core import api  # noqa: E402
 from alchemi_core.config import pipeline as pl  # noqa: E402
+from alchemi_core.config import steps  # noqa: E402
 from alchemi_core.config import steps as step_cfg  # noqa: E402
 from alchemi_core.config import trials as tr  # noqa: E402
 from alchemi_core.config.schema import TrainingConfig  # noqa: E402
@@ -57,7 +58,7 @@ def write_pipeline(tmp: Path, data: Path, out: Path) -> Path:
 def by_hand(pipe_path: Path) -> None:
     pipe = pl.load_pipeline(pipe_path)
     vae = api.train(pipe.vae)
-    cfg = pl.extract_config(pipe.vae, pipe.spec.extract)
+    cfg = steps.extract_config(pipe.vae, pipe.spec.extract)
     cfg["checkpoint"] = {"path": vae.best_checkpoint, "load_strategy": "best"}
     splits = api.extract(cfg)
     for params in tr.trial_points(SweepConfig(pipeline="-", output_dir="-", grid=GRID)):

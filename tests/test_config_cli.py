@@ -24,6 +24,9 @@ FOLDER_KIND = {
     "predict": "predict",
     "pipelines": "pipeline",
     "sweeps": "sweep",
+    "mae": "mae",
+    "configs": "mae",  # configs/train.mae.yaml, the path the spec names
+    "phase2": "alignment",
 }
 ids = lambda p: str(p.relative_to(ROOT / "configs"))  # noqa: E731
 

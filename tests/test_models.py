@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -122,5 +125,17 @@ def test_vae_trains_on_parquet_embedding_column(tmp_path, penguins_dir):
     from alchemi_core.config.schema import TrainingConfig
 
     result = api.train(TrainingConfig.model_validate(cfg))
-    assert result.metrics["train_embedding_mse"] > 0
-    assert result.metrics["train_loss"] == result.metrics["train_loss"]  # finite, not NaN
+    rows = [json.loads(x) for x in (tmp_path / "out/emb/metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert all(math.isfinite(r["train_loss"]) and r["train_embedding_mse"] > 0 for r in rows)
+    model, ckpt = api.load_model(result.last_checkpoint)
+    assert ckpt["data_spec"]["embeddings"] == ["vec"] and ckpt["data_spec"]["embedding_dim"] == 3
+    assert model.emb_head.out_features == 3  # the vector column is reconstructed, 3 wide
+    vec = torch.tensor(np.stack(frame["vec"].to_numpy()))
+    batch = {
+        "numerical": torch.tensor(frame[["body_mass_g"]].to_numpy(), dtype=torch.float32),
+        "categorical": torch.zeros(len(frame), 1, dtype=torch.long),
+        "embeddings": vec,
+    }
+    names = [n for cols, _ in model.predictions(model(batch)) for n in cols]
+    assert names == ["body_mass_g", "vec_0", "vec_1", "vec_2", "sex", "sex_prob"]

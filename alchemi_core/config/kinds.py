@@ -8,26 +8,11 @@ by the first detector that accepts its top-level keys. Another stack registers i
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from alchemi_core.config.kind import Kind
 from alchemi_core.config.loading import read_yaml
 from alchemi_core.errors import ConfigError
-
-
-@dataclass
-class Kind:
-    name: str
-    detect: Callable[[dict], bool]  # the file's top-level mapping -> is it this kind?
-    load: Callable[[str, list[str]], Any]  # (path, --set overrides) -> validated config
-    check: Callable[[Any, str], None] | None = None  # deep: classes, params, data files
-    show: Callable[[Any], dict] | None = None  # resolved config as a plain dict
-    folders: tuple[str, ...] = ()  # configs/<folder>/ names that mean this kind
-    order: int = 50  # detectors run lowest first; the plain training config (100) comes last
-    schema: type | None = None  # the pydantic model of the file (for --set key checks)
-
 
 KINDS: dict[str, Kind] = {}
 _loaded = False
@@ -40,9 +25,9 @@ def register_kind(kind: Kind) -> None:
 def _builtin() -> None:
     global _loaded
     if not _loaded:
-        from alchemi_core.config import views
+        from alchemi_core.config import alignment, views
 
-        for kind in views.KINDS:
+        for kind in [*views.KINDS, Kind(**alignment.KIND)]:
             KINDS.setdefault(kind.name, kind)
         _loaded = True
 

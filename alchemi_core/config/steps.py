@@ -33,7 +33,9 @@ def checkpoint_strategy(cfg: TrainingConfig, chosen: str | None = None) -> str:
 
 
 def device(cfg: TrainingConfig) -> str:
-    return cfg.experiment.device or cfg.global_.device or "auto"
+    from alchemi_core.runtime import device_name  # torch only when a step is built
+
+    return device_name(cfg)
 
 
 def inference_base(cfg: TrainingConfig, name: str) -> dict[str, Any]:

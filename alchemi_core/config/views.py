@@ -7,8 +7,9 @@ from typing import Any
 
 from alchemi_core.config.checks import check_inference, check_training
 from alchemi_core.config.inference import ExtractConfig, PredictConfig
-from alchemi_core.config.kinds import Kind
+from alchemi_core.config.kind import Kind
 from alchemi_core.config.loading import apply_overrides, load_config, parse_yaml, read_yaml
+from alchemi_core.config.mae import MAE_KIND
 from alchemi_core.config.pipeline import PipelineConfig, _sae_placeholders, load_pipeline
 from alchemi_core.config.schema import TrainingConfig
 from alchemi_core.config.sweep import SweepConfig
@@ -217,4 +218,5 @@ KINDS = [
         schema=TrainingConfig,
         order=100,
     ),
+    MAE_KIND,  # the MAE harness (config/mae.py)
 ]

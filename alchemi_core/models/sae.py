@@ -66,3 +66,11 @@ class SAE(nn.Module):
     @torch.no_grad()
     def embed(self, batch: Batch) -> torch.Tensor:
         return self.encode(flat_input(batch))
+
+    def predictions(self, out: dict) -> list[tuple[list[str], torch.Tensor]]:
+        """Prediction columns: `reconstruction_<i>` per input dimension, `latent_<j>` per latent."""
+        rec, lat = out["reconstruction"], out["latents"]
+        return [
+            ([f"reconstruction_{i}" for i in range(rec.shape[1])], rec),
+            ([f"latent_{j}" for j in range(lat.shape[1])], lat),
+        ]

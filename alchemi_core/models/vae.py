@@ -120,3 +120,20 @@ class VAE(nn.Module):
     def embed(self, batch: Batch) -> torch.Tensor:
         """The embedding of a row: the encoder mean."""
         return self.encode(batch)[0]
+
+    def predictions(self, out: dict) -> list[tuple[list[str], torch.Tensor]]:
+        """Prediction columns of a forward's outputs: numerical columns reconstructed
+        (standardised units), embedding columns (`<name>_<i>`), and per categorical column
+        the predicted class index (`<col>`) and its probability (`<col>_prob`)."""
+        spec = self.spec
+        parts = []
+        if "numerical" in out:
+            parts.append((list(spec.numerical), out["numerical"]))
+        if "embeddings" in out:
+            width = out["embeddings"].shape[1]
+            name = spec.embeddings[0] if len(spec.embeddings) == 1 else "embedding"
+            parts.append(([f"{name}_{i}" for i in range(width)], out["embeddings"]))
+        for col, logits in zip(spec.categorical, out["categorical_logits"], strict=True):
+            prob, idx = logits.float().softmax(dim=1).max(dim=1)
+            parts.append(([col, f"{col}_prob"], torch.stack([idx.float(), prob], dim=1)))
+        return parts

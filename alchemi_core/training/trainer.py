@@ -39,7 +39,7 @@ class Trainer:
         model: torch.nn.Module,
         loss_fn,
         optimizer,
-        train_loader: BatchLoader,
+        train_loader: BatchLoader | None,
         runtime: Runtime,
         epochs: int,
         val_loader: BatchLoader | None = None,
@@ -106,6 +106,12 @@ class Trainer:
         out.update(loss_fn.epoch_metrics())
         return out
 
+    def evaluate(self, loader: BatchLoader | None = None, loss_fn=None, epoch: int = 0):
+        """The loss terms over every batch of `loader` (default: the val loader), no grad."""
+        loader = loader if loader is not None else self.val_loader
+        loss_fn = loss_fn if loss_fn is not None else self.val_loss_fn
+        return self._run_epoch(loader, loss_fn, False, epoch, None)
+
     def _step(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -141,7 +147,7 @@ class Trainer:
             if bar is not None:
                 bar.close()
             if self.val_loader is not None and epoch % self.val_frequency == 0:
-                val_m = self._run_epoch(self.val_loader, self.val_loss_fn, False, epoch, None)
+                val_m = self.evaluate(epoch=epoch)
                 metrics.update({f"val_{k}": v for k, v in val_m.items()})
             if self.scheduler is not None:
                 self.scheduler.step()
