@@ -10,11 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import yaml
 
 from alchemi_core.config.trials import load_sweep, trial_points
 from flows.sweep import sweep_flow
 from flows.vae_sae import vae_then_sae_flow
+
+pytestmark = pytest.mark.slow
 
 
 def test_epoch_checkpoint_feeds_the_sae_and_the_vae_predicts(make_pipeline, tmp_path):
