@@ -23,6 +23,7 @@ BAD_VAE = [
     ("model.params.latent_dim", "8", "model.params.latent_dim", "integer"),
     ("model.params.latent_dim", 2.5, "model.params.latent_dim", "integer"),
     ("model.params.latent_dim", None, "model.params.latent_dim", "integer"),
+    ("model.params.latent_dim", True, "model.params.latent_dim", "integer"),
     ("model.params.input_dim", 0, "model.params.input_dim", "greater than 0"),
     ("model.params.cat_embedding_dim", -1, "model.params.cat_embedding_dim", "greater than 0"),
     ("model.params.latnt_dim", 4, "model.params.latnt_dim", "did you mean 'latent_dim'"),

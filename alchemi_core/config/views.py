@@ -10,7 +10,7 @@ from alchemi_core.config.inference import ExtractConfig, PredictConfig
 from alchemi_core.config.kind import Kind
 from alchemi_core.config.loading import apply_overrides, load_config, parse_yaml, read_yaml
 from alchemi_core.config.mae import MAE_KIND
-from alchemi_core.config.pipeline import PipelineConfig, _sae_placeholders, load_pipeline
+from alchemi_core.config.pipeline import PipelineConfig, load_pipeline, sae_placeholders
 from alchemi_core.config.schema import TrainingConfig
 from alchemi_core.config.sweep import SweepConfig
 from alchemi_core.config.trials import load_sweep
@@ -105,7 +105,7 @@ def _load_pipeline(path: str, overrides: list[str]):
 
 
 def _sae_config(pipe: Any) -> TrainingConfig:
-    return TrainingConfig.model_validate(_sae_placeholders(pipe.sae))
+    return TrainingConfig.model_validate(sae_placeholders(pipe.sae))
 
 
 def _check_stage(pipe: Any, stage: str, data: bool) -> None:
