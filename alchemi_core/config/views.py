@@ -64,12 +64,28 @@ def _with_defaults(registry: Any, section: dict, name_key: str, params_key: str)
         section[params_key] = model.model_validate(section[params_key]).model_dump()
 
 
+def runtime_block(cfg: Any) -> dict:
+    """The global block as a run resolves it: seed by precedence, device by its one rule."""
+    from alchemi_core.runtime import device_name, resolve_seed
+
+    g = cfg.global_
+    seed, _ = resolve_seed(cfg)
+    return {
+        **g.model_dump(mode="json"),
+        "seed": seed,
+        "device": device_name(cfg),
+        "dtype": g.dtype or "float32",
+        "deterministic": bool(g.deterministic),
+    }
+
+
 def training_view(cfg: TrainingConfig) -> dict:
     from alchemi_core.builders import import_user_modules
     from alchemi_core.registry import DATALOADERS, LOSSES, MODELS
 
     import_user_modules(cfg.imports, None)
     data = cfg.model_dump(mode="json", by_alias=True)
+    data["global"] = runtime_block(cfg)
     _with_defaults(MODELS, data["model"], "class", "params")
     for split in ("train", "val"):
         if data.get(split):
