@@ -8,12 +8,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from alchemi_core import assembly, inference
+from alchemi_core import assembly, distributed, inference, runtime
 from alchemi_core.config.inference import ExtractConfig, PredictConfig
-from alchemi_core.config.loading import apply_overrides, load_config, validate
+from alchemi_core.config.loading import apply_overrides, load_config, read_yaml, validate
 from alchemi_core.config.schema import TrainingConfig
 from alchemi_core.training import run as _run
 from alchemi_core.training.run import TrainResult
+from alchemi_core.training.tracking import NullTracker
 
 load_model = assembly.load_model
 evaluate = inference.evaluate
@@ -49,8 +50,11 @@ def train(
         cfg, src = config, source or "<config>"
     else:
         cfg, src = load_config(config, overrides), str(config)
+    distributed.init(runtime.device_name(cfg))  # under torchrun: join the ranks (else no-op)
     built = assembly.build(cfg, src, seed)
-    if tracker is None:
+    if not distributed.is_main():
+        tracker = NullTracker()  # only rank 0 tracks
+    elif tracker is None:
         tracker = assembly.build_tracker(cfg.mlflow)
     return _run.execute(built, tracker, overwrite)
 
@@ -60,7 +64,17 @@ def extract(
     source: str | None = None,
     overrides: list[str] | None = None,
 ) -> dict[str, dict]:
-    """Embeddings of each train/val/test split present: split -> {path, sha256, shape, sidecar}."""
+    """Embeddings of each train/val/test split present: split -> {path, sha256, shape, sidecar}.
+
+    An alignment extract config (a `tower` key) embeds a spectra file with that tower."""
+    from alchemi_core import align_extract
+
+    data = read_yaml(config) if isinstance(config, str | Path) else config
+    if align_extract.is_alignment(data):
+        cfg, src = as_config(
+            data, align_extract.AlignExtractConfig, overrides, source or str(config)
+        )
+        return align_extract.extract(cfg, src)
     cfg, src = as_config(config, ExtractConfig, overrides, source)
     return inference.extract(cfg, src)
 
@@ -73,3 +87,20 @@ def predict(
     """Predictions for the test split: {path, sha256, rows, metrics, metrics_path, sidecar}."""
     cfg, src = as_config(config, PredictConfig, overrides, source)
     return inference.predict(cfg, src)
+
+
+def pretrain_mae(
+    config: str | Path | dict | BaseModel,
+    overrides: list[str] | None = None,
+    seed: int | None = None,
+    overwrite: bool = False,
+    source: str | None = None,
+    tracker: Any = None,
+):
+    """The MAE harness (`alchemi pretrain-mae`): an MAEResult with one row per masking ratio."""
+    from alchemi_core.config.mae import MAEConfig
+    from alchemi_core.training.mae import run_pretrain_mae
+
+    cfg, src = as_config(config, MAEConfig, overrides, source)
+    tracker = tracker if tracker is not None else assembly.build_tracker(cfg.mlflow)
+    return run_pretrain_mae(cfg, src, seed, tracker, overwrite)

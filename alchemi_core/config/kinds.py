@@ -25,9 +25,9 @@ def register_kind(kind: Kind) -> None:
 def _builtin() -> None:
     global _loaded
     if not _loaded:
-        from alchemi_core.config import views
+        from alchemi_core.config import alignment, views
 
-        for kind in views.KINDS:
+        for kind in [*views.KINDS, Kind(**alignment.KIND)]:
             KINDS.setdefault(kind.name, kind)
         _loaded = True
 

@@ -35,16 +35,21 @@ def input_hashes(cfg) -> dict[str, str]:
 def resolved_config(cfg, rt: Runtime, model_params: dict) -> dict:
     """The config as it ran: runtime settings and model params filled in, secrets redacted."""
     data = cfg.model_dump(mode="json", by_alias=True)
+    data["global"] = runtime_block(rt)
+    data["model"]["params"] = dict(model_params)
+    return redact(data)
+
+
+def runtime_block(rt: Runtime) -> dict:
+    """The `global` section as it ran (seed, device and dtypes resolved)."""
     d = rt.describe()
-    data["global"] = {
+    return {
         "seed": rt.seed,
         "device": str(rt.device),
         "dtype": d["dtype"],
         "amp_dtype": None if rt.amp_dtype is None else d["amp_dtype"],
         "deterministic": rt.deterministic,
     }
-    data["model"]["params"] = dict(model_params)
-    return redact(data)
 
 
 def config_hash(resolved: dict, inputs: dict[str, str] | None = None) -> str:

@@ -14,6 +14,7 @@ from contextlib import nullcontext
 import torch
 from tqdm.auto import tqdm
 
+from alchemi_core import distributed
 from alchemi_core.data.batching import Batch, BatchLoader
 from alchemi_core.errors import TrainingDiverged
 from alchemi_core.runtime import Runtime
@@ -49,6 +50,7 @@ class Trainer:
         grad_clip_norm: float | None = None,
     ):
         self.model = model
+        self.net = distributed.wrap(model)  # DDP under torchrun: gradients averaged over ranks
         self.loss_fn = loss_fn
         self.optimizer = optimizer
         self.train_loader = train_loader
@@ -67,6 +69,7 @@ class Trainer:
         self, loader: BatchLoader, loss_fn, train: bool, epoch: int, bar: tqdm | None
     ) -> dict[str, float]:
         self.model.train(train)
+        net = self.net if train else self.model  # validation needs no gradient sync
         loss_fn.reset()
         keys: list[str] | None = None
         sums: torch.Tensor | None = None
@@ -78,7 +81,7 @@ class Trainer:
                 batch = to_device(batch, self.rt.device, self.rt.dtype)
                 n = next(iter(batch.values())).shape[0]
                 with self.rt.autocast():
-                    terms = loss_fn(self.model(batch), batch)
+                    terms = loss_fn(net(batch), batch)
                 loss = terms["loss"]
                 if train:
                     self._step(loss)
@@ -90,9 +93,11 @@ class Trainer:
                 rows += n
                 if bar is not None:
                     bar.update(1)
+        if distributed.world() > 1:
+            keys, sums, rows = self._reduce(keys, sums, rows, loss_fn)
         if keys is None:
             return {}
-        all_losses = torch.stack(losses)
+        all_losses = torch.stack(losses) if losses else torch.zeros(1)
         finite = torch.isfinite(all_losses)
         if not bool(finite.all()):
             bad = int((~finite).nonzero()[0, 0]) + 1
@@ -105,6 +110,18 @@ class Trainer:
         out = dict(zip(keys, means, strict=True))
         out.update(loss_fn.epoch_metrics())
         return out
+
+    def _reduce(self, keys, sums, rows, loss_fn):
+        """Data parallel: sums and row counts over every rank (a rank may have no rows)."""
+        keys = next((k for k in distributed.gather(keys) if k is not None), None)
+        if keys is None:
+            return None, None, 0
+        if sums is None:
+            sums = torch.zeros(len(keys), device=self.rt.device)
+        total = distributed.reduce_sum(torch.cat([sums, sums.new_tensor([float(rows)])]))
+        if hasattr(loss_fn, "sync"):
+            loss_fn.sync(distributed.reduce_sum)
+        return keys, total[:-1], int(total[-1].item())
 
     def evaluate(self, loader: BatchLoader | None = None, loss_fn=None, epoch: int = 0):
         """The loss terms over every batch of `loader` (default: the val loader), no grad."""
