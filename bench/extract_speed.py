@@ -37,7 +37,7 @@ def run(quick: bool = False) -> list[dict]:
         ]  # fmt: skip
         cfg = load_config(ROOT / "configs/vae/diamonds.yaml", overrides)
         result = api.train(cfg)
-        model, _ = api.load_model(result.last_checkpoint)
+        model, _ = api.load_model(result.best_checkpoint or result.last_checkpoint)
         loader = TabularDataLoader(str(d / "train.csv"), cfg.data, BATCH, shuffle=False)
     x, c = loader.tensors["numerical"], loader.tensors["categorical"]
     p = cfg.model.params

@@ -21,6 +21,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,7 @@ from common import interleaved, median, row
 
 from alchemi_core.data.tabular import read_tabular
 
+warnings.filterwarnings("ignore", "The given NumPy array is not writable")
 NUM = [f"x{i}" for i in range(16)]
 CAT = ["c5", "c12", "c30", "c100"]
 
@@ -132,11 +134,23 @@ def run(quick: bool = False) -> list[dict]:
     return out
 
 
+def _rss_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field):
+            return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
 def _peak_main(side: str, path: str, cards: str) -> None:
+    """Prints the rise of peak RSS over the load (bytes) and the tensors' size (bytes)."""
     fn = side_fn(side, Path(path), Path(cards))
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    try:  # reset the peak to the current RSS (Linux >= 4.0), so imports do not hide the load
+        Path("/proc/self/clear_refs").write_text("5")
+        before, field = _rss_kb("VmRSS"), "VmHWM"
+    except OSError:
+        before, field = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, None
     tensors = fn()
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after = _rss_kb(field) if field else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     size = sum(t.numel() * t.element_size() for t in tensors.values())
     print((after - before) * 1024, size)
 

@@ -35,6 +35,7 @@ CASES = {
     "hash": "hashing",
     "orchestration": "orchestration",
     "sweep": "sweep_cost",
+    "gpu": "gpu",
     "quality": "quality",
     "mae": "mae_speed",
     "alignment": "alignment",
