@@ -9,7 +9,6 @@ tabular.py then reads the file again and reports the problem with its row and co
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,27 +26,36 @@ class Unusual(Exception):
     """Leave it to the careful path."""
 
 
+def count_lines(path: Path, chunk: int = 1 << 24) -> int:
+    """Newlines in the file, plus one for a last line without one: at least the row count
+    plus the header (quoted newlines only add to it)."""
+    lines, last = 0, b"\n"
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines + (last != b"\n")
+
+
 def _batches(path: Path, numerical: list[str], categorical: list[str]):
+    """(an upper bound of the row count, record batches) read in blocks, never whole."""
     wanted = numerical + categorical
     if path.suffix.lower() == ".csv":
         types = {c: pa.float32() for c in numerical}
         types.update({c: pa.dictionary(pa.int32(), pa.string()) for c in categorical})
-        opts = pacsv.ConvertOptions(column_types=types, include_columns=wanted)
-        table = pacsv.read_csv(path, convert_options=opts, memory_pool=POOL)
-        batches = table.to_batches()
-        n = table.num_rows
-        del table
-
-        def drain() -> Iterator[pa.RecordBatch]:
-            while batches:
-                yield batches.pop(0)  # converted batches are freed as we go
-
-        return n, drain()
-    pf = pq.ParquetFile(path, read_dictionary=categorical or None)
+        conv = pacsv.ConvertOptions(column_types=types, include_columns=wanted)
+        reader = pacsv.open_csv(
+            path,
+            pacsv.ReadOptions(use_threads=False, block_size=1 << 22),
+            convert_options=conv,
+            memory_pool=POOL,
+        )
+        return count_lines(path) - 1, reader
+    pf = pq.ParquetFile(path, read_dictionary=categorical or None, pre_buffer=False)
     missing = set(wanted) - set(pf.schema_arrow.names)
     if missing:
         raise Unusual
-    return pf.metadata.num_rows, pf.iter_batches(BATCH_ROWS, columns=wanted)
+    return pf.metadata.num_rows, pf.iter_batches(BATCH_ROWS, columns=wanted, use_threads=False)
 
 
 def _codes(arr: pa.Array, mapping: dict[str, int]) -> np.ndarray:
@@ -74,6 +82,8 @@ def fast_tensors(
         num_np, cat_np, row = num.numpy(), cat.numpy(), 0
         for batch in batches:
             end = row + batch.num_rows
+            if end > n:
+                raise Unusual
             for i, col in enumerate(numerical):
                 arr = batch.column(col)
                 if not (pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type)):
@@ -84,8 +94,9 @@ def fast_tensors(
             row = end
     except (Unusual, pa.ArrowException, KeyError, ValueError, TypeError, OSError):
         return None
-    if row != n or (numerical and not bool(torch.isfinite(num).all())):
+    if row == 0 or (numerical and not bool(torch.isfinite(num[:row]).all())):
         return None  # nulls read as NaN; the careful path names the first bad row
+    num, cat = num[:row], cat[:row]  # a CSV's line count can exceed its rows (blank lines)
     out = {}
     if numerical:
         out["numerical"] = num
