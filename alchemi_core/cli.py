@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
 import traceback
 from collections.abc import Callable
 
+from alchemi_core import cli_mae
 from alchemi_core.errors import AlchemiError, UserError
 from alchemi_core.secrets import scrub
 
@@ -23,13 +25,13 @@ class _TqdmHandler(logging.StreamHandler):
             self.handleError(record)
 
 
-def setup_logging(verbose: bool = False) -> None:
+def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     root = logging.getLogger("alchemi")
     if not any(isinstance(h, _TqdmHandler) for h in root.handlers):
         handler = _TqdmHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s alchemi: %(message)s", "%H:%M:%S"))
         root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
     root.propagate = False
 
 
@@ -73,6 +75,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "prepare-data": _cmd_prepare,
     "extract": _cmd_extract,
     "predict": _cmd_predict,
+    "pretrain-mae": cli_mae.run,
 }
 
 
@@ -86,7 +89,9 @@ def _inference_parser(sub, name: str, what: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="alchemi", description="Config-driven training: VAE, SAE and more.")
-    p.add_argument("-v", "--verbose", action="store_true")
+    level = p.add_mutually_exclusive_group()
+    level.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    level.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     t = sub.add_parser("train", help="train a model from a YAML config")
     t.add_argument("--config", required=True, help="training config YAML")
@@ -105,19 +110,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _inference_parser(sub, "extract", "write embeddings of train/val/test")
     _inference_parser(sub, "predict", "write predictions (and metrics) for the test split")
+    cli_mae.add_parser(sub)
     d = sub.add_parser("prepare-data", help="write the example data set's splits")
     d.add_argument("--dataset", required=True, choices=["penguins", "diamonds"])
     d.add_argument("--out", required=True, help="folder for train/val/test files")
     d.add_argument("--format", choices=["csv", "parquet"], default="csv")
     d.add_argument("--seed", type=int, default=0)
+    from alchemi_core.commands import GROUPS
+
+    for module in GROUPS:
+        importlib.import_module(module).register(sub)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
-        setup_logging(args.verbose)
-        return COMMANDS[args.command](args)
+        setup_logging(args.verbose, args.quiet)
+        handler = getattr(args, "func", None) or COMMANDS[args.command]
+        return handler(args)
     except UserError as exc:
         print(f"error: {scrub(exc.line())}", file=sys.stderr)
         return 2

@@ -4,7 +4,7 @@ Both embed the diamonds train split (43,152 rows; 7 numerical + 3 categorical co
 the example VAE architecture (latent 8, hidden [128, 64]) in batches of 4096, one thread:
   bare     bench/baselines.encode_all: a PlainVAE's encoder means over slices of in-memory
            tensors, written into one preallocated tensor
-  alchemi  inference.embed_all on the checkpoint api.load_model returns and a
+  alchemi  inference.loop.embed_all on the checkpoint api.load_model returns and a
            TabularDataLoader over the same file: exactly the loop `alchemi extract` runs
 Target: alchemi >= 0.95x the bare rows/s (median of interleaved rounds).
 """
@@ -17,9 +17,10 @@ import torch
 from baselines import PlainVAE, encode_all
 from common import ROOT, diamonds_dir, interleaved, median, row
 
-from alchemi_core import api, inference
+from alchemi_core import api
 from alchemi_core.config.loading import load_config
 from alchemi_core.data.tabular import TabularDataLoader
+from alchemi_core.inference import loop
 
 BATCH = 4096
 
@@ -51,7 +52,7 @@ def run(quick: bool = False) -> list[dict]:
 
     def ours() -> None:
         for _ in range(repeat):
-            inference.embed_all(model, loader, device)
+            loop.embed_all(model, loader, device)
 
     t = interleaved({"bare": bare, "alchemi": ours}, rounds)
     n = len(x) * repeat

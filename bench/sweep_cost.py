@@ -19,6 +19,9 @@ from pipelines import prefect_home, write_pipeline
 
 from alchemi_core import api
 from alchemi_core.config import pipeline as pl
+from alchemi_core.config import steps, trials
+from alchemi_core.config.schema import TrainingConfig
+from alchemi_core.config.sweep import SweepConfig
 
 GRID = {
     "sae.model.params.hidden_dim": [16, 32],
@@ -29,13 +32,13 @@ GRID = {
 def by_hand(pipe_path: Path) -> None:
     pipe = pl.load_pipeline(pipe_path)
     vae = api.train(pipe.vae)
-    cfg = pl.extract_config(pipe.vae, pipe.spec.extract)
+    cfg = steps.extract_config(pipe.vae, pipe.spec.extract)
     cfg["checkpoint"] = {"path": vae.best_checkpoint, "load_strategy": "best"}
     splits = api.extract(cfg)
-    for params in pl.trial_points(pl.SweepConfig(pipeline="-", output_dir="-", grid=GRID)):
+    for params in trials.trial_points(SweepConfig(pipeline="-", output_dir="-", grid=GRID)):
         trial = pl.load_pipeline(pipe_path, params)
-        trial.sae["experiment"]["name"] += "-" + pl.params_id(params)
-        api.train(pl.TrainingConfig.model_validate(pl.fill_sae(trial.sae, splits)))
+        trial.sae["experiment"]["name"] += "-" + trials.params_id(params)
+        api.train(TrainingConfig.model_validate(steps.fill_sae(trial.sae, splits)))
 
 
 def run(quick: bool = False) -> list[dict]:

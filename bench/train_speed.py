@@ -25,7 +25,7 @@ import torch
 from baselines import PlainSAE, PlainVAE, train_sae, train_vae
 from common import ROOT, diamonds_dir, interleaved, median, row
 
-from alchemi_core import api
+from alchemi_core import api, assembly
 from alchemi_core.config.loading import load_config
 from alchemi_core.training import run as alchemi_run
 from alchemi_core.training import trainer as alchemi_trainer
@@ -60,7 +60,7 @@ def alchemi_side(cfg_dict: dict, fixed: list[float]):
     def go() -> float:
         cfg = api.as_config(cfg_dict, api.TrainingConfig)[0]
         cfg.experiment.name = f"run{next(_names)}"
-        built = alchemi_run.build(cfg, "bench")
+        built = assembly.build(cfg, "bench")
         with FitClock() as clock:
             t0 = time.perf_counter()
             alchemi_run.execute(built, api.make_tracker(cfg))

@@ -8,6 +8,7 @@ import yaml
 from prefect.futures import PrefectFuture
 
 from alchemi_core.config import pipeline as pl
+from alchemi_core.config import steps as step_cfg
 from alchemi_core.config.schema import TrainingConfig
 from alchemi_core.errors import ConfigError
 from alchemi_core.io import write_text
@@ -40,24 +41,24 @@ class Steps:
 
 def submit_model(steps: Steps, cfg: TrainingConfig, source: str, strategy: str | None) -> Futures:
     """train -> checkpoint -> validate for one model."""
-    trained = steps.train.submit(pl.dump(cfg), source=source, fresh=steps.refresh)
-    ckpt = steps.checkpoint.submit(trained, pl.checkpoint_strategy(cfg, strategy))
-    val = steps.validate.submit(ckpt, **pl.validation(cfg))
+    trained = steps.train.submit(step_cfg.dump(cfg), source=source, fresh=steps.refresh)
+    ckpt = steps.checkpoint.submit(trained, step_cfg.checkpoint_strategy(cfg, strategy))
+    val = steps.validate.submit(ckpt, **step_cfg.validation(cfg))
     return {"train": trained, "checkpoint": ckpt, "validate": val}
 
 
 def submit_vae(steps: Steps, pipe: pl.Pipeline) -> Futures:
     futs = submit_model(steps, pipe.vae, pipe.vae_source, pipe.spec.checkpoint)
-    cfg = pl.extract_config(pipe.vae, pipe.spec.extract)
+    cfg = step_cfg.extract_config(pipe.vae, pipe.spec.extract)
     futs["extract"] = steps.extract.submit(cfg, futs["checkpoint"], source=pipe.source)
     return futs
 
 
 def sae_config(pipe: pl.Pipeline, embeddings: dict[str, Any]) -> TrainingConfig:
     """The SAE config on the extracted embeddings, also written beside its run folder."""
-    data = pl.fill_sae(pipe.sae, embeddings["splits"], pipe.sae_source)
+    data = step_cfg.fill_sae(pipe.sae, embeddings["splits"], pipe.sae_source)
     cfg = TrainingConfig.model_validate(data)
-    path = pl.run_dir(cfg).with_name(f"{cfg.experiment.name}.config.yaml")
+    path = step_cfg.run_dir(cfg).with_name(f"{cfg.experiment.name}.config.yaml")
     write_text(path, yaml.safe_dump(redact(data), sort_keys=False))
     return cfg
 
@@ -90,7 +91,9 @@ def submit_predict(
         data_path = paths[step.split]
         if data_path is None:
             raise ConfigError("the VAE has no val section", pipe.source, "predict.split")
-    return steps.predict.submit(pl.predict_config(cfg, step, data_path), ckpt, source=pipe.source)
+    return steps.predict.submit(
+        step_cfg.predict_config(cfg, step, data_path), ckpt, source=pipe.source
+    )
 
 
 def result(futs: Futures, name: str) -> Any:

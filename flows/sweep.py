@@ -9,9 +9,6 @@ objective, a Prefect table artifact, and an MLflow parent run with one nested ru
 
 from __future__ import annotations
 
-import csv
-import io
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,92 +20,19 @@ from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from alchemi_core.config import pipeline as pl
+from alchemi_core.config import sweep as sw
+from alchemi_core.config import trials as tr
 from alchemi_core.errors import AlchemiError
-from alchemi_core.io import canonical_json, write_text
+from alchemi_core.io import canonical_json
+from alchemi_core.sweep_results import failed_row, rank, table, trial_row, write_csv
 from flows.stages import Steps, resolve, result, submit_sae, submit_vae
 from tasks import forking
 from tasks.tracking import log_sweep
 
 
-def trial_row(trial: pl.Trial, results: dict[str, Any], states: dict[str, str]) -> dict:
-    metrics = {
-        f"{stage}.{k}": v
-        for stage in ("vae", "sae")
-        for k, v in results[stage]["validate"]["metrics"].items()
-    }
-    return {
-        "trial": trial.name,
-        "status": "ok",
-        "params": trial.params,
-        "metrics": metrics,
-        "states": states,
-        "vae_run_dir": results["vae"]["train"]["run_dir"],
-        "sae_run_dir": results["sae"]["train"]["run_dir"],
-        "vae_run_id": results["vae"]["train"].get("mlflow_run_id"),
-        "sae_run_id": results["sae"]["train"].get("mlflow_run_id"),
-    }
-
-
-def failed_row(trial: pl.Trial, exc: BaseException) -> dict:
-    return {
-        "trial": trial.name,
-        "status": "failed",
-        "params": trial.params,
-        "metrics": {},
-        "error": str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__,
-    }
-
-
-def rank(rows: list[dict], objective: pl.Objective) -> list[dict]:
-    sign = 1 if objective.direction == "min" else -1
-
-    def key(row: dict) -> tuple:
-        value = row["metrics"].get(objective.metric)
-        if row["status"] != "ok" or value is None or math.isnan(value):
-            return (1, 0.0)
-        return (0, sign * value)
-
-    for row in rows:
-        if row["status"] == "ok" and objective.metric not in row["metrics"]:
-            have = ", ".join(sorted(row["metrics"]))
-            raise AlchemiError(
-                f"objective {objective.metric!r} is not a trial metric; have: {have}"
-            )
-    return sorted(rows, key=key)
-
-
-def table(rows: list[dict], objective: str) -> list[dict[str, Any]]:
-    """One flat row per trial for the CSV and the table artifact."""
-    flat = []
-    for i, row in enumerate(rows, 1):
-        flat.append(
-            {
-                "rank": i,
-                "trial": row["trial"],
-                "status": row["status"],
-                objective: row["metrics"].get(objective),
-                **row["params"],
-                **{k: v for k, v in row["metrics"].items() if k != objective},
-                "sae_run_dir": row.get("sae_run_dir", ""),
-                "error": row.get("error", ""),
-            }
-        )
-    return flat
-
-
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
-    cols = list(dict.fromkeys(k for r in rows for k in r))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=cols)
-    writer.writeheader()
-    writer.writerows(rows)
-    return write_text(path, buf.getvalue())
-
-
 @flow(name="sweep-trials")
 def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
-    cfg, trials = pl.load_sweep(config)
+    cfg, trials = tr.load_sweep(config)
     steps = Steps(refresh)
     vae_stages: dict[str, dict] = {}
     for t in trials:  # one VAE stage per distinct VAE config, submitted before any SAE
@@ -140,7 +64,7 @@ def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
     return {"rows": rows, "vae_stages": len(vae_stages), "flow_run_id": str(runtime.flow_run.id)}
 
 
-def log_results(config: str, cfg: pl.SweepConfig, trials: list[pl.Trial], out: dict) -> dict:
+def log_results(config: str, cfg: sw.SweepConfig, trials: list[tr.Trial], out: dict) -> dict:
     rows, metric = out["rows"], cfg.objective.metric
     flat = table(rows, metric)
     csv_path = write_csv(Path(cfg.output_dir) / "results.csv", flat)
@@ -179,7 +103,7 @@ def log_results(config: str, cfg: pl.SweepConfig, trials: list[pl.Trial], out: d
 def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
     """Run the sweep in `config` (a sweep YAML path) with its concurrency."""
     forking.install()
-    cfg, trials = pl.load_sweep(config)
+    cfg, trials = tr.load_sweep(config)
     runner = ThreadPoolTaskRunner(max_workers=cfg.concurrency)
     out = run_trials.with_options(task_runner=runner)(config, refresh)
     return log_results(config, cfg, trials, out)
@@ -188,7 +112,7 @@ def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     from flows.cli import main as cli_main
 
-    return cli_main(__doc__.splitlines()[0], pl.load_sweep, sweep_flow, argv)
+    return cli_main(__doc__.splitlines()[0], tr.load_sweep, sweep_flow, argv)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from pydantic import NonNegativeInt, PositiveInt
 from torch.utils.data import DataLoader, Dataset
+
+from alchemi_core.registry import Params
 
 Batch = dict[str, torch.Tensor]
 
@@ -45,6 +48,16 @@ class _Take(Dataset):
 
     def __getitem__(self, idx: torch.Tensor) -> Batch:
         return self.loader.take(idx)
+
+
+class BatchLoaderParams(Params):
+    """The params every BatchLoader takes (a loader with more declares a subclass)."""
+
+    batch_size: PositiveInt
+    shuffle: bool
+    num_workers: NonNegativeInt = 0
+    num_batches_per_epoch: PositiveInt | None = None
+    drop_last: bool = False
 
 
 class BatchLoader:

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import torch
+from pydantic import NonNegativeFloat
 
 from alchemi_core.data.batching import Batch
 from alchemi_core.losses.base import Loss
-from alchemi_core.registry import register_loss
+from alchemi_core.registry import Params, register_loss
 
 
-@register_loss("SAELoss")
+class SAELossParams(Params):
+    sparsity_weight: NonNegativeFloat = 0.01
+
+
+@register_loss("SAELoss", params=SAELossParams)
 class SAELoss(Loss):
     """loss = MSE(reconstruction) + sparsity_weight * mean_row(sum_i f_i * ||W_dec_i||).
 

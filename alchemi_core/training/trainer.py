@@ -45,7 +45,7 @@ class Trainer:
         model: torch.nn.Module,
         loss_fn,
         optimizer,
-        train_loader: BatchLoader,
+        train_loader: BatchLoader | None,
         runtime: Runtime,
         epochs: int,
         val_loader: BatchLoader | None = None,
@@ -118,6 +118,12 @@ class Trainer:
         means = ((cols * weights).sum(dim=1) / sum(sizes)).tolist()
         return dict(zip(keys, means, strict=True))
 
+    def evaluate(self, loader: BatchLoader | None = None, loss_fn=None, epoch: int = 0):
+        """The loss terms over every batch of `loader` (default: the val loader), no grad."""
+        loader = loader if loader is not None else self.val_loader
+        loss_fn = loss_fn if loss_fn is not None else self.val_loss_fn
+        return self._run_epoch(loader, loss_fn, False, epoch, None)
+
     def _step(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         if not self.scaler.is_enabled():  # CPU, fp32 and bf16: no scaler calls at all
@@ -159,7 +165,7 @@ class Trainer:
             if bar is not None:
                 bar.close()
             if self.val_loader is not None and epoch % self.val_frequency == 0:
-                val_m = self._run_epoch(self.val_loader, self.val_loss_fn, False, epoch, None)
+                val_m = self.evaluate(epoch=epoch)
                 metrics.update({f"val_{k}": v for k, v in val_m.items()})
             if self.scheduler is not None:
                 self.scheduler.step()
