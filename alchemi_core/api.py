@@ -8,12 +8,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from alchemi_core import assembly, inference
+from alchemi_core import assembly, distributed, inference, runtime
 from alchemi_core.config.inference import ExtractConfig, PredictConfig
 from alchemi_core.config.loading import apply_overrides, load_config, validate
 from alchemi_core.config.schema import TrainingConfig
 from alchemi_core.training import run as _run
 from alchemi_core.training.run import TrainResult
+from alchemi_core.training.tracking import NullTracker
 
 load_model = assembly.load_model
 evaluate = inference.evaluate
@@ -49,8 +50,11 @@ def train(
         cfg, src = config, source or "<config>"
     else:
         cfg, src = load_config(config, overrides), str(config)
+    distributed.init(runtime.device_name(cfg))  # under torchrun: join the ranks (else no-op)
     built = assembly.build(cfg, src, seed)
-    if tracker is None:
+    if not distributed.is_main():
+        tracker = NullTracker()  # only rank 0 tracks
+    elif tracker is None:
         tracker = assembly.build_tracker(cfg.mlflow)
     return _run.execute(built, tracker, overwrite)
 

@@ -41,11 +41,22 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from alchemi_core import api
+    from alchemi_core import api, distributed
 
+    if args.nproc > 1 and not distributed.launched():
+        return distributed.launch(args.nproc, train_argv(args))
     result = api.train(args.config, args.set, seed=args.seed, overwrite=args.overwrite)
-    print(json.dumps(result.to_dict(), indent=2))
+    if distributed.is_main():
+        print(json.dumps(result.to_dict(), indent=2))
+    distributed.finish()
     return 0
+
+
+def train_argv(args: argparse.Namespace) -> list[str]:
+    """The `train` arguments again, for each torchrun rank."""
+    argv = ["train", "--config", args.config, *(f"--set={s}" for s in args.set)]
+    argv += ["--seed", str(args.seed)] if args.seed is not None else []
+    return argv + (["--overwrite"] if args.overwrite else [])
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
@@ -108,11 +119,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace a run of a different config or data in the same output folder",
     )
+    t.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="data parallel: N processes on this machine (torchrun; one per GPU, or gloo on CPU)",
+    )
     _inference_parser(sub, "extract", "write embeddings of train/val/test")
     _inference_parser(sub, "predict", "write predictions (and metrics) for the test split")
     cli_mae.add_parser(sub)
     d = sub.add_parser("prepare-data", help="write the example data set's splits")
-    d.add_argument("--dataset", required=True, choices=["penguins", "diamonds"])
+    d.add_argument("--dataset", required=True, choices=["penguins", "diamonds", "ofp", "medexp"])
     d.add_argument("--out", required=True, help="folder for train/val/test files")
     d.add_argument("--format", choices=["csv", "parquet"], default="csv")
     d.add_argument("--seed", type=int, default=0)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from alchemi_core import distributed
 from alchemi_core.errors import ConfigError
 
 DTYPES = {
@@ -92,7 +93,7 @@ def resolve_device(name: str | None, file: str | None = None) -> torch.device:
 def resolve_runtime(cfg, cli_seed: int | None = None, file: str | None = None) -> Runtime:
     g = cfg.global_
     seed, source = resolve_seed(cfg, cli_seed)
-    device = resolve_device(device_name(cfg), file)
+    device = distributed.device_for(resolve_device(device_name(cfg), file))
     dtype = DTYPES[g.dtype or "float32"]
     amp = DTYPES[g.amp_dtype] if g.amp_dtype else None
     if amp is not None and amp not in (torch.bfloat16, torch.float16):

@@ -2,13 +2,15 @@
 
     python flows/sweep.py --config configs/sweeps/penguins_sae_tiny.yaml [--refresh]
 
-Trials run concurrently (a thread pool of `concurrency` workers). A VAE that several trials share
-is submitted once, and later sweeps reuse it through the cache. Results: a CSV sorted by the
+Trials run concurrently: a thread pool of `concurrency` workers, or (the config's `executor`) a
+Dask cluster, or one run of the `sweep-trial` deployment per trial on a work pool. A VAE that
+several trials share is submitted once, and later sweeps reuse it through the cache. Results: a CSV sorted by the
 objective, a Prefect table artifact, and an MLflow parent run with one nested run per trial.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,22 +20,20 @@ if __package__ in (None, ""):  # run as a script or loaded by path: make tasks/ 
 
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from alchemi_core.config import sweep as sw
 from alchemi_core.config import trials as tr
 from alchemi_core.errors import AlchemiError
-from alchemi_core.io import canonical_json
+from alchemi_core.io import canonical_json, write_text
 from alchemi_core.sweep_results import failed_row, rank, table, trial_row, write_csv
+from flows import dispatch
 from flows.stages import Steps, resolve, result, submit_sae, submit_vae
 from tasks import forking
 from tasks.tracking import log_sweep
 
 
-@flow(name="sweep-trials")
-def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
-    cfg, trials = tr.load_sweep(config)
-    steps = Steps(refresh)
+def trial_rows(steps: Steps, trials: list[tr.Trial]) -> tuple[list[dict], int]:
+    """Submit every trial's stages (a VAE shared by several trials once) and collect rows."""
     vae_stages: dict[str, dict] = {}
     for t in trials:  # one VAE stage per distinct VAE config, submitted before any SAE
         key = canonical_json(t.pipeline.vae_dict())
@@ -58,10 +58,34 @@ def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
             **{f"sae.{k}": v for k, v in ss.items()},
         }
         rows.append(trial_row(t, {"vae": rv, "sae": rs}, states))
+    return rows, len(vae_stages)
+
+
+def ranked(rows: list[dict], objective: sw.Objective) -> list[dict]:
     if rows and all(r["status"] == "failed" for r in rows):
         raise AlchemiError(f"every trial failed; first: {rows[0]['error']}")
-    rows = rank(rows, cfg.objective)
-    return {"rows": rows, "vae_stages": len(vae_stages), "flow_run_id": str(runtime.flow_run.id)}
+    return rank(rows, objective)
+
+
+@flow(name="sweep-trials")
+def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
+    cfg, trials = tr.load_sweep(config)
+    rows, n_vae = trial_rows(Steps(refresh), trials)
+    rows = ranked(rows, cfg.objective)
+    return {"rows": rows, "vae_stages": n_vae, "flow_run_id": str(runtime.flow_run.id)}
+
+
+@flow(name="sweep-trial")
+def sweep_trial_flow(config: str, trial: str, refresh: bool = False) -> dict[str, Any]:
+    """One trial of a sweep (what a deployment run does); its row also goes to a JSON file."""
+    forking.install()
+    cfg, trials = tr.load_sweep(config)
+    chosen = [t for t in trials if t.name == trial]
+    if not chosen:
+        raise AlchemiError(f"{config}: no trial named {trial!r}")
+    row = trial_rows(Steps(refresh), chosen)[0][0]
+    write_text(dispatch.row_path(cfg, trial), json.dumps(row, default=str))
+    return row
 
 
 def log_results(config: str, cfg: sw.SweepConfig, trials: list[tr.Trial], out: dict) -> dict:
@@ -104,8 +128,14 @@ def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
     """Run the sweep in `config` (a sweep YAML path) with its concurrency."""
     forking.install()
     cfg, trials = tr.load_sweep(config)
-    runner = ThreadPoolTaskRunner(max_workers=cfg.concurrency)
-    out = run_trials.with_options(task_runner=runner)(config, refresh)
+    if cfg.executor.kind == "deployment":
+        rows = dispatch.on_deployment(config, cfg, trials, refresh, failed_row)
+        vae_stages = len({canonical_json(t.pipeline.vae_dict()) for t in trials})
+        out = {"rows": ranked(rows, cfg.objective), "vae_stages": vae_stages}
+        out["flow_run_id"] = str(runtime.flow_run.id)
+    else:
+        runner = dispatch.task_runner(cfg)
+        out = run_trials.with_options(task_runner=runner)(config, refresh)
     return log_results(config, cfg, trials, out)
 
 

@@ -67,8 +67,8 @@ def overlay_file(path: Path, store: str) -> str:
 
 
 def small_data(root: Path) -> Path:
-    """data/penguins and data/diamonds (a few hundred rows of each split) under `root`."""
-    for name in ("penguins", "diamonds"):
+    """data/<name> for every example data set (a few hundred rows of each split) under `root`."""
+    for name in ("penguins", "diamonds", "ofp", "medexp"):
         out = root / "data" / name
         prepare(name, out)
         for split, n in ROWS.items():

@@ -161,7 +161,16 @@ def test_show_fills_defaults_applies_set_and_masks_secrets(tmp_path, capsys):
     shown = yaml.safe_load(out)
     assert "hunter2-secret" not in out and shown["mlflow"]["credentials"]["password"] == "***"
     assert shown["train"]["epochs"] == 7
-    assert shown["train"]["loss"]["params"] == {"beta": 0.5, "reconstruction_weight": 1.0}
+    assert shown["train"]["loss"]["params"] == {
+        "beta": 0.5,
+        "reconstruction_weight": 1.0,
+        "kl_warmup_epochs": 0,
+        "free_bits": 0.0,
+        "balance": "sum",
+        "numerical_weight": 1.0,
+        "categorical_weight": 1.0,
+        "embedding_weight": 1.0,
+    }
     assert shown["model"]["params"]["cat_embedding_dim"] is None
     assert shown["train"]["loader_params"]["drop_last"] is False
     again = tmp_path / "vae" / "shown.yaml"

@@ -75,6 +75,21 @@ class Objective(Strict):
         return v
 
 
+class Executor(Strict):
+    """Where trials run: threads here (default), a Dask cluster, or runs of a deployment."""
+
+    kind: Literal["threads", "dask", "deployment"] = "threads"
+    address: str | None = None  # dask: scheduler address; unset = a temporary local cluster
+    deployment: str = "sweep-trial/sweep-trial"  # deployment: "<flow name>/<deployment name>"
+    timeout: PositiveInt | None = None  # deployment: seconds to wait for each trial run
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> Executor:
+        if self.address and self.kind != "dask":
+            raise ValueError(f"address: only for kind 'dask' (kind is {self.kind!r})")
+        return self
+
+
 class SweepConfig(Strict):
     pipeline: str  # relative to the sweep file
     output_dir: str
@@ -82,6 +97,7 @@ class SweepConfig(Strict):
     random: RandomSearch | None = None
     objective: Objective = Field(default_factory=Objective)
     concurrency: PositiveInt = 2
+    executor: Executor = Field(default_factory=Executor)
 
     _keys = field_validator("grid")(check_staged_keys)
 

@@ -212,7 +212,9 @@ def random_sensor(gen: torch.Generator, lo: float, hi: float, name: str = "rando
     top = lo + 300 + (hi - lo - 300) * u()
     k = int(torch.randint(4, 25, (1,), generator=gen))
     c = np.sort((lo + (top - lo) * torch.rand(k, generator=gen, dtype=torch.float64)).numpy())
-    f = np.exp(math.log(5) + math.log(30) * torch.rand(k, generator=gen, dtype=torch.float64).numpy())
+    f = np.exp(
+        math.log(5) + math.log(30) * torch.rand(k, generator=gen, dtype=torch.float64).numpy()
+    )
     return make_sensor(name, [f"b{i}" for i in range(k)], c, f)
 
 

@@ -62,6 +62,13 @@ class SAELoss(Loss):
             self._sxx += (x * x).sum(0)
         self._n += x.shape[0]
 
+    def sync(self, reduce_sum) -> None:
+        if self._fired is None:
+            return
+        self._fired = reduce_sum(self._fired.float()) > 0
+        self._sse, self._sx, self._sxx = (reduce_sum(t) for t in (self._sse, self._sx, self._sxx))
+        self._n = int(reduce_sum(torch.tensor(float(self._n), device=self._sse.device)).item())
+
     def epoch_metrics(self) -> dict[str, float]:
         if self._fired is None:
             return {}

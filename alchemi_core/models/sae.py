@@ -11,6 +11,7 @@ import torch
 from pydantic import NonNegativeFloat, PositiveInt
 from torch import nn
 
+from alchemi_core import distributed
 from alchemi_core.data.batching import Batch
 from alchemi_core.registry import Params, register_model
 
@@ -52,7 +53,7 @@ class SAE(nn.Module):
         if self.training and not self._b_dec_ready:  # python flag: no host sync per batch
             if not bool(self.b_dec_initialised):
                 with torch.no_grad():
-                    self.b_dec.copy_(x.mean(dim=0))
+                    self.b_dec.copy_(distributed.mean_rows(x))  # all ranks' rows
                     self.b_dec_initialised.fill_(True)
             self._b_dec_ready = True
         f = self.encode(x)

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alchemi_core import assembly, plots
+from alchemi_core import assembly, distributed, plots
 from alchemi_core.assembly import Built
 from alchemi_core.errors import TrainingDiverged
 from alchemi_core.secrets import scrub
@@ -44,13 +44,16 @@ class TrainResult:
 def execute(b: Built, tracker=None, overwrite: bool = False) -> TrainResult:
     """Train `b` in its folder: fresh, resumed, or reused when that exact run finished."""
     folder = RunFolder(Path(b.cfg.experiment.output_dir) / b.cfg.experiment.name)
-    with folder.claimed():
+    if not distributed.is_main():
+        return follow(b, folder)
+    with folder.claimed():  # data parallel: rank 0 owns the folder
         return _execute(b, folder, tracker or NullTracker(), overwrite)
 
 
 def _execute(b: Built, folder: RunFolder, tracker, overwrite: bool) -> TrainResult:
     cfg = b.cfg
     decision = resume.decide(folder, b.config_hash, overwrite)
+    distributed.share((decision.state, decision.checkpoint))  # the other ranks do the same
     result = TrainResult(str(folder.path), "finished", 0, config_hash=b.config_hash)
     trainer = assembly.build_trainer(b)
     run = assembly.build_session(b, folder, tracker, trainer)
@@ -104,6 +107,22 @@ def _execute(b: Built, folder: RunFolder, tracker, overwrite: bool) -> TrainResu
     plot(folder)
     fill_result(result, run)
     session.finish_tracking(folder, tracker)
+    return result
+
+
+def follow(b: Built, folder: RunFolder) -> TrainResult:
+    """A rank other than 0: rank 0's decision and checkpoint, the same epochs, no writes."""
+    state, ckpt = distributed.share(None)
+    result = TrainResult(str(folder.path), "finished", 0, config_hash=b.config_hash)
+    if state == resume.FINISHED:
+        result.status = "already_finished"
+        return result
+    trainer = assembly.build_trainer(b)
+    run = assembly.build_session(b, folder, NullTracker(), trainer)
+    start_epoch, stopped = run.restore(ckpt) if state == resume.RESUME else (0, False)
+    if stopped:
+        trainer.epochs = start_epoch
+    result.epochs_run = trainer.fit(start_epoch, run.on_epoch_end, log.debug)
     return result
 
 

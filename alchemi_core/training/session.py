@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from alchemi_core import faults
+from alchemi_core import distributed, faults
 from alchemi_core.training import checkpoints
 from alchemi_core.training.early_stopping import EarlyStopper, Tracker
 from alchemi_core.training.payload import TrainState
@@ -37,6 +37,7 @@ class Session:
         self.stopper = stopper
         self.save_strategy = save_strategy
         self.rows: list[dict] = []  # the content of metrics.jsonl
+        self.writes = distributed.is_main()  # data parallel: only rank 0 writes
         self.last_metrics: dict[str, float] = {}
 
     def save(self, epoch: int, metrics: dict[str, float], improved: bool | None, stop: bool):
@@ -60,7 +61,8 @@ class Session:
         # own epoch comes from the checkpoint (a kill may have come before its line).
         kept = [m for m in self.folder.read_metrics() if m["epoch"] < epoch]
         self.rows = [*kept, self.last_metrics]
-        self.folder.write_metrics(self.rows)
+        if self.writes:
+            self.folder.write_metrics(self.rows)
         return epoch, bool(t.get("stopped"))
 
     def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> bool:
@@ -68,6 +70,8 @@ class Session:
         leaves a state the next start resumes from exactly."""
         improved = self.best.update(metrics, epoch)
         stop = self.stopper.should_stop(metrics, epoch) if self.stopper else False
+        if not self.writes:  # other ranks: the same decisions (metrics are reduced), no files
+            return stop
         self.rows.append(dict(metrics))
         self.folder.write_metrics(self.rows)
         self.save(epoch, metrics, improved, stop)

@@ -14,6 +14,7 @@ from contextlib import nullcontext
 import torch
 from tqdm.auto import tqdm
 
+from alchemi_core import distributed
 from alchemi_core.data.batching import Batch, BatchLoader
 from alchemi_core.errors import TrainingDiverged
 from alchemi_core.runtime import Runtime
@@ -55,6 +56,7 @@ class Trainer:
         grad_clip_norm: float | None = None,
     ):
         self.model = model
+        self.net = distributed.wrap(model)  # DDP under torchrun: gradients averaged over ranks
         self.loss_fn = loss_fn
         self.optimizer = optimizer
         self.train_loader = train_loader
@@ -75,6 +77,7 @@ class Trainer:
         """One pass. The hot loop only keeps each batch's terms; they are weighted, summed and
         read (one host sync) after the last batch."""
         self.model.train(train)
+        net = self.net if train else self.model  # validation needs no gradient sync
         loss_fn.reset()
         kept: list[dict[str, torch.Tensor]] = []
         sizes: list[int] = []
@@ -87,7 +90,7 @@ class Trainer:
                 if move:
                     batch = to_device(batch, self.rt.device, self.rt.dtype)
                 with self.rt.autocast():
-                    terms = loss_fn(self.model(batch), batch)
+                    terms = loss_fn(net(batch), batch)
                 if train:
                     self._step(terms["loss"])
                     terms["loss"] = terms["loss"].detach()
@@ -95,17 +98,11 @@ class Trainer:
                 sizes.append(len(next(iter(batch.values()))))
                 if bar is not None:
                     bar.update(1)
-        if not kept:
+        keys, sums, rows, losses = self._sums(kept, sizes)
+        if distributed.world() > 1:
+            keys, sums, rows = self._reduce(keys, sums, rows, loss_fn)
+        if keys is None:
             return {}
-        out = self._means(kept, sizes, train, epoch)
-        out.update(loss_fn.epoch_metrics())
-        return out
-
-    @staticmethod
-    def _means(kept: list[dict], sizes: list[int], train: bool, epoch: int) -> dict[str, float]:
-        keys = list(kept[0])
-        cols = torch.stack([torch.stack([t[k] for t in kept]).detach().float() for k in keys])
-        losses = cols[keys.index("loss")]
         finite = torch.isfinite(losses)
         if not bool(finite.all()):
             bad = int((~finite).nonzero()[0, 0]) + 1
@@ -114,9 +111,31 @@ class Trainer:
                 f"{split} loss is {losses[bad - 1].item()} at epoch {epoch}, batch {bad}; "
                 "stopped (the last good checkpoint is kept)"
             )
+        out = dict(zip(keys, (sums / rows).tolist(), strict=True))
+        out.update(loss_fn.epoch_metrics())
+        return out
+
+    @staticmethod
+    def _sums(kept: list[dict], sizes: list[int]):
+        """(keys, row-weighted sums [K], rows, per-batch losses) of this rank's batches."""
+        if not kept:
+            return None, None, 0, torch.zeros(1)
+        keys = list(kept[0])
+        cols = torch.stack([torch.stack([t[k] for t in kept]).detach().float() for k in keys])
         weights = torch.tensor(sizes, dtype=cols.dtype, device=cols.device)
-        means = ((cols * weights).sum(dim=1) / sum(sizes)).tolist()
-        return dict(zip(keys, means, strict=True))
+        return keys, (cols * weights).sum(dim=1), sum(sizes), cols[keys.index("loss")]
+
+    def _reduce(self, keys, sums, rows, loss_fn):
+        """Data parallel: sums and row counts over every rank (a rank may have no rows)."""
+        keys = next((k for k in distributed.gather(keys) if k is not None), None)
+        if keys is None:
+            return None, None, 0
+        if sums is None:
+            sums = torch.zeros(len(keys), device=self.rt.device)
+        total = distributed.reduce_sum(torch.cat([sums, sums.new_tensor([float(rows)])]))
+        if hasattr(loss_fn, "sync"):
+            loss_fn.sync(distributed.reduce_sum)
+        return keys, total[:-1], int(total[-1].item())
 
     def evaluate(self, loader: BatchLoader | None = None, loss_fn=None, epoch: int = 0):
         """The loss terms over every batch of `loader` (default: the val loader), no grad."""
@@ -139,6 +158,18 @@ class Trainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
 
+    def _step_scheduler(self, metrics: dict[str, float]) -> None:
+        """Per epoch; ReduceLROnPlateau watches val_loss on the epochs validation runs
+        (train_loss when the run has no validation)."""
+        if self.scheduler is None:
+            return
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            watched = "val_loss" if self.val_loader is not None else "train_loss"
+            if watched in metrics:
+                self.scheduler.step(metrics[watched])
+        else:
+            self.scheduler.step()
+
     # -- the loop ----------------------------------------------------------------
     def fit(
         self,
@@ -160,6 +191,8 @@ class Trainer:
                 else None
             )
             metrics = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"]}
+            if hasattr(self.loss_fn, "start_epoch"):
+                self.loss_fn.start_epoch(epoch)
             train_m = self._run_epoch(self.train_loader, self.loss_fn, True, epoch, bar)
             metrics.update({f"train_{k}": v for k, v in train_m.items()})
             if bar is not None:
@@ -167,8 +200,7 @@ class Trainer:
             if self.val_loader is not None and epoch % self.val_frequency == 0:
                 val_m = self.evaluate(epoch=epoch)
                 metrics.update({f"val_{k}": v for k, v in val_m.items()})
-            if self.scheduler is not None:
-                self.scheduler.step()
+            self._step_scheduler(metrics)
             metrics["epoch_seconds"] = time.perf_counter() - t0
             shown = " ".join(
                 f"{k}={v:.4g}" for k, v in metrics.items() if k in ("train_loss", "val_loss", "lr")
