@@ -61,5 +61,5 @@ def lightning_row(x: torch.Tensor, epochs: int, tmp: Path, quick: bool) -> dict:
     t = interleaved({"hand": hand, "lightning": lightning}, rounds)
     n = len(x) * epochs
     note = "reference, not alchemi: DataLoader(TensorDataset), checkpoint + CSV logger"
-    return row("train VAE 200k: Lightning", n / median(t["hand"]), n / median(t["lightning"]),
+    return row("train VAE: Lightning", n / median(t["hand"]), n / median(t["lightning"]),
                "rows/s", None, note)  # fmt: skip

@@ -7,7 +7,7 @@ pyarrow / pandas / sha256sum, never calling alchemi's model or loss), warms up, 
 the two sides interleaved and takes the median. Ratio = alchemi / baseline in the case's unit;
 the target says which way is better. Threads are pinned to the same count on both sides
 (bench/common.py). Absolute figures depend on the machine and its load; the ratios are the
-result. A case whose module is missing (the optional quality, mae_speed and alignment cases)
+result. A case whose module is missing (the optional quality, mae_speed and alignment_quality cases)
 is listed as skipped; a case that fails is listed with its error and the exit status is 1.
 """
 
@@ -38,7 +38,7 @@ CASES = {
     "gpu": "gpu",
     "quality": "quality",
     "mae": "mae_speed",
-    "alignment": "alignment",
+    "alignment": "alignment_quality",
 }
 OPTIONAL = {"quality", "mae", "alignment"}
 
