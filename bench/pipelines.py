@@ -12,6 +12,8 @@ from common import ROOT
 
 def prefect_home() -> Path:
     """A private PREFECT_HOME for this bench process (set before Prefect is imported)."""
+    # A first ephemeral start builds its database: slow on a busy machine (as flows/cli.py).
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     if "ALCHEMI_BENCH_PREFECT_HOME" not in os.environ:
         home = Path(tempfile.mkdtemp(prefix="alchemi-bench-prefect-"))
         os.environ["PREFECT_HOME"] = os.environ["ALCHEMI_BENCH_PREFECT_HOME"] = str(home)
