@@ -4,7 +4,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := true
 
-.PHONY: setup test test-fast demo bench lint clean
+.PHONY: setup test test-fast demo bench bench-quick lint clean
 
 setup: .venv/.installed
 
@@ -30,7 +30,12 @@ demo: setup
 	$(PY) flows/vae_sae.py --config configs/pipelines/diamonds.yaml
 
 bench: setup
-	$(PY) bench/run_all.py
+	$(PIP) install -q -e '.[bench]'
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) bench/run.py
+
+bench-quick: setup
+	$(PIP) install -q -e '.[bench]'
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) bench/run.py --quick
 
 clean:
 	rm -rf experiments mlruns mlflow.db .pytest_cache

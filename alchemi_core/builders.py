@@ -159,7 +159,28 @@ def build_optimizer(cfg: OptimizerConfig, params, file: str | None) -> torch.opt
     cls = _torch_class(torch.optim, cfg.optimizer, torch.optim.Optimizer, file, f"{key}.optimizer")
     extra = dict(cfg.model_extra or {})
     check_kwargs(cls, extra, file, key, reserved=("params", "lr"))
+    params = list(params)
+    if fused_by_default(cls, extra, params):
+        try:
+            return cls(params, lr=cfg.learning_rate, fused=True, **extra)
+        except (RuntimeError, TypeError, ValueError):
+            pass  # this device/dtype has no fused kernel: torch's default path below
     return construct(cls, {"params": params, "lr": cfg.learning_rate, **extra}, file, key)
+
+
+def fused_by_default(cls: type, extra: dict, params: list) -> bool:
+    """Use torch's fused kernel (one op per step, not several per parameter: ~1 ms a batch on
+    a small CPU model) when the optimizer has one and the config chose neither `fused` nor
+    `foreach`. `fused: false` in optimizer_config keeps torch's default path."""
+    if "fused" in extra or "foreach" in extra or cls not in FUSED:
+        return False
+    tensors = [p for p in params if isinstance(p, torch.Tensor)]
+    return len(tensors) == len(params) and all(
+        p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in tensors
+    )
+
+
+FUSED = {torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.Adagrad}
 
 
 def build_scheduler(cfg: SchedulerConfig | None, optimizer, file: str | None):

@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -64,12 +65,54 @@ def remove_temp_files(folder: str | Path) -> list[Path]:
     return stale
 
 
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+def hash_memo_dir() -> Path | None:
+    """Where file hashes are memoised: $ALCHEMI_HASH_CACHE, else ~/.cache/alchemi/hashes
+    ($XDG_CACHE_HOME honoured); ALCHEMI_HASH_CACHE=0 turns the memo off."""
+    where = os.environ.get("ALCHEMI_HASH_CACHE")
+    if where == "0":
+        return None
+    if where:
+        return Path(where)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "alchemi" / "hashes"
+
+
+RACY_NS = 2_000_000_000  # a file changed this recently may change again within its mtime tick
+
+
+def _memo_entry(path: str | Path, st: os.stat_result) -> Path | None:
+    folder = hash_memo_dir()
+    if folder is None:
+        return None
+    ident = f"{os.path.realpath(path)}\0{st.st_dev}\0{st.st_ino}\0{st.st_size}\0{st.st_mtime_ns}"
+    key = hashlib.sha256(ident.encode()).hexdigest()
+    return folder / key[:2] / key
+
+
+def file_sha256(path: str | Path) -> str:
+    """sha256 of a file's bytes, memoised by (path, device, inode, size, mtime_ns).
+
+    An unchanged file is not read again: the memo (one small file per entry, written
+    atomically, so concurrent writers are safe) answers. Any write changes size or mtime and
+    so misses; files modified in the last 2 s are never memoised (their mtime tick may not
+    have passed yet)."""
+    st = os.stat(path)
+    entry = _memo_entry(path, st)
+    if entry is not None:
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            digest = entry.read_text().strip()
+            if len(digest) == 64:
+                return digest
     with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+        digest = hashlib.file_digest(fh, "sha256").hexdigest()
+    if entry is not None and time.time_ns() - st.st_mtime_ns > RACY_NS:
+        with contextlib.suppress(OSError):
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=entry.parent, prefix=".memo.", suffix=".tmp")
+            with os.fdopen(fd, "w") as fh:
+                fh.write(digest)
+            os.replace(tmp, entry)
+    return digest
 
 
 def canonical_json(obj: Any) -> str:

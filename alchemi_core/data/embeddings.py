@@ -35,21 +35,45 @@ def open_embeddings(path: str | Path) -> np.ndarray:
     return arr
 
 
-@register_dataloader("EmbeddingDataLoader", params=BatchLoaderParams)
+IN_MEMORY_BYTES = 1 << 30
+
+
+class EmbeddingLoaderParams(BatchLoaderParams):
+    in_memory: bool | None = None
+
+
+@register_dataloader("EmbeddingDataLoader", params=EmbeddingLoaderParams)
 class EmbeddingDataLoader(BatchLoader):
-    """Rows of a `.npy` matrix as batches {"embeddings": float32 [B, width]}."""
+    """Rows of a `.npy` matrix as batches {"embeddings": float32 [B, width]}.
+
+    `in_memory` (loader_params): read the whole array into one tensor and slice it per batch
+    (the default when the file is at most 1 GiB: no per-batch copies from the map), or serve
+    every batch from the memory map (the default above that size).
+    """
+
+    def __init__(self, *args, in_memory: bool | None = None, **kwargs):
+        self.in_memory = in_memory
+        super().__init__(*args, **kwargs)
 
     def load(self, data) -> None:
         self.array = open_embeddings(self.path)
         name = data.columns.embeddings if data is not None else ["embeddings"]
         self.spec = DataSpec(embeddings=list(name), embedding_dim=int(self.array.shape[1]))
         self.device: torch.device | None = None
+        keep = (
+            self.in_memory if self.in_memory is not None else self.array.nbytes <= IN_MEMORY_BYTES
+        )
+        self.tensors = (
+            {"embeddings": torch.from_numpy(np.array(self.array, np.float32))} if keep else {}
+        )
 
     @property
     def num_rows(self) -> int:
         return int(self.array.shape[0])
 
     def take(self, idx: torch.Tensor | slice) -> Batch:
+        if self.tensors:
+            return super().take(idx)
         if isinstance(idx, torch.Tensor):
             idx = np.sort(idx.numpy())  # sorted reads are sequential on the memory map
         block = torch.from_numpy(np.array(self.array[idx], dtype=np.float32))
@@ -58,5 +82,7 @@ class EmbeddingDataLoader(BatchLoader):
         return {"embeddings": block}
 
     def to(self, device: torch.device) -> EmbeddingDataLoader:
+        if self.tensors:
+            return super().to(device)  # the whole array moves once
         self.device = None if device.type == "cpu" else device
         return self

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import torch
 
 from alchemi_core.data.batching import BatchLoader, BatchLoaderParams, DataSpec
+from alchemi_core.data.fast_read import fast_tensors
 from alchemi_core.errors import DataError
 from alchemi_core.hints import did_you_mean
 from alchemi_core.registry import register_dataloader
@@ -147,6 +148,10 @@ def read_tabular(
 ) -> tuple[dict[str, torch.Tensor], DataSpec]:
     path = check_file(path, SUFFIXES, "table")
     mappings = load_cardinalities(cardinalities_path, categorical) if categorical else {}
+    fast = None if embeddings else fast_tensors(path, numerical, categorical, mappings)
+    if fast is not None:
+        spec = DataSpec(list(numerical), {c: len(mappings[c]) for c in categorical})
+        return fast, spec
     table = _read(path, categorical)
     require_columns(table.column_names, numerical + categorical + embeddings, path)
     if table.num_rows == 0:

@@ -4,7 +4,7 @@ import torch
 from pydantic import NonNegativeFloat
 
 from alchemi_core.data.batching import Batch
-from alchemi_core.losses.base import Loss, detach_components
+from alchemi_core.losses.base import Loss
 from alchemi_core.registry import Params, register_loss
 
 
@@ -35,31 +35,31 @@ class SAELoss(Loss):
         self._sse = self._sx = self._sxx = None
 
     def forward(self, out: dict, batch: Batch) -> dict[str, torch.Tensor]:
-        x, x_hat, f = out["input"].float(), out["reconstruction"].float(), out["latents"].float()
+        x, x_hat, f = _f32(out["input"]), _f32(out["reconstruction"]), _f32(out["latents"])
         err = (x_hat - x).pow(2)
         mse = err.mean()
-        sparsity = (f * out["decoder_norms"].float()).sum(dim=1).mean()
-        active = f > 0
-        self._accumulate(x.detach(), err.detach(), active)
-        return detach_components(
-            {
-                "loss": mse + self.sparsity_weight * sparsity,
-                "reconstruction_loss": mse,
-                "sparsity_loss": sparsity,
-                "l0": active.float().sum(dim=1).mean(),
-            }
-        )
+        sparsity = (f * _f32(out["decoder_norms"])).sum(dim=1).mean()
+        with torch.no_grad():  # epoch statistics, accumulated in place: no graph, few ops
+            active = f > 0
+            self._accumulate(x, err, active)
+            l0 = active.sum() / x.shape[0]
+        return {
+            "loss": mse + self.sparsity_weight * sparsity,
+            "reconstruction_loss": mse.detach(),
+            "sparsity_loss": sparsity.detach(),
+            "l0": l0,
+        }
 
     def _accumulate(self, x: torch.Tensor, err: torch.Tensor, active: torch.Tensor) -> None:
         fired = active.any(dim=0)
         if self._fired is None:
             self._fired = fired
-            self._sse, self._sx, self._sxx = err.sum(0), x.sum(0), x.pow(2).sum(0)
+            self._sse, self._sx, self._sxx = err.sum(0), x.sum(0), (x * x).sum(0)
         else:
-            self._fired = self._fired | fired
-            self._sse = self._sse + err.sum(0)
-            self._sx = self._sx + x.sum(0)
-            self._sxx = self._sxx + x.pow(2).sum(0)
+            self._fired |= fired
+            self._sse += err.sum(0)
+            self._sx += x.sum(0)
+            self._sxx += (x * x).sum(0)
         self._n += x.shape[0]
 
     def sync(self, reduce_sum) -> None:
@@ -77,3 +77,7 @@ class SAELoss(Loss):
             "dead_fraction": 1.0 - self._fired.float().mean().item(),
             "fve": (1.0 - self._sse.sum() / sst).item(),
         }
+
+
+def _f32(t: torch.Tensor) -> torch.Tensor:
+    return t if t.dtype == torch.float32 else t.float()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -77,6 +78,8 @@ class MLflowTracker:
         self.terminated = False
         self.disabled = False
         self.offline = False
+        self._lock = threading.RLock()  # one sender at a time
+        self._sender: threading.Thread | None = None
 
     @property
     def pending_work(self) -> bool:
@@ -135,6 +138,7 @@ class MLflowTracker:
         return run.info.run_id
 
     def finish(self, status: str = "FINISHED") -> None:
+        self.wait()
         if self.disabled or self.run_id is None:
             return
         if self.flush() and self._call(
@@ -185,6 +189,10 @@ class MLflowTracker:
 
     def flush(self) -> bool:
         """Send the queue in order; False if something is still waiting."""
+        with self._lock:
+            return self._flush()
+
+    def _flush(self) -> bool:
         from mlflow.entities import Metric
 
         while self.pending:
@@ -219,7 +227,21 @@ class MLflowTracker:
         if self.disabled:
             return
         self.pending.append((dict(metrics), step, int(time.time() * 1000)))
-        self.flush()
+        self.send_soon()
+
+    def send_soon(self) -> None:
+        """Send the metric queue from a background thread: an epoch never waits for MLflow
+        (a SQLite commit costs ~100 ms). Artifacts, the final status and finish() stay
+        synchronous; synced_step moves only once a batch got through."""
+        if self._sender is not None and self._sender.is_alive():
+            return  # the running sender takes the new entry before it stops
+        self._sender = threading.Thread(target=self.flush, name="alchemi-mlflow", daemon=True)
+        self._sender.start()
+
+    def wait(self) -> None:
+        if self._sender is not None:
+            self._sender.join()
+            self._sender = None
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         if self.disabled:

@@ -30,6 +30,12 @@ def to_device(batch: Batch, device: torch.device, dtype: torch.dtype) -> Batch:
     }
 
 
+def needs_move(batch: Batch, device: torch.device, dtype: torch.dtype) -> bool:
+    return any(
+        v.device != device or (v.is_floating_point() and v.dtype != dtype) for v in batch.values()
+    )
+
+
 def show_progress() -> bool:
     return sys.stderr.isatty()
 
@@ -68,48 +74,56 @@ class Trainer:
     def _run_epoch(
         self, loader: BatchLoader, loss_fn, train: bool, epoch: int, bar: tqdm | None
     ) -> dict[str, float]:
+        """One pass. The hot loop only keeps each batch's terms; they are weighted, summed and
+        read (one host sync) after the last batch."""
         self.model.train(train)
         net = self.net if train else self.model  # validation needs no gradient sync
         loss_fn.reset()
-        keys: list[str] | None = None
-        sums: torch.Tensor | None = None
-        rows = 0
-        losses = []
+        kept: list[dict[str, torch.Tensor]] = []
+        sizes: list[int] = []
+        move = None  # decided on the first batch: CPU float32 batches need no conversion
         grad = nullcontext() if train else torch.inference_mode()
         with grad:
             for batch in loader:
-                batch = to_device(batch, self.rt.device, self.rt.dtype)
-                n = next(iter(batch.values())).shape[0]
+                if move is None:
+                    move = needs_move(batch, self.rt.device, self.rt.dtype)
+                if move:
+                    batch = to_device(batch, self.rt.device, self.rt.dtype)
                 with self.rt.autocast():
                     terms = loss_fn(net(batch), batch)
-                loss = terms["loss"]
                 if train:
-                    self._step(loss)
-                if keys is None:
-                    keys = list(terms)
-                vals = torch.stack([terms[k].detach().float() for k in keys]) * n
-                sums = vals if sums is None else sums + vals
-                losses.append(loss.detach())
-                rows += n
+                    self._step(terms["loss"])
+                    terms["loss"] = terms["loss"].detach()
+                kept.append(terms)
+                sizes.append(len(next(iter(batch.values()))))
                 if bar is not None:
                     bar.update(1)
+        keys, sums, rows, losses = self._sums(kept, sizes)
         if distributed.world() > 1:
             keys, sums, rows = self._reduce(keys, sums, rows, loss_fn)
         if keys is None:
             return {}
-        all_losses = torch.stack(losses) if losses else torch.zeros(1)
-        finite = torch.isfinite(all_losses)
+        finite = torch.isfinite(losses)
         if not bool(finite.all()):
             bad = int((~finite).nonzero()[0, 0]) + 1
             split = "training" if train else "validation"
             raise TrainingDiverged(
-                f"{split} loss is {all_losses[bad - 1].item()} at epoch {epoch}, batch {bad}; "
+                f"{split} loss is {losses[bad - 1].item()} at epoch {epoch}, batch {bad}; "
                 "stopped (the last good checkpoint is kept)"
             )
-        means = (sums / rows).tolist()
-        out = dict(zip(keys, means, strict=True))
+        out = dict(zip(keys, (sums / rows).tolist(), strict=True))
         out.update(loss_fn.epoch_metrics())
         return out
+
+    @staticmethod
+    def _sums(kept: list[dict], sizes: list[int]):
+        """(keys, row-weighted sums [K], rows, per-batch losses) of this rank's batches."""
+        if not kept:
+            return None, None, 0, torch.zeros(1)
+        keys = list(kept[0])
+        cols = torch.stack([torch.stack([t[k] for t in kept]).detach().float() for k in keys])
+        weights = torch.tensor(sizes, dtype=cols.dtype, device=cols.device)
+        return keys, (cols * weights).sum(dim=1), sum(sizes), cols[keys.index("loss")]
 
     def _reduce(self, keys, sums, rows, loss_fn):
         """Data parallel: sums and row counts over every rank (a rank may have no rows)."""
@@ -131,6 +145,12 @@ class Trainer:
 
     def _step(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
+        if not self.scaler.is_enabled():  # CPU, fp32 and bf16: no scaler calls at all
+            loss.backward()
+            if self.grad_clip_norm:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip_norm)
+            self.optimizer.step()
+            return
         self.scaler.scale(loss).backward()
         if self.grad_clip_norm:
             self.scaler.unscale_(self.optimizer)
