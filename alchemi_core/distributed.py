@@ -125,6 +125,7 @@ def shard(indices: torch.Tensor | slice, pad: bool) -> torch.Tensor | slice | No
 
 def finish() -> None:
     if active():
+        dist.barrier()  # no rank tears down gloo/NCCL while another still talks to it
         dist.destroy_process_group()
 
 

@@ -123,3 +123,15 @@ def shipped_workspace(tmp_path_factory) -> Path:
         for split in ("train", "val", "test"):
             np.save(folder / f"{split}_embeddings.npy", rng.normal(size=(32, width)).astype("f4"))
     return root
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets():
+    """A test's remembered secrets (e.g. the reference's password "pass") must not mask text in
+    the tests after it: the process-wide set is restored after each test."""
+    from alchemi_core import secrets
+
+    before = set(secrets._known)
+    yield
+    secrets._known.clear()
+    secrets._known.update(before)

@@ -87,7 +87,11 @@ def test_sweep_trials_run_as_deployment_runs_on_two_workers(tmp_path, penguins_d
     out = json.loads(swept.stdout[swept.stdout.index("{") :])
     assert out["trials"] == 2 and {r["status"] for r in out["rows"]} == {"ok"}
     assert len({r["vae_run_dir"] for r in out["rows"]}) == 2
-    for i in range(2):  # each worker ran one trial's flow run of the sweep-trial flow
-        log = (tmp_path / f"worker{i}.log").read_text()
-        assert log.count("submitting flow run") == 1, log[-2000:]
-        assert "for flow 'sweep-trial'" in log and "Finished in state Completed()" in log
+    # Both trials ran as flow runs of the sweep-trial deployment, picked up by the pool's
+    # workers (each takes one at a time: --limit 1). Which worker takes which run is Prefect's
+    # choice: on a loaded machine one worker can finish a trial and take the next before the
+    # other polls, so only the total is asserted.
+    logs = [(tmp_path / f"worker{i}.log").read_text() for i in range(2)]
+    assert sum(log.count("submitting flow run") for log in logs) == 2, logs
+    assert all("started" in log for log in logs)
+    assert sum(log.count("Finished in state Completed()") for log in logs) == 2, logs
