@@ -87,9 +87,13 @@ def _is_mae(data: dict) -> bool:
 
 
 def _check(cfg: MAEConfig, src: str) -> None:
+    from alchemi_core.data.headers import check_lab_header
     from alchemi_core.data.spectra import source_files
 
-    source_files(cfg.train.data, src)  # the spectra file exists (or earthlib is installed)
+    # the spectra file exists (or earthlib is installed); a lab table's header is checked
+    for path in source_files(cfg.train.data, src):
+        if path.suffix.lower() in (".csv", ".parquet"):
+            check_lab_header(path, "train.data")
 
 
 def _show(cfg: MAEConfig) -> dict:
