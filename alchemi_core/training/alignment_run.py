@@ -7,14 +7,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from alchemi_core.errors import TrainingDiverged
 from alchemi_core.io import file_sha256
-from alchemi_core.secrets import scrub
 from alchemi_core.training import resume, session
 from alchemi_core.training.early_stopping import Tracker
 from alchemi_core.training.identity import config_hash, resolved_config
 from alchemi_core.training.payload import TrainState
-from alchemi_core.training.run_dir import RunFolder, now
+from alchemi_core.training.run_dir import RunFolder
 from alchemi_core.training.tracking import NullTracker, flatten
 
 log = logging.getLogger("alchemi")
@@ -89,15 +87,7 @@ def _fit(trainer, folder: RunFolder, tracker, overwrite: bool) -> dict:
         start, _ = run.restore(decision.checkpoint)
         summary["resumed_from_epoch"] = start
     log.info(start_message(trainer, folder.path))
-    folder.write_config(res)
-    folder.info.setdefault("created", now())
-    folder.write_info(
-        config_hash=run_id,
-        status="running",
-        config_path=trainer.source,
-        mlflow_run_id=tracker.run_id or folder.info.get("mlflow_run_id"),
-        runtime=d,
-    )
+    session.mark_running(folder, tracker, res, run_id, trainer.source, trainer.rt)
     if decision.state == resume.RESUME:
         session.resend_metrics(folder, tracker, run.rows)
     else:
@@ -108,10 +98,7 @@ def _fit(trainer, folder: RunFolder, tracker, overwrite: bool) -> dict:
             log.info("epoch %d: %s", epoch, _brief(metrics))
             run.on_epoch_end(epoch, metrics)
     except BaseException as exc:
-        status = "diverged" if isinstance(exc, TrainingDiverged) else "failed"
-        folder.write_info(status=status, error=scrub(str(exc))[:500])
-        tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-        folder.write_info(**session.tracking_state(folder, tracker))
+        session.record_failure(folder, tracker, exc)
         raise
     folder.write_info(status="finished", checkpoints=folder.checkpoint_hashes())
     session.finish_tracking(folder, tracker)

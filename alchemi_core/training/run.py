@@ -15,7 +15,7 @@ from typing import Any
 from alchemi_core import assembly, distributed, plots
 from alchemi_core.assembly import Built
 from alchemi_core.training import resume, session
-from alchemi_core.training.run_dir import RunFolder, now
+from alchemi_core.training.run_dir import RunFolder
 from alchemi_core.training.tracking import NullTracker, flatten
 
 log = logging.getLogger("alchemi")
@@ -76,15 +76,7 @@ def _execute(b: Built, folder: RunFolder, tracker, overwrite: bool) -> TrainResu
         result.resumed_from_epoch = start_epoch
     log.info(start_message(b, folder.path))
 
-    folder.write_config(b.resolved)
-    folder.info.setdefault("created", now())
-    folder.write_info(
-        config_hash=b.config_hash,
-        status="running",
-        config_path=b.source,
-        mlflow_run_id=tracker.run_id or folder.info.get("mlflow_run_id"),
-        runtime=b.rt.describe(),
-    )
+    session.mark_running(folder, tracker, b.resolved, b.config_hash, b.source, b.rt)
     if decision.state == resume.RESUME:
         session.resend_metrics(folder, tracker, run.rows)
     else:
