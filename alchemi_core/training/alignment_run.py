@@ -35,12 +35,8 @@ def resolved(trainer) -> dict:
 
 
 def start_message(trainer, run_dir: Path) -> str:
-    d = trainer.rt.describe()
-    return (
-        f"aligning {trainer.cfg.experiment.name!r} from {trainer.source}: seed {d['seed']} "
-        f"({d['seed_source']}), device {d['device']}, dtype {d['dtype']}, amp {d['amp_dtype']}, "
-        f"deterministic {d['deterministic']} -> {run_dir}"
-    )
+    name = trainer.cfg.experiment.name
+    return f"aligning {name!r} from {trainer.source}: {trainer.rt.summary()} -> {run_dir}"
 
 
 def fit(trainer, tracker=None, overwrite: bool = False) -> dict:

@@ -236,12 +236,7 @@ def run_pretrain_mae(
 
 
 def start_message(cfg: MAEConfig, rt: runtime.Runtime, source: str, run_dir: Path) -> str:
-    d = rt.describe()
-    return (
-        f"pretraining MAE {cfg.experiment.name!r} from {source}: seed {d['seed']} "
-        f"({d['seed_source']}), device {d['device']}, dtype {d['dtype']}, amp {d['amp_dtype']}, "
-        f"deterministic {d['deterministic']} -> {run_dir}"
-    )
+    return f"pretraining MAE {cfg.experiment.name!r} from {source}: {rt.summary()} -> {run_dir}"
 
 
 def table(rows: list[dict]) -> str:

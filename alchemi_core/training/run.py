@@ -127,12 +127,8 @@ def plot(folder: RunFolder) -> None:
 
 
 def start_message(b: Built, run_dir: Path) -> str:
-    d = b.rt.describe()
-    return (
-        f"training {b.cfg.model.class_} {b.cfg.experiment.name!r} from {b.source}: "
-        f"seed {d['seed']} ({d['seed_source']}), device {d['device']}, dtype {d['dtype']}, "
-        f"amp {d['amp_dtype']}, deterministic {d['deterministic']} -> {run_dir}"
-    )
+    name = f"{b.cfg.model.class_} {b.cfg.experiment.name!r}"
+    return f"training {name} from {b.source}: {b.rt.summary()} -> {run_dir}"
 
 
 def run_tags(b: Built) -> dict[str, str]:
