@@ -67,15 +67,7 @@ def _fit(trainer, folder: RunFolder, tracker, overwrite: bool) -> dict:
         session.sync_finished(folder, tracker, cfg.experiment.name)
         return {**summary, "status": "already_finished", **_result(folder)}
     folder.remove_temp_files()
-    d = trainer.rt.describe()
-    tags = {
-        "alchemi.config_path": trainer.source,
-        "alchemi.config_hash": run_id,
-        "alchemi.seed": str(d["seed"]),
-        "alchemi.device": str(d["device"]),
-        "alchemi.dtype": str(d["dtype"]),
-        "alchemi.model": MODEL_CLASS,
-    }
+    tags = session.run_tags(trainer.source, run_id, trainer.rt, MODEL_CLASS)
     tracker.start(cfg.experiment.name, folder.info.get("mlflow_run_id"), tags=tags)
     start = 0
     if decision.state == resume.RESUME:

@@ -62,10 +62,7 @@ class MAEFolder:
         f = self.folder
         for stale in f.remove_temp_files():
             log.info("removed %s (left by a killed writer)", stale)
-        d = self.rt.describe()
-        tags = {"alchemi.config_path": self.source, "alchemi.config_hash": self.hash,
-                "alchemi.seed": str(d["seed"]), "alchemi.device": str(d["device"]),
-                "alchemi.dtype": str(d["dtype"]), "alchemi.model": "MAE"}  # fmt: skip
+        tags = session.run_tags(self.source, self.hash, self.rt, "MAE")
         self.tracker.start(self.cfg.experiment.name, f.info.get("mlflow_run_id"), tags=tags)
         if ckpt is not None:  # lines past the checkpoint come from steps that run again
             self.metrics = [m for m in f.read_metrics() if m["epoch"] <= ckpt["epoch"]]

@@ -62,7 +62,11 @@ def _execute(b: Built, folder: RunFolder, tracker, overwrite: bool) -> TrainResu
 
     for stale in folder.remove_temp_files():
         log.info("removed %s (left by a killed writer)", stale)
-    tracker.start(cfg.experiment.name, folder.info.get("mlflow_run_id"), tags=run_tags(b))
+    tracker.start(
+        cfg.experiment.name,
+        folder.info.get("mlflow_run_id"),
+        tags=session.run_tags(b.source, b.config_hash, b.rt, b.cfg.model.class_),
+    )
     start_epoch, stopped = 0, False
     if decision.state == resume.RESUME:
         log.info(
@@ -129,18 +133,6 @@ def plot(folder: RunFolder) -> None:
 def start_message(b: Built, run_dir: Path) -> str:
     name = f"{b.cfg.model.class_} {b.cfg.experiment.name!r}"
     return f"training {name} from {b.source}: {b.rt.summary()} -> {run_dir}"
-
-
-def run_tags(b: Built) -> dict[str, str]:
-    d = b.rt.describe()
-    return {
-        "alchemi.config_path": b.source,
-        "alchemi.config_hash": b.config_hash,
-        "alchemi.seed": str(d["seed"]),
-        "alchemi.device": str(d["device"]),
-        "alchemi.dtype": str(d["dtype"]),
-        "alchemi.model": b.cfg.model.class_,
-    }
 
 
 def fill_result(

@@ -123,6 +123,19 @@ def finish_tracking(folder: RunFolder, tracker) -> None:
     folder.write_info(**tracking_state(folder, tracker))
 
 
+def run_tags(source: str, run_id: str, rt, model: str) -> dict[str, str]:
+    """The tracker tags every run kind sets: config path and hash, seed, device, dtype, model."""
+    d = rt.describe()
+    return {
+        "alchemi.config_path": source,
+        "alchemi.config_hash": run_id,
+        "alchemi.seed": str(d["seed"]),
+        "alchemi.device": str(d["device"]),
+        "alchemi.dtype": str(d["dtype"]),
+        "alchemi.model": model,
+    }
+
+
 def mark_running(folder: RunFolder, tracker, resolved: dict, run_id: str, source: str, rt, **extra):
     """config.yaml and run.json (status running) as a run starts or resumes."""
     folder.write_config(resolved)
