@@ -10,6 +10,7 @@ import sys
 import traceback
 from collections.abc import Callable
 
+from alchemi_core.commands import GROUPS, add_config_options, add_run_options
 from alchemi_core.errors import AlchemiError, UserError
 from alchemi_core.secrets import scrub
 
@@ -95,10 +96,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def _inference_parser(sub, name: str, what: str) -> None:
     p = sub.add_parser(name, help=f"{what} from a checkpoint, per a YAML config")
-    p.add_argument("--config", required=True, help=f"{name} config YAML")
-    p.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
-    )
+    add_config_options(p, f"{name} config YAML")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -108,20 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     level.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     t = sub.add_parser("train", help="train a model from a YAML config")
-    t.add_argument("--config", required=True, help="training config YAML")
-    t.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key (dotted path), validated like the file",
-    )
-    t.add_argument("--seed", type=int, default=None, help="overrides every seed in the config")
-    t.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace a run of a different config or data in the same output folder",
-    )
+    add_run_options(t, "training config YAML")
     t.add_argument(
         "--nproc",
         type=int,
@@ -136,8 +121,6 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", required=True, help="folder for train/val/test files")
     d.add_argument("--format", choices=["csv", "parquet"], default="csv")
     d.add_argument("--seed", type=int, default=0)
-    from alchemi_core.commands import GROUPS
-
     for module in GROUPS:
         importlib.import_module(module).register(sub)
     return p

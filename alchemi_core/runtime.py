@@ -50,6 +50,14 @@ class Runtime:
             "threads": self.threads or torch.get_num_threads(),
         }
 
+    def summary(self) -> str:
+        """The runtime part of a run's start line: seed (and its source), device, dtypes."""
+        d = self.describe()
+        return (
+            f"seed {d['seed']} ({d['seed_source']}), device {d['device']}, dtype {d['dtype']}, "
+            f"amp {d['amp_dtype']}, deterministic {d['deterministic']}"
+        )
+
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.amp_dtype is None:
             return contextlib.nullcontext()

@@ -278,3 +278,37 @@ def test_runs_on_cuda_with_bf16_autocast(tmp_path, capsys):
     assert code == 0, err
     assert "device cuda" in err
     assert all(math.isfinite(r["masked_loss"]) for r in json.loads(out)["rows"])
+
+
+def test_loss_sum_keeps_the_first_non_finite_step():
+    from alchemi_core.errors import TrainingDiverged
+    from alchemi_core.training.mae import LossSum
+
+    acc = LossSum(torch.device("cpu"), start=0.5)
+    for step, x in enumerate([1.0, 2.25, 4.0], start=1):
+        acc.add(torch.tensor(x), step)
+    assert acc.total(0.5) == 7.75
+    acc.reset()
+    for step, x in [(4, 1.0), (5, float("inf")), (6, float("nan")), (7, 2.0)]:
+        acc.add(torch.tensor(x), step)
+    with pytest.raises(TrainingDiverged, match=r"loss is inf at step 5 of mask ratio 0\.75"):
+        acc.total(0.75)
+
+
+def test_a_diverging_run_stops_with_one_line_and_no_nan_on_disk(tmp_path, capsys):
+    """The NaN is found at the end of its logging interval, named by its own step; no line or
+    checkpoint after it is written."""
+    sets = [f"experiment.output_dir={tmp_path}", "train.learning_rate=1000", "train.steps=40"]
+    sets += ["train.bench_repeats=0", "train.log_every=3", "train.checkpoint_every=3"]
+    code, _, err = run_cli(capsys, "--config", str(DEBUG), *(f"--set={s}" for s in sets))
+    last = err.strip().splitlines()[-1]
+    assert code == 1 and last.startswith("error: loss is nan at step "), err
+    assert last.endswith("of mask ratio 0.5")
+    bad_step = int(last.split(" at step ")[1].split()[0])
+    run_dir = tmp_path / "mae_synthetic_debug"
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "diverged" and info["error"] in last
+    lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert lines and all(m["step"] < bad_step and math.isfinite(m["train_loss"]) for m in lines)
+    ckpt = torch.load(run_dir / "checkpoints/last_model.pt", weights_only=False)
+    assert ckpt["epoch"] < bad_step

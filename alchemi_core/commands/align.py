@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from alchemi_core.commands import add_run_options
+
 
 def _train(args: argparse.Namespace) -> int:
     from alchemi_core import align_api
@@ -36,20 +38,7 @@ def register(sub) -> None:
     a = sub.add_parser("align", help="lab<->sensor alignment: train, eval")
     asub = a.add_subparsers(dest="align_command", required=True, parser_class=type(a))
     t = asub.add_parser("train", help="train the alignment model from a YAML config")
-    t.add_argument("--config", required=True, help="alignment config YAML")
-    t.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key (dotted path), validated like the file",
-    )
-    t.add_argument("--seed", type=int, default=None, help="overrides global.seed")
-    t.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace a run of a different config or data in the same folder",
-    )
+    add_run_options(t, "alignment config YAML")
     t.set_defaults(func=_train)
     e = asub.add_parser("eval", help="retrieval and cycle metrics on a lab table and a sensor")
     e.add_argument("--run", required=True, help="alignment run folder")

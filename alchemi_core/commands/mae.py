@@ -5,19 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
+from alchemi_core.commands import add_run_options
+
 
 def register(sub) -> None:
     p = sub.add_parser("pretrain-mae", help="MAE harness: masked loss and tokens/s per ratio")
-    p.add_argument("--config", required=True, help="MAE config YAML (configs/train.mae.yaml)")
-    p.add_argument(
-        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key"
-    )
-    p.add_argument("--seed", type=int, default=None, help="overrides every seed in the config")
-    p.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="replace a run of a different config or data in the same output folder",
-    )
+    add_run_options(p, "MAE config YAML (configs/train.mae.yaml)")
     p.add_argument("--json", action="store_true", help="print the result as JSON, not a table")
     p.set_defaults(func=run)
 

@@ -123,6 +123,12 @@ class AlignmentConfig(Strict):
         return self
 
 
+def _check(cfg: AlignmentConfig, src: str) -> None:
+    from alchemi_core.data.headers import check_align_data
+
+    check_align_data(cfg.data)  # the tables exist and hold the right columns (headers only)
+
+
 def load_alignment_config(path: str | Path, overrides: list[str] | None = None) -> AlignmentConfig:
     data = read_yaml(path)
     apply_overrides(data, list(overrides or []), AlignmentConfig)
@@ -134,6 +140,7 @@ KIND = dict(
     name="alignment",
     detect=lambda d: "tokenizer" in d or "trainer" in d,
     load=lambda path, sets: load_alignment_config(path, sets),
+    check=_check,
     show=lambda cfg: cfg.model_dump(mode="json", by_alias=True),
     folders=("phase2",),
     schema=AlignmentConfig,

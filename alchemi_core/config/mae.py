@@ -87,9 +87,13 @@ def _is_mae(data: dict) -> bool:
 
 
 def _check(cfg: MAEConfig, src: str) -> None:
-    from alchemi_core.data.spectra import source_files
+    from alchemi_core.data.headers import check_lab_header
+    from alchemi_core.data.spectra import resolve_source, source_files
 
     source_files(cfg.train.data, src)  # the spectra file exists (or earthlib is installed)
+    table = resolve_source(cfg.train.data, src)  # a lab table (not earthlib, not synthetic)
+    if table is not None:
+        check_lab_header(table, "train.data")
 
 
 def _show(cfg: MAEConfig) -> dict:

@@ -54,3 +54,70 @@ def check_input(loader_class: str, path: str | Path, data) -> None:
         check_npy(path)
     elif not Path(path).exists():  # a plugin's loader: at least the path must exist
         raise DataError("data file not found", path)
+
+
+# -- spectral tables (the alignment and MAE kinds; formats in data/spectral.py) ---------------
+
+
+def _header(path: str | Path, what: str, key: str) -> tuple[Path, list[str]]:
+    """The file at config key `key` exists, is a table, and its column names."""
+    try:
+        path = check_file(path, SUFFIXES, what)
+        return path, column_names(path)
+    except DataError as exc:
+        raise DataError(exc.message, exc.file, key) from None
+
+
+def check_lab_header(path: str | Path, key: str) -> None:
+    """A lab table: an optional `id`, every other column a wavelength in nm, increasing."""
+    path, cols = _header(path, "lab library", key)
+    waves = []
+    for col in cols:
+        if col == "id":
+            continue
+        try:
+            waves.append(float(col))
+        except ValueError:
+            raise DataError(
+                f"column {col!r} is neither `id` nor a wavelength in nm", path, key
+            ) from None
+    if len(waves) < 2:
+        raise DataError("needs at least 2 wavelength columns", path, key)
+    if any(b <= a for a, b in zip(waves, waves[1:], strict=False)):
+        raise DataError("wavelength columns must increase", path, key)
+
+
+def check_sensor_header(path: str | Path, key: str) -> list[str]:
+    """A sensor table: `wavelength_nm` + response columns, or band, centre_nm, fwhm_nm.
+    Returns its band names when the header holds them (the response-curve form)."""
+    path, cols = _header(path, "sensor", key)
+    if "wavelength_nm" in cols:
+        bands = [c for c in cols if c != "wavelength_nm"]
+        if not bands:
+            raise DataError("no response columns next to wavelength_nm", path, key)
+        return bands
+    centre = "centre_nm" if "centre_nm" in cols else "center_nm"
+    for col in ("band", centre, "fwhm_nm"):
+        if col not in cols:
+            raise DataError(
+                f"missing column {col!r}; a sensor needs wavelength_nm + response columns, "
+                "or band, centre_nm, fwhm_nm",
+                path,
+                key,
+            )
+    return []
+
+
+def check_align_data(data) -> None:
+    """An alignment config's `data` section: the lab table, sensors and measured pairs."""
+    check_lab_header(data.lab_path, "data.lab_path")
+    bands: list[str] = []
+    for name in ("sensor_paths", "eval_sensor_paths"):
+        for i, p in enumerate(getattr(data, name)):
+            found = check_sensor_header(p, f"data.{name}.{i}")
+            bands = found if name == "sensor_paths" and i == 0 else bands
+    if data.pairs_path:  # measured readings of the first sensor: `id` and its bands
+        path, cols = _header(data.pairs_path, "pairs", "data.pairs_path")
+        missing = [c for c in ["id", *bands] if c not in cols]
+        if missing:
+            raise DataError(f"missing column {missing[0]!r}", path, "data.pairs_path")

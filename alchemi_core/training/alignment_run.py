@@ -7,14 +7,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from alchemi_core.errors import TrainingDiverged
 from alchemi_core.io import file_sha256
-from alchemi_core.secrets import scrub
 from alchemi_core.training import resume, session
 from alchemi_core.training.early_stopping import Tracker
 from alchemi_core.training.identity import config_hash, resolved_config
 from alchemi_core.training.payload import TrainState
-from alchemi_core.training.run_dir import RunFolder, now
+from alchemi_core.training.run_dir import RunFolder
 from alchemi_core.training.tracking import NullTracker, flatten
 
 log = logging.getLogger("alchemi")
@@ -37,12 +35,8 @@ def resolved(trainer) -> dict:
 
 
 def start_message(trainer, run_dir: Path) -> str:
-    d = trainer.rt.describe()
-    return (
-        f"aligning {trainer.cfg.experiment.name!r} from {trainer.source}: seed {d['seed']} "
-        f"({d['seed_source']}), device {d['device']}, dtype {d['dtype']}, amp {d['amp_dtype']}, "
-        f"deterministic {d['deterministic']} -> {run_dir}"
-    )
+    name = trainer.cfg.experiment.name
+    return f"aligning {name!r} from {trainer.source}: {trainer.rt.summary()} -> {run_dir}"
 
 
 def fit(trainer, tracker=None, overwrite: bool = False) -> dict:
@@ -73,15 +67,7 @@ def _fit(trainer, folder: RunFolder, tracker, overwrite: bool) -> dict:
         session.sync_finished(folder, tracker, cfg.experiment.name)
         return {**summary, "status": "already_finished", **_result(folder)}
     folder.remove_temp_files()
-    d = trainer.rt.describe()
-    tags = {
-        "alchemi.config_path": trainer.source,
-        "alchemi.config_hash": run_id,
-        "alchemi.seed": str(d["seed"]),
-        "alchemi.device": str(d["device"]),
-        "alchemi.dtype": str(d["dtype"]),
-        "alchemi.model": MODEL_CLASS,
-    }
+    tags = session.run_tags(trainer.source, run_id, trainer.rt, MODEL_CLASS)
     tracker.start(cfg.experiment.name, folder.info.get("mlflow_run_id"), tags=tags)
     start = 0
     if decision.state == resume.RESUME:
@@ -89,15 +75,7 @@ def _fit(trainer, folder: RunFolder, tracker, overwrite: bool) -> dict:
         start, _ = run.restore(decision.checkpoint)
         summary["resumed_from_epoch"] = start
     log.info(start_message(trainer, folder.path))
-    folder.write_config(res)
-    folder.info.setdefault("created", now())
-    folder.write_info(
-        config_hash=run_id,
-        status="running",
-        config_path=trainer.source,
-        mlflow_run_id=tracker.run_id or folder.info.get("mlflow_run_id"),
-        runtime=d,
-    )
+    session.mark_running(folder, tracker, res, run_id, trainer.source, trainer.rt)
     if decision.state == resume.RESUME:
         session.resend_metrics(folder, tracker, run.rows)
     else:
@@ -108,10 +86,7 @@ def _fit(trainer, folder: RunFolder, tracker, overwrite: bool) -> dict:
             log.info("epoch %d: %s", epoch, _brief(metrics))
             run.on_epoch_end(epoch, metrics)
     except BaseException as exc:
-        status = "diverged" if isinstance(exc, TrainingDiverged) else "failed"
-        folder.write_info(status=status, error=scrub(str(exc))[:500])
-        tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-        folder.write_info(**session.tracking_state(folder, tracker))
+        session.record_failure(folder, tracker, exc)
         raise
     folder.write_info(status="finished", checkpoints=folder.checkpoint_hashes())
     session.finish_tracking(folder, tracker)

@@ -10,7 +10,6 @@ are a function of (seed, ratio, step), and the checkpoint holds every other stat
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,6 +120,34 @@ def ratio_row(model, cfg: MAEConfig, rt, data: Tokens, ratio: float) -> dict:
     }
 
 
+class LossSum:
+    """The training losses of a logging interval, summed on the device: reading the total is
+    the only host sync (once per interval, not per step). The first non-finite loss is kept."""
+
+    def __init__(self, device: torch.device, start: float = 0.0):
+        dtype = torch.float32 if device.type == "mps" else torch.float64
+        self.sum = torch.tensor(start, dtype=dtype, device=device)
+        self.bad_step = torch.zeros((), dtype=dtype, device=device)  # 0: every loss finite
+        self.bad_loss = torch.zeros((), dtype=dtype, device=device)
+
+    def add(self, loss: torch.Tensor, step: int) -> None:
+        loss = loss.to(self.sum.dtype)
+        first = (self.bad_step == 0) & ~torch.isfinite(loss)
+        self.bad_step = torch.where(first, step, self.bad_step)
+        self.bad_loss = torch.where(first, loss, self.bad_loss)
+        self.sum += loss
+
+    def total(self, ratio: float) -> float:
+        """The sum so far; TrainingDiverged if a loss was NaN or infinite."""
+        total, step, loss = torch.stack([self.sum, self.bad_step, self.bad_loss]).tolist()
+        if step:
+            raise TrainingDiverged(f"loss is {loss} at step {int(step)} of mask ratio {ratio}")
+        return total
+
+    def reset(self) -> None:
+        self.sum.zero_()
+
+
 def train_ratio(folder: MAEFolder, cfg, rt, data, i: int, start_step: int, ckpt) -> dict:
     """Train the MAE of masking ratio i from start_step (after `ckpt`); returns its row.
     Per step: metrics line, then checkpoint: a kill between them resumes exactly."""
@@ -136,18 +163,21 @@ def train_ratio(folder: MAEFolder, cfg, rt, data, i: int, start_step: int, ckpt)
         loss_sum, loss_n = ckpt["training"]["loss_sum"], ckpt["training"]["loss_n"]
     model.train()
     row: dict = {}
+    acc = LossSum(rt.device, loss_sum)
     for step in range(start_step + 1, t.steps + 1):
         batch = make_batch(data.train, t.batch_size, ratio, step_generator(rt.seed, i, step))
-        loss = float(train_step(model, opt, rt, *batch))
-        if not math.isfinite(loss):
-            raise TrainingDiverged(f"loss is {loss} at step {step} of mask ratio {ratio}")
-        loss_sum, loss_n = loss_sum + loss, loss_n + 1
+        acc.add(train_step(model, opt, rt, *batch), step)
+        loss_n += 1
         faults.point("mae.step")
         last = step == t.steps
-        if step % t.log_every == 0 or last:
+        log_now = step % t.log_every == 0 or last
+        if log_now or step % t.checkpoint_every == 0:  # a NaN stops before any line or save
+            loss_sum = acc.total(ratio)
+        if log_now:
             line = {"epoch": i * t.steps + step, "step": step, "mask_ratio": ratio}
             line["train_loss"] = loss_sum / loss_n
             loss_sum, loss_n = 0.0, 0
+            acc.reset()
             if last:
                 row = ratio_row(model, cfg, rt, data, ratio)
                 line.update({f"val_{k}": v for k, v in row.items() if k != "mask_ratio"})
@@ -206,12 +236,7 @@ def run_pretrain_mae(
 
 
 def start_message(cfg: MAEConfig, rt: runtime.Runtime, source: str, run_dir: Path) -> str:
-    d = rt.describe()
-    return (
-        f"pretraining MAE {cfg.experiment.name!r} from {source}: seed {d['seed']} "
-        f"({d['seed_source']}), device {d['device']}, dtype {d['dtype']}, amp {d['amp_dtype']}, "
-        f"deterministic {d['deterministic']} -> {run_dir}"
-    )
+    return f"pretraining MAE {cfg.experiment.name!r} from {source}: {rt.summary()} -> {run_dir}"
 
 
 def table(rows: list[dict]) -> str:

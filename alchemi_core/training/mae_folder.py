@@ -10,12 +10,11 @@ from typing import Any
 from alchemi_core import runtime
 from alchemi_core.config.mae import MAEConfig
 from alchemi_core.data.spectra import source_files
-from alchemi_core.errors import TrainingDiverged
 from alchemi_core.io import file_sha256
-from alchemi_core.secrets import redact, scrub
+from alchemi_core.secrets import redact
 from alchemi_core.training import checkpoints, resume, session
 from alchemi_core.training.identity import config_hash, runtime_block
-from alchemi_core.training.run_dir import RunFolder, now
+from alchemi_core.training.run_dir import RunFolder
 from alchemi_core.training.tracking import flatten
 
 log = logging.getLogger("alchemi")
@@ -63,10 +62,7 @@ class MAEFolder:
         f = self.folder
         for stale in f.remove_temp_files():
             log.info("removed %s (left by a killed writer)", stale)
-        d = self.rt.describe()
-        tags = {"alchemi.config_path": self.source, "alchemi.config_hash": self.hash,
-                "alchemi.seed": str(d["seed"]), "alchemi.device": str(d["device"]),
-                "alchemi.dtype": str(d["dtype"]), "alchemi.model": "MAE"}  # fmt: skip
+        tags = session.run_tags(self.source, self.hash, self.rt, "MAE")
         self.tracker.start(self.cfg.experiment.name, f.info.get("mlflow_run_id"), tags=tags)
         if ckpt is not None:  # lines past the checkpoint come from steps that run again
             self.metrics = [m for m in f.read_metrics() if m["epoch"] <= ckpt["epoch"]]
@@ -75,16 +71,15 @@ class MAEFolder:
         else:
             self.tracker.log_params(flatten(self.resolved))
         log.info(message)
-        f.write_config(self.resolved)
-        f.info.setdefault("created", now())
-        f.write_info(
-            config_hash=self.hash,
-            status="running",
-            config_path=self.source,
+        session.mark_running(
+            f,
+            self.tracker,
+            self.resolved,
+            self.hash,
+            self.source,
+            self.rt,
             kind="mae",
             data=data_info,
-            mlflow_run_id=self.tracker.run_id or f.info.get("mlflow_run_id"),
-            runtime=self.rt.describe(),
         )
 
     def append_metrics(self, line: dict) -> None:
@@ -113,10 +108,7 @@ class MAEFolder:
         )
 
     def fail(self, exc: BaseException) -> None:
-        status = "diverged" if isinstance(exc, TrainingDiverged) else "failed"
-        self.folder.write_info(status=status, error=scrub(str(exc))[:500])
-        self.tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-        self.folder.write_info(**session.tracking_state(self.folder, self.tracker))
+        session.record_failure(self.folder, self.tracker, exc)
 
     def finish(self) -> dict[str, Any]:
         f = self.folder

@@ -15,7 +15,7 @@ from typing import Any
 from alchemi_core import assembly, distributed, plots
 from alchemi_core.assembly import Built
 from alchemi_core.training import resume, session
-from alchemi_core.training.run_dir import RunFolder, now
+from alchemi_core.training.run_dir import RunFolder
 from alchemi_core.training.tracking import NullTracker, flatten
 
 log = logging.getLogger("alchemi")
@@ -62,7 +62,11 @@ def _execute(b: Built, folder: RunFolder, tracker, overwrite: bool) -> TrainResu
 
     for stale in folder.remove_temp_files():
         log.info("removed %s (left by a killed writer)", stale)
-    tracker.start(cfg.experiment.name, folder.info.get("mlflow_run_id"), tags=run_tags(b))
+    tracker.start(
+        cfg.experiment.name,
+        folder.info.get("mlflow_run_id"),
+        tags=session.run_tags(b.source, b.config_hash, b.rt, b.cfg.model.class_),
+    )
     start_epoch, stopped = 0, False
     if decision.state == resume.RESUME:
         log.info(
@@ -76,15 +80,7 @@ def _execute(b: Built, folder: RunFolder, tracker, overwrite: bool) -> TrainResu
         result.resumed_from_epoch = start_epoch
     log.info(start_message(b, folder.path))
 
-    folder.write_config(b.resolved)
-    folder.info.setdefault("created", now())
-    folder.write_info(
-        config_hash=b.config_hash,
-        status="running",
-        config_path=b.source,
-        mlflow_run_id=tracker.run_id or folder.info.get("mlflow_run_id"),
-        runtime=b.rt.describe(),
-    )
+    session.mark_running(folder, tracker, b.resolved, b.config_hash, b.source, b.rt)
     if decision.state == resume.RESUME:
         session.resend_metrics(folder, tracker, run.rows)
     else:
@@ -135,24 +131,8 @@ def plot(folder: RunFolder) -> None:
 
 
 def start_message(b: Built, run_dir: Path) -> str:
-    d = b.rt.describe()
-    return (
-        f"training {b.cfg.model.class_} {b.cfg.experiment.name!r} from {b.source}: "
-        f"seed {d['seed']} ({d['seed_source']}), device {d['device']}, dtype {d['dtype']}, "
-        f"amp {d['amp_dtype']}, deterministic {d['deterministic']} -> {run_dir}"
-    )
-
-
-def run_tags(b: Built) -> dict[str, str]:
-    d = b.rt.describe()
-    return {
-        "alchemi.config_path": b.source,
-        "alchemi.config_hash": b.config_hash,
-        "alchemi.seed": str(d["seed"]),
-        "alchemi.device": str(d["device"]),
-        "alchemi.dtype": str(d["dtype"]),
-        "alchemi.model": b.cfg.model.class_,
-    }
+    name = f"{b.cfg.model.class_} {b.cfg.experiment.name!r}"
+    return f"training {name} from {b.source}: {b.rt.summary()} -> {run_dir}"
 
 
 def fill_result(

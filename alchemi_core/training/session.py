@@ -15,7 +15,7 @@ from alchemi_core.secrets import scrub
 from alchemi_core.training import checkpoints
 from alchemi_core.training.early_stopping import EarlyStopper, Tracker
 from alchemi_core.training.payload import TrainState
-from alchemi_core.training.run_dir import RunFolder
+from alchemi_core.training.run_dir import RunFolder, now
 
 log = logging.getLogger("alchemi")
 
@@ -121,6 +121,33 @@ def finish_tracking(folder: RunFolder, tracker) -> None:
         tracker.log_artifact(str(checkpoint), "checkpoints")
     tracker.finish("FINISHED")
     folder.write_info(**tracking_state(folder, tracker))
+
+
+def run_tags(source: str, run_id: str, rt, model: str) -> dict[str, str]:
+    """The tracker tags every run kind sets: config path and hash, seed, device, dtype, model."""
+    d = rt.describe()
+    return {
+        "alchemi.config_path": source,
+        "alchemi.config_hash": run_id,
+        "alchemi.seed": str(d["seed"]),
+        "alchemi.device": str(d["device"]),
+        "alchemi.dtype": str(d["dtype"]),
+        "alchemi.model": model,
+    }
+
+
+def mark_running(folder: RunFolder, tracker, resolved: dict, run_id: str, source: str, rt, **extra):
+    """config.yaml and run.json (status running) as a run starts or resumes."""
+    folder.write_config(resolved)
+    folder.info.setdefault("created", now())
+    folder.write_info(
+        config_hash=run_id,
+        status="running",
+        config_path=source,
+        **extra,
+        mlflow_run_id=tracker.run_id or folder.info.get("mlflow_run_id"),
+        runtime=rt.describe(),
+    )
 
 
 def record_failure(folder: RunFolder, tracker, exc: BaseException) -> None:
