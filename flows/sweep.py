@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 import sys
 from pathlib import Path
@@ -26,6 +27,9 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from alchemi_core.config import pipeline as pl
 from alchemi_core.errors import AlchemiError
 from alchemi_core.io import canonical_json, write_text
+from alchemi_core.plots import plot_sweep
+from flows import report
+from flows.params import ConfigPath, Refresh, run_name
 from flows.stages import Steps, resolve, result, submit_sae, submit_vae
 from tasks import forking
 from tasks.tracking import log_sweep
@@ -106,8 +110,8 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
     return write_text(path, buf.getvalue())
 
 
-@flow(name="sweep-trials")
-def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
+@flow(name="sweep-trials", flow_run_name=run_name("sweep trials"))
+def run_trials(config: ConfigPath, refresh: Refresh = False) -> dict[str, Any]:
     cfg, trials = pl.load_sweep(config)
     steps = Steps(refresh)
     vae_stages: dict[str, dict] = {}
@@ -145,6 +149,7 @@ def log_results(config: str, cfg: pl.SweepConfig, trials: list[pl.Trial], out: d
     flat = table(rows, metric)
     csv_path = write_csv(Path(cfg.output_dir) / "results.csv", flat)
     best = rows[0] if rows[0]["status"] == "ok" else None
+    picture = objective_plot(rows, metric, Path(cfg.output_dir) / "objective.png", best)
     create_table_artifact(table=flat, key="sweep-results", description=f"{config}: best first")
     best_line = (
         f"best trial: **{best['trial']}** {metric}={best['metrics'][metric]:.6g} "
@@ -159,6 +164,9 @@ def log_results(config: str, cfg: pl.SweepConfig, trials: list[pl.Trial], out: d
         "vae_stages": out["vae_stages"],
         "trials_flow_run_id": out["flow_run_id"],
         "rows": rows,
+        "files": {"results": str(csv_path)},
+        "pictures": [str(picture)] if picture else [],
+        "mlflow_uris": [],
     }
     mlflow = trials[0].pipeline.sae.get("mlflow")
     if mlflow:
@@ -167,16 +175,34 @@ def log_results(config: str, cfg: pl.SweepConfig, trials: list[pl.Trial], out: d
             "objective": f"{metric} ({cfg.objective.direction})",
             "grid": canonical_json(cfg.grid),
         }
-        summary["mlflow"] = log_sweep(mlflow, Path(config).stem, spec, rows, metric)
+        summary["mlflow"] = log_sweep(
+            mlflow, Path(config).stem, spec, rows, metric, summary["pictures"]
+        )
+        summary["mlflow_uris"] = [mlflow["tracking_uri"]]
+        summary["links"] = {"sweep": summary["mlflow"]["link"]}
+    lines = report.pictures({}, [picture] if picture else [])
     create_markdown_artifact(
-        markdown=f"# Sweep {config}\n\n{best_line}\n\nresults: `{csv_path}`\n",
+        markdown="\n".join(
+            [f"# Sweep {config}", "", best_line, "", f"results: `{csv_path}`", *lines]
+        ),
         key="sweep-summary",
     )
     return summary
 
 
-@flow(name="sweep")
-def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
+def objective_plot(rows: list[dict], metric: str, out: Path, best: dict | None) -> Path | None:
+    """The objective against each swept parameter; a plotting problem is only a warning."""
+    trials = [{"params": r["params"], "value": r["metrics"].get(metric)} for r in rows]
+    top = {"params": best["params"], "value": best["metrics"][metric]} if best else None
+    try:
+        return plot_sweep(trials, metric, out, top)
+    except Exception as exc:  # noqa: BLE001
+        logging.getLogger("alchemi").warning("could not plot the sweep: %s", exc)
+        return None
+
+
+@flow(name="sweep", flow_run_name=run_name("sweep"))
+def sweep_flow(config: ConfigPath, refresh: Refresh = False) -> dict[str, Any]:
     """Run the sweep in `config` (a sweep YAML path) with its concurrency."""
     forking.install()
     cfg, trials = pl.load_sweep(config)
@@ -188,7 +214,7 @@ def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     from flows.cli import main as cli_main
 
-    return cli_main(__doc__.splitlines()[0], pl.load_sweep, sweep_flow, argv)
+    return cli_main(__doc__.splitlines()[0], pl.load_sweep, sweep_flow, argv, "sweep")
 
 
 if __name__ == "__main__":

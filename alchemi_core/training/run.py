@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import threading
 import time
@@ -35,7 +34,7 @@ from alchemi_core.io import (
     write_text,
 )
 from alchemi_core.secrets import redact, scrub
-from alchemi_core.training import checkpoints
+from alchemi_core.training import checkpoints, figures
 from alchemi_core.training.early_stopping import EarlyStopper, Tracker
 from alchemi_core.training.tracking import NullTracker, flatten
 from alchemi_core.training.trainer import Trainer
@@ -477,34 +476,22 @@ def _execute(run: Run) -> TrainResult:
         run.write_run_json(**run.tracking_state())
         raise
     run.write_run_json(status="finished", checkpoints=run.checkpoint_hashes())
-    plot(run)
     fill_result(result, run)
-    finish_tracking(run, result.best_checkpoint or result.last_checkpoint)
+    checkpoint = result.best_checkpoint or result.last_checkpoint
+    figures.draw(run.run_dir, checkpoint, b.val_loader or b.train_loader, b.cfg)
+    finish_tracking(run, checkpoint)
     return result
-
-
-def plot(run: Run) -> None:
-    """curves.png beside metrics.jsonl (about a second; ALCHEMI_PLOTS=0 skips it).
-
-    A plotting problem never fails a finished run.
-    """
-    if os.environ.get("ALCHEMI_PLOTS", "1") == "0":
-        return
-    from alchemi_core.plots import plot_curves
-
-    try:
-        plot_curves(run.run_dir / "metrics.jsonl")
-    except Exception as exc:  # noqa: BLE001
-        log.warning("could not plot training curves: %s", exc)
 
 
 def finish_tracking(run: Run, checkpoint: str | None) -> None:
     run.tracker.log_artifact(run.run_dir / "config.yaml")
     run.tracker.log_artifact(run.run_dir / "metrics.jsonl")
-    if (run.run_dir / "curves.png").exists():
-        run.tracker.log_artifact(run.run_dir / "curves.png")
+    for name in figures.NAMES:
+        if (run.run_dir / name).exists():
+            run.tracker.log_artifact(run.run_dir / name)
     if checkpoint:
         run.tracker.log_artifact(checkpoint, "checkpoints")
+        run.tracker.log_model(checkpoint, run.b.train_loader)
     run.tracker.finish("FINISHED")
     run.write_run_json(**run.tracking_state())
 

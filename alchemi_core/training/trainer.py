@@ -6,14 +6,13 @@ and an `on_epoch_end(epoch, metrics) -> stop?` callback. Host syncs: one per epo
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
 
 import torch
-from tqdm.auto import tqdm
 
+from alchemi_core import progress
 from alchemi_core.data.batching import Batch, BatchLoader
 from alchemi_core.errors import TrainingDiverged
 from alchemi_core.runtime import Runtime
@@ -27,10 +26,6 @@ def to_device(batch: Batch, device: torch.device, dtype: torch.dtype) -> Batch:
         else v.to(device, non_blocking=True)
         for k, v in batch.items()
     }
-
-
-def show_progress() -> bool:
-    return sys.stderr.isatty()
 
 
 class Trainer:
@@ -64,7 +59,7 @@ class Trainer:
 
     # -- one pass ----------------------------------------------------------------
     def _run_epoch(
-        self, loader: BatchLoader, loss_fn, train: bool, epoch: int, bar: tqdm | None
+        self, loader: BatchLoader, loss_fn, train: bool, epoch: int, bar=None
     ) -> dict[str, float]:
         self.model.train(train)
         loss_fn.reset()
@@ -123,23 +118,14 @@ class Trainer:
         log: Callable[[str], None] = print,
     ) -> int:
         """Train epochs start_epoch+1 .. epochs. Returns the last epoch run."""
-        progress = show_progress()
         epoch = start_epoch
         for epoch in range(start_epoch + 1, self.epochs + 1):
             t0 = time.perf_counter()
             n_batches = len(self.train_loader)
-            bar = (
-                tqdm(
-                    total=n_batches, desc=f"epoch {epoch}/{self.epochs}", leave=False, unit="batch"
-                )
-                if progress
-                else None
-            )
             metrics = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"]}
-            train_m = self._run_epoch(self.train_loader, self.loss_fn, True, epoch, bar)
+            with progress.bar(n_batches, f"epoch {epoch}/{self.epochs}") as bar:
+                train_m = self._run_epoch(self.train_loader, self.loss_fn, True, epoch, bar)
             metrics.update({f"train_{k}": v for k, v in train_m.items()})
-            if bar is not None:
-                bar.close()
             if self.val_loader is not None and epoch % self.val_frequency == 0:
                 val_m = self._run_epoch(self.val_loader, self.val_loss_fn, False, epoch, None)
                 metrics.update({f"val_{k}": v for k, v in val_m.items()})

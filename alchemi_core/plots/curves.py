@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alchemi_core.io import atomic_write
+from alchemi_core.plots.common import save
 
 SKIP = {"epoch", "epoch_seconds"}
 
@@ -49,6 +49,4 @@ def plot_curves(metrics_path: str | Path, out: str | Path | None = None) -> Path
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.94, wspace=0.3, hspace=0.55)
-    out = Path(out) if out else Path(metrics_path).with_name("curves.png")
-    atomic_write(out, lambda p: fig.savefig(p, dpi=90, format="png"))
-    return out
+    return save(fig, Path(out) if out else Path(metrics_path).with_name("curves.png"))

@@ -1,0 +1,46 @@
+"""Typed flow parameters (the Prefect UI shows them as a form) and readable flow run names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
+
+ConfigPath = Annotated[
+    str, Field(description="path of the YAML file, relative to the working directory")
+]
+Refresh = Annotated[bool, Field(description="ignore cached results: run every step again")]
+
+
+def run_name(kind: str):
+    """A flow_run_name callable: '<kind> <config stem>: <model> <experiment> -> ...'."""
+
+    def name() -> str:
+        from prefect import runtime
+
+        config = str(runtime.flow_run.parameters.get("config", ""))
+        return f"{kind} {Path(config).stem}{describe(config)}"
+
+    return name
+
+
+def describe(config: str) -> str:
+    """': VAE baseline -> SAE baseline' for a pipeline, ': VAE debug' for a training file."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(config).read_text()) or {}
+        parts = [data] if "model" in data else [data.get(k) for k in ("vae", "sae")]
+        parts = [  # a stage given as a file path, relative to the pipeline file
+            yaml.safe_load((Path(config).parent / p).read_text()) if isinstance(p, str) else p
+            for p in parts
+        ]
+        labels = [
+            f"{p['model']['class']} {p['experiment']['name']}"
+            for p in parts
+            if isinstance(p, dict) and "model" in p and "experiment" in p
+        ]
+    except Exception:  # noqa: BLE001 - a name is never worth a failure; validation reports it
+        return ""
+    return f": {' -> '.join(labels)}" if labels else ""
