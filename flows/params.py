@@ -1,17 +1,9 @@
-"""Typed flow parameters (the Prefect UI shows them as a form) and readable flow run names."""
+"""Readable flow run names. (The flows' parameters are typed, and described in their
+docstrings' Args sections: Prefect turns both into the form its UI shows.)"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
-
-from pydantic import Field
-
-ConfigPath = Annotated[
-    str, Field(description="path of the YAML file, relative to the working directory")
-]
-Refresh = Annotated[bool, Field(description="ignore cached results: run every step again")]
-
 
 def run_name(kind: str):
     """A flow_run_name callable: '<kind> <config stem>: <model> <experiment> -> ...'."""

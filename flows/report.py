@@ -73,14 +73,23 @@ def ui_commands(mlflow_uris: list[str]) -> list[str]:
     return lines
 
 
+KEY_METRICS = ("loss", "numerical_mse", "categorical_accuracy", "fve", "l0", "dead_fraction")
+
+
+def key_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """The few a person reads first; the rest is in metrics.jsonl and MLflow."""
+    key = {k: v for k, v in metrics.items() if k.split(".")[-1] in KEY_METRICS}
+    return key or dict(list(metrics.items())[:4])
+
+
 def text(title: str, result: dict[str, Any], seconds: float) -> str:
     """The few lines a person reads at the end of a flow run (the full result: --json)."""
     out = [f"{title}: done in {seconds:.0f} s"]
     for stage, metrics in (result.get("metrics") or {}).items():
-        out.append(f"  {stage:<6} {fmt_metrics(metrics, limit=5)}")
+        out.append(f"  {stage:<6} {fmt_metrics(key_metrics(metrics))}")
     if result.get("best"):
         best = result["best"]
-        out.append(f"  best trial {best['trial']}: {fmt_metrics(best['metrics'], limit=3)}")
+        out.append(f"  best trial {best['trial']}: {fmt_metrics(key_metrics(best['metrics']))}")
     out.append("files:")
     for label, path in (result.get("files") or {}).items():
         out.append(f"  {label:<12} {path}")

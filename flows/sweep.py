@@ -29,7 +29,7 @@ from alchemi_core.errors import AlchemiError
 from alchemi_core.io import canonical_json, write_text
 from alchemi_core.plots import plot_sweep
 from flows import report
-from flows.params import ConfigPath, Refresh, run_name
+from flows.params import run_name
 from flows.stages import Steps, resolve, result, submit_sae, submit_vae
 from tasks import forking
 from tasks.tracking import log_sweep
@@ -111,7 +111,13 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 
 @flow(name="sweep-trials", flow_run_name=run_name("sweep trials"))
-def run_trials(config: ConfigPath, refresh: Refresh = False) -> dict[str, Any]:
+def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
+    """Every trial of the sweep in `config`, ranked by its objective.
+
+    Args:
+        config: path of the sweep YAML file (relative to the working directory)
+        refresh: ignore cached results and run every step again
+    """
     cfg, trials = pl.load_sweep(config)
     steps = Steps(refresh)
     vae_stages: dict[str, dict] = {}
@@ -202,8 +208,13 @@ def objective_plot(rows: list[dict], metric: str, out: Path, best: dict | None) 
 
 
 @flow(name="sweep", flow_run_name=run_name("sweep"))
-def sweep_flow(config: ConfigPath, refresh: Refresh = False) -> dict[str, Any]:
-    """Run the sweep in `config` (a sweep YAML path) with its concurrency."""
+def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
+    """Run the sweep in `config` (a sweep YAML path) with its concurrency.
+
+    Args:
+        config: path of the sweep YAML file (relative to the working directory)
+        refresh: ignore cached results and run every step again
+    """
     forking.install()
     cfg, trials = pl.load_sweep(config)
     runner = ThreadPoolTaskRunner(max_workers=cfg.concurrency)

@@ -17,14 +17,19 @@ from prefect.artifacts import create_markdown_artifact
 
 from alchemi_core.config.loading import load_config
 from flows import report
-from flows.params import ConfigPath, Refresh, run_name
+from flows.params import run_name
 from flows.stages import Steps, resolve, submit_model
 from tasks import forking
 
 
 @flow(name="train", flow_run_name=run_name("train"))
-def train_flow(config: ConfigPath, refresh: Refresh = False) -> dict[str, Any]:
-    """Train the model in `config` (a training YAML path); `refresh` re-runs every step."""
+def train_flow(config: str, refresh: bool = False) -> dict[str, Any]:
+    """Train the model in `config` (a training YAML path); `refresh` re-runs every step.
+
+    Args:
+        config: path of the training config YAML file (relative to the working directory)
+        refresh: ignore cached results and run every step again
+    """
     forking.install()
     cfg = load_config(config)
     results, states = resolve(submit_model(Steps(refresh), cfg, config, None))

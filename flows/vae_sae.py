@@ -19,7 +19,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from alchemi_core.config import pipeline as pl
 from flows import report
-from flows.params import ConfigPath, Refresh, run_name
+from flows.params import run_name
 from flows.stages import Steps, resolve, result, submit_predict, submit_sae, submit_vae
 from tasks import forking
 from tasks.tracking import link_runs
@@ -89,8 +89,13 @@ def files(results: dict[str, Any]) -> dict[str, str]:
 
 
 @flow(name="vae-then-sae", flow_run_name=run_name("vae-sae"))
-def vae_then_sae_flow(config: ConfigPath, refresh: Refresh = False) -> dict[str, Any]:
-    """Run the pipeline in `config` (a pipeline YAML path); `refresh` re-runs every step."""
+def vae_then_sae_flow(config: str, refresh: bool = False) -> dict[str, Any]:
+    """Run the pipeline in `config` (a pipeline YAML path); `refresh` re-runs every step.
+
+    Args:
+        config: path of the pipeline YAML file (relative to the working directory)
+        refresh: ignore cached results and run every step again
+    """
     forking.install()
     pipe = pl.load_pipeline(config)
     out = run_pipeline(pipe, Steps(refresh))

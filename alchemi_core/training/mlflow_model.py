@@ -68,11 +68,16 @@ def example_input(loader, spec: DataSpec):
     return pd.DataFrame(x.numpy().astype(np.float32), columns=columns(spec))
 
 
-def log_model(uri: str, run_id: str, checkpoint: str | Path, loader, name: str = "model"):
-    """Log the checkpoint's model to the run; returns the model URI (None if not possible).
-
-    A model without `embed` is not logged (a warning); a failure never fails the run.
-    """
+def log_model(
+    uri: str,
+    run_id: str,
+    checkpoint: str | Path,
+    loader,
+    register: str | None = None,
+    alias: str | None = None,
+) -> str | None:
+    """Log the checkpoint's model to the run (registered as `register`, `alias` pointed at the
+    new version, when given); returns the model URI, None for a model without `embed`."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -86,21 +91,28 @@ def log_model(uri: str, run_id: str, checkpoint: str | Path, loader, name: str =
     flat = FlatModel(model, spec)
     example = example_input(loader, spec)
     with torch.no_grad():
-        output = flat(torch.from_numpy(example.to_numpy())).numpy()
+        output = flat(torch.tensor(example.to_numpy())).numpy()
     signature = infer_signature(example, output)
+    flavor_log = logging.getLogger("mlflow.pytorch")  # its warning about pickle: chosen above
     with _URI_LOCK:
-        previous = mlflow.get_tracking_uri()
+        previous, level = mlflow.get_tracking_uri(), flavor_log.level
         mlflow.set_tracking_uri(uri)
+        flavor_log.setLevel(logging.ERROR)
         try:
             info = mlflow.pytorch.log_model(
                 flat,
-                name=name,
+                name="model",
                 run_id=run_id,
                 signature=signature,
                 input_example=example,
                 serialization_format="pickle",
                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "mlflow", "pandas"],
+                registered_model_name=register,
             )
+            if register and alias and info.registered_model_version is not None:
+                client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+                client.set_registered_model_alias(register, alias, info.registered_model_version)
         finally:
             mlflow.set_tracking_uri(previous)
+            flavor_log.setLevel(level)
     return info.model_uri

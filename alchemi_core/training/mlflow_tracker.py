@@ -235,18 +235,12 @@ class MLflowTracker:
         from alchemi_core.training.mlflow_model import log_model
 
         try:
-            uri = log_model(self.uri, self.run_id, checkpoint, loader)
+            cfg = self.cfg
+            uri = log_model(
+                self.uri, self.run_id, checkpoint, loader, cfg.register_model_name, cfg.register_alias
+            )
             if uri:
                 self.client.set_tag(self.run_id, "alchemi.model_uri", uri)
-            name = self.cfg.register_model_name
-            if uri and name:
-                if not self.client.search_registered_models(f"name = '{name}'"):
-                    self.client.create_registered_model(name)
-                version = self.client.create_model_version(name, uri, self.run_id)
-                if self.cfg.register_alias:
-                    self.client.set_registered_model_alias(
-                        name, self.cfg.register_alias, version.version
-                    )
             return uri
         except Exception as exc:  # noqa: BLE001 - the model is a convenience, the run is done
             log.warning("MLflow: could not log the model (%s)", _short(exc))
