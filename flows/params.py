@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+
 def run_name(kind: str):
     """A flow_run_name callable: '<kind> <config stem>: <model> <experiment> -> ...'."""
 

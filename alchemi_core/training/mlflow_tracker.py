@@ -237,7 +237,12 @@ class MLflowTracker:
         try:
             cfg = self.cfg
             uri = log_model(
-                self.uri, self.run_id, checkpoint, loader, cfg.register_model_name, cfg.register_alias
+                self.uri,
+                self.run_id,
+                checkpoint,
+                loader,
+                cfg.register_model_name,
+                cfg.register_alias,
             )
             if uri:
                 self.client.set_tag(self.run_id, "alchemi.model_uri", uri)
