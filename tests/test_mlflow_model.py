@@ -51,7 +51,7 @@ def checkpoint_outputs(result, path) -> tuple[pd.DataFrame, torch.Tensor]:
 
 
 def test_pytorch_and_pyfunc_round_trip(logged):
-    path, result, _, uri = logged
+    path, result, client, uri = logged
     frame, expected = checkpoint_outputs(result, path)
     torch_model = mlflow.pytorch.load_model(uri)
     with torch.no_grad():
@@ -64,6 +64,9 @@ def test_pytorch_and_pyfunc_round_trip(logged):
     assert names == list(frame.columns) and "species" in names
     assert info.signature.outputs is not None
     assert info.saved_input_example_info is not None
+    run = client.get_run(result.mlflow_run_id)
+    model = client.get_logged_model(uri.removeprefix("models:/"))
+    assert model.experiment_id == run.info.experiment_id and model.source_run_id == run.info.run_id
 
 
 def test_registered_under_the_configured_name_and_alias(logged):

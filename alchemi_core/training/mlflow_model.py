@@ -99,6 +99,11 @@ def log_model(
         mlflow.set_tracking_uri(uri)
         flavor_log.setLevel(logging.ERROR)
         try:
+            client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+            experiment = client.get_run(run_id).info.experiment_id  # the run's, not the default
+            logged = client.create_logged_model(
+                experiment, name="model", source_run_id=run_id, model_type="pytorch"
+            )
             info = mlflow.pytorch.log_model(
                 flat,
                 name="model",
@@ -108,9 +113,9 @@ def log_model(
                 serialization_format="pickle",
                 pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "mlflow", "pandas"],
                 registered_model_name=register,
+                model_id=logged.model_id,
             )
             if register and alias and info.registered_model_version is not None:
-                client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
                 client.set_registered_model_alias(register, alias, info.registered_model_version)
         finally:
             mlflow.set_tracking_uri(previous)
