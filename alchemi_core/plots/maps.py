@@ -26,6 +26,17 @@ def pca_2d(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return coords, np.pad(ratio, (0, 2 - len(ratio)))
 
 
+def zoom(ax, coords: np.ndarray, q: float = 0.2) -> int:
+    """Limit the view to the central 99.6% of points per axis (a few outliers would squash the
+    rest into a corner); returns how many points fall outside."""
+    lo, hi = np.percentile(coords, [q, 100 - q], axis=0)
+    pad = 0.08 * (hi - lo) + 1e-9
+    lo, hi = lo - pad, hi + pad
+    ax.set_xlim(lo[0], hi[0])
+    ax.set_ylim(lo[1], hi[1])
+    return int((~((coords >= lo) & (coords <= hi)).all(axis=1)).sum())
+
+
 def plot_embedding_map(
     embeddings: np.ndarray,
     labels: Sequence[str] | None,
@@ -48,9 +59,11 @@ def plot_embedding_map(
         for name in keep + (["other"] if len(order) > len(keep) else []):
             m = labels == name
             ax.scatter(coords[m, 0], coords[m, 1], s=4, alpha=0.5, label=f"{name} ({m.sum()})")
+    outside = zoom(ax, coords)
     ax.set_xlabel(f"PC 1 ({ratio[0]:.0%} of variance)")
     ax.set_ylabel(f"PC 2 ({ratio[1]:.0%} of variance)")
-    ax.set_title(f"{title}, {len(coords)} rows")
+    note = f", {outside} outliers beyond the view" if outside else ""
+    ax.set_title(f"{title}\n{len(coords)} rows{note}", fontsize=11)
     ax.grid(alpha=0.3)
     ax.legend(
         title=label_name or None,

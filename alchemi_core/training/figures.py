@@ -81,12 +81,15 @@ def model_figure(run_dir: Path, checkpoint: str | None, loader, cfg) -> Path | N
     outs, codes = collect(model, loader, torch.device("cpu"))
     if "latents" in outs:
         freq = (outs["latents"] > 0).mean(axis=0)
-        return plots.plot_firing_histogram(freq, run_dir / "latent_firing.png")
+        split = "validation" if cfg.val else "training"
+        title = f"{cfg.model.class_} latent firing frequencies, {len(outs['latents'])} {split} rows"
+        return plots.plot_firing_histogram(freq, run_dir / "latent_firing.png", title=title)
     if "embed" not in outs:
         return None
     column, labels = category_labels(cfg, codes)
+    title = f"{cfg.model.class_} embeddings (PCA), {'validation' if cfg.val else 'training'} split"
     return plots.plot_embedding_map(
-        outs["embed"], labels, run_dir / "embedding_map.png", label_name=column
+        outs["embed"], labels, run_dir / "embedding_map.png", label_name=column, title=title
     )
 
 
