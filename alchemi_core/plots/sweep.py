@@ -42,7 +42,7 @@ def plot_sweep(
         if numeric and min(xs) > 0 and max(xs) > 100 * min(xs):
             ax.set_xscale("log")
         ax.set_xlabel(name)
-        ax.set_ylabel(objective)
+        ax.set_ylabel(f"{objective} (objective)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(names) :]:

@@ -146,7 +146,7 @@ def check(out: Path, work: Path) -> dict:
         exp = json.loads(
             urllib.request.urlopen(f"{mlflow.uri}/api/2.0/mlflow/runs/get?run_id={vae_run}").read()
         )["run"]["info"]["experiment_id"]
-        run_page = f"{mlflow.uri}/#/experiments/{exp}/runs/{vae_run}/artifacts"
+        run_page = f"{mlflow.uri}/#/experiments/{exp}/runs/{vae_run}/artifacts/embedding_map.png"
         mdom = chromium(run_page, out / "ui_mlflow_run.png", budget_ms=30000)
         for name in ("curves.png", "embedding_map.png"):
             assert name in mdom, f"{name} not on the MLflow run page"
