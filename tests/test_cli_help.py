@@ -49,6 +49,7 @@ def test_every_subcommand_and_option_is_in_the_help():
         assert not missing, f"alchemi {name} --help lacks {missing}"
 
 
+@pytest.mark.slow  # each script imports Prefect before parsing its arguments
 @pytest.mark.parametrize("script", FLOWS)
 def test_flow_scripts_list_their_options(script):
     shown = subprocess.run(
@@ -84,4 +85,5 @@ def test_help_cost_as_a_ratio_to_a_bare_interpreter(record_property, capsys):
         timeout=120,
     )
     imported = {line.split("|")[-1].strip().split(".")[0] for line in shown.stderr.splitlines()}
-    assert not imported & {"torch", "prefect", "mlflow", "pandas", "matplotlib"}
+    heavy = imported & {"torch", "prefect", "mlflow", "pandas", "matplotlib"}
+    assert not heavy, f"alchemi --help imports {sorted(heavy)}"
