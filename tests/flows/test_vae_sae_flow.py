@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -107,7 +108,12 @@ def test_user_error_fails_at_once_without_retry(make_pipeline, tmp_path, capsys)
     path = make_pipeline(vae={"train__data_path": str(tmp_path / "missing.csv")})
     with pytest.raises(DataError, match="missing.csv"):
         vae_then_sae_flow(str(path))
-    (train,) = [r for r in task_runs() if r.state and str(tmp_path) in (r.state.message or "")]
+    for _ in range(50):  # the Failed state may reach the API a moment after the flow raised
+        failed = [r for r in task_runs() if r.state and str(tmp_path) in (r.state.message or "")]
+        if failed:
+            break
+        time.sleep(0.2)
+    (train,) = failed
     assert train.name == "vae: train VAE debug" and train.state.name == "Failed"
     assert train.run_count == 1  # not retried
     # The CLI shows the same one line and exits 2.
