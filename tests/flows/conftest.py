@@ -83,7 +83,6 @@ def task_runs(flow_run_id=None) -> list:
     """Task runs of one flow run (or all), from the API."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
     from prefect.client.schemas.sorting import TaskRunSort
 
     with get_client(sync_client=True) as client:
