@@ -8,14 +8,15 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from alchemi_core import inference
+from alchemi_core import assembly, distributed, inference, runtime
 from alchemi_core.config.inference import ExtractConfig, PredictConfig
 from alchemi_core.config.loading import apply_overrides, load_config, validate
 from alchemi_core.config.schema import TrainingConfig
 from alchemi_core.training import run as _run
 from alchemi_core.training.run import TrainResult
+from alchemi_core.training.tracking import NullTracker
 
-load_model = inference.load_model
+load_model = assembly.load_model
 evaluate = inference.evaluate
 
 
@@ -36,14 +37,6 @@ def as_config(
     return load_config(config, overrides, model), source or str(config)
 
 
-def make_tracker(cfg: TrainingConfig):
-    if cfg.mlflow is None:
-        return None
-    from alchemi_core.training.mlflow_tracker import MLflowTracker
-
-    return MLflowTracker(cfg.mlflow)
-
-
 def train(
     config: str | Path | TrainingConfig,
     overrides: list[str] | None = None,
@@ -57,8 +50,13 @@ def train(
         cfg, src = config, source or "<config>"
     else:
         cfg, src = load_config(config, overrides), str(config)
-    built = _run.build(cfg, src, seed)
-    return _run.execute(built, tracker if tracker is not None else make_tracker(cfg), overwrite)
+    distributed.init(runtime.device_name(cfg))  # under torchrun: join the ranks (else no-op)
+    built = assembly.build(cfg, src, seed)
+    if not distributed.is_main():
+        tracker = NullTracker()  # only rank 0 tracks
+    elif tracker is None:
+        tracker = assembly.build_tracker(cfg.mlflow)
+    return _run.execute(built, tracker, overwrite)
 
 
 def extract(
@@ -79,3 +77,20 @@ def predict(
     """Predictions for the test split: {path, sha256, rows, metrics, metrics_path, sidecar}."""
     cfg, src = as_config(config, PredictConfig, overrides, source)
     return inference.predict(cfg, src)
+
+
+def pretrain_mae(
+    config: str | Path | dict | BaseModel,
+    overrides: list[str] | None = None,
+    seed: int | None = None,
+    overwrite: bool = False,
+    source: str | None = None,
+    tracker: Any = None,
+):
+    """The MAE harness (`alchemi pretrain-mae`): an MAEResult with one row per masking ratio."""
+    from alchemi_core.config.mae import MAEConfig
+    from alchemi_core.training.mae import run_pretrain_mae
+
+    cfg, src = as_config(config, MAEConfig, overrides, source)
+    tracker = tracker if tracker is not None else assembly.build_tracker(cfg.mlflow)
+    return run_pretrain_mae(cfg, src, seed, tracker, overwrite)

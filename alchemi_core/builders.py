@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.util
 import inspect
@@ -21,6 +20,7 @@ from alchemi_core.config.schema import (
 )
 from alchemi_core.data.batching import BatchLoader, DataSpec
 from alchemi_core.errors import ConfigError, UserError
+from alchemi_core.hints import did_you_mean
 from alchemi_core.registry import DATALOADERS, LOSSES, MODELS
 
 
@@ -74,8 +74,7 @@ def check_kwargs(fn: Any, kwargs: dict, file: str | None, key: str, reserved=())
     options = sorted(names - set(reserved))
     for k in kwargs:
         if k not in names or k in reserved:
-            hint = difflib.get_close_matches(k, options, n=1)
-            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            extra = did_you_mean(k, options)
             raise ConfigError(
                 f"unknown parameter{extra}; accepted: {', '.join(options)}", file, f"{key}.{k}"
             )
@@ -150,8 +149,7 @@ def _torch_class(module: Any, name: str, base: type, file: str | None, key: str)
             for n, c in vars(module).items()
             if isinstance(c, type) and issubclass(c, base) and c is not base
         )
-        hint = difflib.get_close_matches(name, known, n=1)
-        extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+        extra = did_you_mean(name, known)
         raise ConfigError(f"unknown {module.__name__} class {name!r}{extra}", file, key)
     return cls
 
@@ -189,8 +187,7 @@ def check_metric_names(cfg, train_loss, val_loss, file: str | None) -> None:
         if not getattr(loss, "metric_names", None) and name.startswith(("train_", "val_")):
             continue  # a custom loss that does not declare its components
         if name not in logged:
-            hint = difflib.get_close_matches(name, sorted(logged), n=1)
-            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            extra = did_you_mean(name, sorted(logged))
             raise ConfigError(
                 f"{name!r} is not a metric this run logs{extra}; logged: "
                 f"{', '.join(sorted(logged))}",

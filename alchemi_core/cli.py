@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -11,14 +12,15 @@ import sys
 import traceback
 from collections.abc import Callable
 
+from alchemi_core import cli_mae
 from alchemi_core.errors import AlchemiError, UserError
 from alchemi_core.secrets import scrub
 
 
-def setup_logging(verbose: bool = False) -> None:
+def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     from alchemi_core.progress import setup_logging as setup
 
-    setup(logging.DEBUG if verbose else logging.INFO)
+    setup(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -27,11 +29,22 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from alchemi_core import api
+    from alchemi_core import api, distributed
 
+    if args.nproc > 1 and not distributed.launched():
+        return distributed.launch(args.nproc, train_argv(args))
     result = api.train(args.config, args.set, seed=args.seed, overwrite=args.overwrite)
-    print(json.dumps(result.to_dict(), indent=2))
+    if distributed.is_main():
+        print(json.dumps(result.to_dict(), indent=2))
+    distributed.finish()
     return 0
+
+
+def train_argv(args: argparse.Namespace) -> list[str]:
+    """The `train` arguments again, for each torchrun rank."""
+    argv = ["train", "--config", args.config, *(f"--set={s}" for s in args.set)]
+    argv += ["--seed", str(args.seed)] if args.seed is not None else []
+    return argv + (["--overwrite"] if args.overwrite else [])
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
@@ -61,6 +74,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "prepare-data": _cmd_prepare,
     "extract": _cmd_extract,
     "predict": _cmd_predict,
+    "pretrain-mae": cli_mae.run,
 }
 
 
@@ -74,7 +88,9 @@ def _inference_parser(sub, name: str, what: str) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="alchemi", description="Config-driven training: VAE, SAE and more.")
-    p.add_argument("-v", "--verbose", action="store_true")
+    level = p.add_mutually_exclusive_group()
+    level.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    level.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     t = sub.add_parser("train", help="train a model from a YAML config")
     t.add_argument("--config", required=True, help="training config YAML")
@@ -91,13 +107,25 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace a run of a different config or data in the same output folder",
     )
+    t.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="N",
+        help="data parallel: N processes on this machine (torchrun; one per GPU, or gloo on CPU)",
+    )
     _inference_parser(sub, "extract", "write embeddings of train/val/test")
     _inference_parser(sub, "predict", "write predictions (and metrics) for the test split")
+    cli_mae.add_parser(sub)
     d = sub.add_parser("prepare-data", help="write the example data set's splits")
-    d.add_argument("--dataset", required=True, choices=["penguins", "diamonds"])
+    d.add_argument("--dataset", required=True, choices=["penguins", "diamonds", "ofp", "medexp"])
     d.add_argument("--out", required=True, help="folder for train/val/test files")
     d.add_argument("--format", choices=["csv", "parquet"], default="csv")
     d.add_argument("--seed", type=int, default=0)
+    from alchemi_core.commands import GROUPS
+
+    for module in GROUPS:
+        importlib.import_module(module).register(sub)
     return p
 
 
@@ -109,8 +137,9 @@ def main(argv: list[str] | None = None) -> int:
 
             argcomplete.autocomplete(parser)
         args = parser.parse_args(argv)
-        setup_logging(args.verbose)
-        return COMMANDS[args.command](args)
+        setup_logging(args.verbose, args.quiet)
+        handler = getattr(args, "func", None) or COMMANDS[args.command]
+        return handler(args)
     except UserError as exc:
         print(f"error: {scrub(exc.line())}", file=sys.stderr)
         return 2

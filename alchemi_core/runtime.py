@@ -1,7 +1,8 @@
 """Runtime settings: seed precedence, device, dtypes, autocast and determinism.
 
 Seed precedence (first set wins): --seed, global.seed, experiment.seed, train.seed (legacy), 0.
-Device precedence: global.device, experiment.device, then "auto" (CUDA when present, else CPU).
+Device precedence: global.device, experiment.device, then "auto" (CUDA when present, else CPU);
+`device_name` is that rule, and every config kind (training, extract, predict, pipeline) uses it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from alchemi_core import distributed
 from alchemi_core.errors import ConfigError
 
 DTYPES = {
@@ -67,6 +69,11 @@ def resolve_seed(cfg, cli_seed: int | None = None) -> tuple[int, str]:
     return DEFAULT_SEED, "default"
 
 
+def device_name(cfg) -> str:
+    """The device a config asks for: global.device, else experiment.device, else "auto"."""
+    return cfg.global_.device or getattr(cfg.experiment, "device", None) or "auto"
+
+
 def resolve_device(name: str | None, file: str | None = None) -> torch.device:
     name = name or "auto"
     if name == "auto":
@@ -86,7 +93,7 @@ def resolve_device(name: str | None, file: str | None = None) -> torch.device:
 def resolve_runtime(cfg, cli_seed: int | None = None, file: str | None = None) -> Runtime:
     g = cfg.global_
     seed, source = resolve_seed(cfg, cli_seed)
-    device = resolve_device(g.device or getattr(cfg.experiment, "device", None), file)
+    device = distributed.device_for(resolve_device(device_name(cfg), file))
     dtype = DTYPES[g.dtype or "float32"]
     amp = DTYPES[g.amp_dtype] if g.amp_dtype else None
     if amp is not None and amp not in (torch.bfloat16, torch.float16):

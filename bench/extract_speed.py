@@ -4,7 +4,7 @@ Both sides embed the diamonds train split (43,152 rows) with the example VAE arc
 (configs/vae/diamonds.yaml; weights from a 2-batch training run, which do not affect speed)
 in the extract config's batch size, under torch.inference_mode, on the same tensors:
   bare     for each slice: model.encode(batch) -- nothing kept
-  extract  inference.embed_all: the loader's batches, to_device, model.embed, rows stitched
+  extract  inference.loop.embed_all: the loader's batches, to_device, model.embed, rows stitched
            into one float32 array (exactly what `alchemi extract` runs per split)
   api      api.extract end to end for the train split: CSV read, checkpoint load, the loop,
            .npy + sidecar written atomically, sha256 of inputs and outputs (for scale only)
@@ -29,9 +29,10 @@ from pathlib import Path
 import torch
 from common import ROOT, diamonds_dir
 
-from alchemi_core import api, inference
+from alchemi_core import api, assembly
 from alchemi_core.config.inference import ExtractConfig
 from alchemi_core.config.loading import load_config
+from alchemi_core.inference import loop
 
 
 def bare_pass(model, tensors: dict, batch_size: int) -> None:
@@ -74,12 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     api.train(ROOT / "configs/vae/diamonds.yaml", quick)
     cfg = load_config(ROOT / "configs/extract/diamonds.yaml", ["val=null", "test=null"],
                       model=ExtractConfig)  # fmt: skip
-    model, ckpt, device = inference._open(cfg, "bench")
-    loader = inference.open_split(cfg.train, cfg.data, ckpt["data_spec"], "bench", "train")
+    model, ckpt, rt = assembly.open_checkpoint(cfg, "bench")
+    device = rt.device
+    loader = loop.open_split(cfg.train, cfg.data, ckpt["data_spec"], "bench", "train")
     bs, rows = loader.batch_size, loader.num_rows
     bare, extract, ratio = paired(
         lambda: bare_pass(model, loader.tensors, bs),
-        lambda: inference.embed_all(model, loader, device),
+        lambda: loop.embed_all(model, loader, device),
         args.repeats,
     )
     t0 = time.perf_counter()

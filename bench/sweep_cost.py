@@ -23,6 +23,11 @@ sys.path.insert(0, str(common.ROOT))
 
 from alchemi_core import api  # noqa: E402
 from alchemi_core.config import pipeline as pl  # noqa: E402
+from alchemi_core.config import steps  # noqa: E402
+from alchemi_core.config import steps as step_cfg  # noqa: E402
+from alchemi_core.config import trials as tr  # noqa: E402
+from alchemi_core.config.schema import TrainingConfig  # noqa: E402
+from alchemi_core.config.sweep import SweepConfig  # noqa: E402
 
 GRID = {
     "sae.model.params.hidden_dim": [16, 32],
@@ -53,13 +58,13 @@ def write_pipeline(tmp: Path, data: Path, out: Path) -> Path:
 def by_hand(pipe_path: Path) -> None:
     pipe = pl.load_pipeline(pipe_path)
     vae = api.train(pipe.vae)
-    cfg = pl.extract_config(pipe.vae, pipe.spec.extract)
+    cfg = steps.extract_config(pipe.vae, pipe.spec.extract)
     cfg["checkpoint"] = {"path": vae.best_checkpoint, "load_strategy": "best"}
     splits = api.extract(cfg)
-    for params in pl.trial_points(pl.SweepConfig(pipeline="-", output_dir="-", grid=GRID)):
+    for params in tr.trial_points(SweepConfig(pipeline="-", output_dir="-", grid=GRID)):
         trial = pl.load_pipeline(pipe_path, params)
-        trial.sae["experiment"]["name"] += "-" + pl.params_id(params)
-        api.train(pl.TrainingConfig.model_validate(pl.fill_sae(trial.sae, splits)))
+        trial.sae["experiment"]["name"] += "-" + tr.params_id(params)
+        api.train(TrainingConfig.model_validate(step_cfg.fill_sae(trial.sae, splits)))
 
 
 def main() -> None:

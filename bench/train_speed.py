@@ -12,6 +12,7 @@ import tempfile
 import torch
 from common import ROOT, best_of, diamonds_dir, table
 
+from alchemi_core import assembly
 from alchemi_core.config.loading import load_config
 from alchemi_core.training import run
 
@@ -53,14 +54,14 @@ def hand_loop(b) -> None:
 
 def main() -> int:
     tmp = tempfile.mkdtemp()
-    hand_b = run.build(config(tmp), "bench")
+    hand_b = assembly.build(config(tmp), "bench")
     hand = best_of(lambda: hand_loop(hand_b))
     counter = iter(range(100))
 
     def alchemi() -> None:
         cfg = config(tmp)
         cfg.experiment.name = f"speed{next(counter)}"
-        run.execute(run.build(cfg, "bench"))
+        run.execute(assembly.build(cfg, "bench"))
 
     ours = best_of(alchemi)
     builds = []
@@ -72,7 +73,7 @@ def main() -> int:
     for _ in range(3):
         cfg = config(tmp)
         cfg.experiment.name = f"loop{next(counter)}"
-        builds.append(run.build(cfg, "bench"))
+        builds.append(assembly.build(cfg, "bench"))
         loop_times.append(best_of(loop_only, 1))
     loop = min(loop_times)
     rows = len(hand_b.train_loader.tensors["numerical"]) * EPOCHS

@@ -8,6 +8,7 @@ import yaml
 from prefect.futures import PrefectFuture
 
 from alchemi_core.config import pipeline as pl
+from alchemi_core.config import steps as step_cfg
 from alchemi_core.config.schema import TrainingConfig
 from alchemi_core.errors import ConfigError
 from alchemi_core.io import write_text
@@ -49,17 +50,17 @@ def submit_model(
 ) -> Futures:
     """train -> checkpoint -> validate for one model."""
     trained = named(steps.train, "train", cfg, stage).submit(
-        pl.dump(cfg), source=source, fresh=steps.refresh
+        step_cfg.dump(cfg), source=source, fresh=steps.refresh
     )
-    strategy = pl.checkpoint_strategy(cfg, strategy)
+    strategy = step_cfg.checkpoint_strategy(cfg, strategy)
     ckpt = named(steps.checkpoint, f"checkpoint ({strategy})", cfg, stage).submit(trained, strategy)
-    val = named(steps.validate, "validate", cfg, stage).submit(ckpt, **pl.validation(cfg))
+    val = named(steps.validate, "validate", cfg, stage).submit(ckpt, **step_cfg.validation(cfg))
     return {"train": trained, "checkpoint": ckpt, "validate": val}
 
 
 def submit_vae(steps: Steps, pipe: pl.Pipeline) -> Futures:
     futs = submit_model(steps, pipe.vae, pipe.vae_source, pipe.spec.checkpoint, "vae")
-    cfg = pl.extract_config(pipe.vae, pipe.spec.extract)
+    cfg = step_cfg.extract_config(pipe.vae, pipe.spec.extract)
     extract = named(steps.extract, "extract embeddings", pipe.vae, "vae")
     futs["extract"] = extract.submit(cfg, futs["checkpoint"], source=pipe.source)
     return futs
@@ -67,9 +68,9 @@ def submit_vae(steps: Steps, pipe: pl.Pipeline) -> Futures:
 
 def sae_config(pipe: pl.Pipeline, embeddings: dict[str, Any]) -> TrainingConfig:
     """The SAE config on the extracted embeddings, also written beside its run folder."""
-    data = pl.fill_sae(pipe.sae, embeddings["splits"], pipe.sae_source)
+    data = step_cfg.fill_sae(pipe.sae, embeddings["splits"], pipe.sae_source)
     cfg = TrainingConfig.model_validate(data)
-    path = pl.run_dir(cfg).with_name(f"{cfg.experiment.name}.config.yaml")
+    path = step_cfg.run_dir(cfg).with_name(f"{cfg.experiment.name}.config.yaml")
     write_text(path, yaml.safe_dump(redact(data), sort_keys=False))
     return cfg
 
@@ -103,7 +104,7 @@ def submit_predict(
         if data_path is None:
             raise ConfigError("the VAE has no val section", pipe.source, "predict.split")
     task = named(steps.predict, f"predict {step.split}", cfg, step.model)
-    return task.submit(pl.predict_config(cfg, step, data_path), ckpt, source=pipe.source)
+    return task.submit(step_cfg.predict_config(cfg, step, data_path), ckpt, source=pipe.source)
 
 
 def result(futs: Futures, name: str) -> Any:

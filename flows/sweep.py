@@ -2,17 +2,16 @@
 
     python flows/sweep.py --config configs/sweeps/penguins_sae_tiny.yaml [--refresh]
 
-Trials run concurrently (a thread pool of `concurrency` workers). A VAE that several trials share
-is submitted once, and later sweeps reuse it through the cache. Results: a CSV sorted by the
+Trials run concurrently: a thread pool of `concurrency` workers, or (the config's `executor`) a
+Dask cluster, or one run of the `sweep-trial` deployment per trial on a work pool. A VAE that
+several trials share is submitted once, and later sweeps reuse it through the cache. Results: a CSV sorted by the
 objective, a Prefect table artifact, and an MLflow parent run with one nested run per trial.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import json
 import logging
-import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,104 +21,22 @@ if __package__ in (None, ""):  # run as a script or loaded by path: make tasks/ 
 
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
-from prefect.task_runners import ThreadPoolTaskRunner
 
-from alchemi_core.config import pipeline as pl
+from alchemi_core.config import sweep as sw
+from alchemi_core.config import trials as tr
 from alchemi_core.errors import AlchemiError
 from alchemi_core.io import canonical_json, write_text
 from alchemi_core.plots import plot_sweep
-from flows import report
+from alchemi_core.sweep_results import failed_row, rank, table, trial_row, write_csv
+from flows import dispatch, report
 from flows.params import run_name
 from flows.stages import Steps, resolve, result, submit_sae, submit_vae
 from tasks import forking
 from tasks.tracking import log_sweep
 
 
-def trial_row(trial: pl.Trial, results: dict[str, Any], states: dict[str, str]) -> dict:
-    metrics = {
-        f"{stage}.{k}": v
-        for stage in ("vae", "sae")
-        for k, v in results[stage]["validate"]["metrics"].items()
-    }
-    return {
-        "trial": trial.name,
-        "status": "ok",
-        "params": trial.params,
-        "metrics": metrics,
-        "states": states,
-        "vae_run_dir": results["vae"]["train"]["run_dir"],
-        "sae_run_dir": results["sae"]["train"]["run_dir"],
-        "vae_run_id": results["vae"]["train"].get("mlflow_run_id"),
-        "sae_run_id": results["sae"]["train"].get("mlflow_run_id"),
-    }
-
-
-def failed_row(trial: pl.Trial, exc: BaseException) -> dict:
-    return {
-        "trial": trial.name,
-        "status": "failed",
-        "params": trial.params,
-        "metrics": {},
-        "error": str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__,
-    }
-
-
-def rank(rows: list[dict], objective: pl.Objective) -> list[dict]:
-    sign = 1 if objective.direction == "min" else -1
-
-    def key(row: dict) -> tuple:
-        value = row["metrics"].get(objective.metric)
-        if row["status"] != "ok" or value is None or math.isnan(value):
-            return (1, 0.0)
-        return (0, sign * value)
-
-    for row in rows:
-        if row["status"] == "ok" and objective.metric not in row["metrics"]:
-            have = ", ".join(sorted(row["metrics"]))
-            raise AlchemiError(
-                f"objective {objective.metric!r} is not a trial metric; have: {have}"
-            )
-    return sorted(rows, key=key)
-
-
-def table(rows: list[dict], objective: str) -> list[dict[str, Any]]:
-    """One flat row per trial for the CSV and the table artifact."""
-    flat = []
-    for i, row in enumerate(rows, 1):
-        flat.append(
-            {
-                "rank": i,
-                "trial": row["trial"],
-                "status": row["status"],
-                objective: row["metrics"].get(objective),
-                **row["params"],
-                **{k: v for k, v in row["metrics"].items() if k != objective},
-                "sae_run_dir": row.get("sae_run_dir", ""),
-                "error": row.get("error", ""),
-            }
-        )
-    return flat
-
-
-def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
-    cols = list(dict.fromkeys(k for r in rows for k in r))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=cols)
-    writer.writeheader()
-    writer.writerows(rows)
-    return write_text(path, buf.getvalue())
-
-
-@flow(name="sweep-trials", flow_run_name=run_name("sweep trials"))
-def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
-    """Every trial of the sweep in `config`, ranked by its objective.
-
-    Args:
-        config: path of the sweep YAML file (relative to the working directory)
-        refresh: ignore cached results and run every step again
-    """
-    cfg, trials = pl.load_sweep(config)
-    steps = Steps(refresh)
+def trial_rows(steps: Steps, trials: list[tr.Trial]) -> tuple[list[dict], int]:
+    """Submit every trial's stages (a VAE shared by several trials once) and collect rows."""
     vae_stages: dict[str, dict] = {}
     for t in trials:  # one VAE stage per distinct VAE config, submitted before any SAE
         key = canonical_json(t.pipeline.vae_dict())
@@ -144,13 +61,43 @@ def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
             **{f"sae.{k}": v for k, v in ss.items()},
         }
         rows.append(trial_row(t, {"vae": rv, "sae": rs}, states))
+    return rows, len(vae_stages)
+
+
+def ranked(rows: list[dict], objective: sw.Objective) -> list[dict]:
     if rows and all(r["status"] == "failed" for r in rows):
         raise AlchemiError(f"every trial failed; first: {rows[0]['error']}")
-    rows = rank(rows, cfg.objective)
-    return {"rows": rows, "vae_stages": len(vae_stages), "flow_run_id": str(runtime.flow_run.id)}
+    return rank(rows, objective)
 
 
-def log_results(config: str, cfg: pl.SweepConfig, trials: list[pl.Trial], out: dict) -> dict:
+@flow(name="sweep-trials", flow_run_name=run_name("sweep trials"))
+def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
+    """Every trial of the sweep in `config`, ranked by its objective.
+
+    Args:
+        config: path of the sweep YAML file (relative to the working directory)
+        refresh: ignore cached results and run every step again
+    """
+    cfg, trials = tr.load_sweep(config)
+    rows, n_vae = trial_rows(Steps(refresh), trials)
+    rows = ranked(rows, cfg.objective)
+    return {"rows": rows, "vae_stages": n_vae, "flow_run_id": str(runtime.flow_run.id)}
+
+
+@flow(name="sweep-trial")
+def sweep_trial_flow(config: str, trial: str, refresh: bool = False) -> dict[str, Any]:
+    """One trial of a sweep (what a deployment run does); its row also goes to a JSON file."""
+    forking.install()
+    cfg, trials = tr.load_sweep(config)
+    chosen = [t for t in trials if t.name == trial]
+    if not chosen:
+        raise AlchemiError(f"{config}: no trial named {trial!r}")
+    row = trial_rows(Steps(refresh), chosen)[0][0]
+    write_text(dispatch.row_path(cfg, trial), json.dumps(row, default=str))
+    return row
+
+
+def log_results(config: str, cfg: sw.SweepConfig, trials: list[tr.Trial], out: dict) -> dict:
     rows, metric = out["rows"], cfg.objective.metric
     flat = table(rows, metric)
     csv_path = write_csv(Path(cfg.output_dir) / "results.csv", flat)
@@ -216,16 +163,22 @@ def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
         refresh: ignore cached results and run every step again
     """
     forking.install()
-    cfg, trials = pl.load_sweep(config)
-    runner = ThreadPoolTaskRunner(max_workers=cfg.concurrency)
-    out = run_trials.with_options(task_runner=runner)(config, refresh)
+    cfg, trials = tr.load_sweep(config)
+    if cfg.executor.kind == "deployment":
+        rows = dispatch.on_deployment(config, cfg, trials, refresh, failed_row)
+        vae_stages = len({canonical_json(t.pipeline.vae_dict()) for t in trials})
+        out = {"rows": ranked(rows, cfg.objective), "vae_stages": vae_stages}
+        out["flow_run_id"] = str(runtime.flow_run.id)
+    else:
+        runner = dispatch.task_runner(cfg)
+        out = run_trials.with_options(task_runner=runner)(config, refresh)
     return log_results(config, cfg, trials, out)
 
 
 def main(argv: list[str] | None = None) -> int:
     from flows.cli import main as cli_main
 
-    return cli_main(__doc__.splitlines()[0], pl.load_sweep, sweep_flow, argv, "sweep")
+    return cli_main(__doc__.splitlines()[0], tr.load_sweep, sweep_flow, argv, "sweep")
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
 from alchemi_core.config import pipeline as pl
+from alchemi_core.config import steps as step_cfg
 from flows import report
 from flows.params import run_name
 from flows.stages import Steps, resolve, result, submit_predict, submit_sae, submit_vae
@@ -57,7 +58,7 @@ def link(pipe: pl.Pipeline, results: dict[str, Any], sae_cfg) -> dict[str, str]:
         "alchemi.vae_checkpoint_sha256": results["vae"]["checkpoint"]["sha256"],
         **{f"alchemi.embeddings.{s}.sha256": v["sha256"] for s, v in splits.items()},
     }
-    mlflow = pl.dump(sae_cfg)["mlflow"]
+    mlflow = step_cfg.dump(sae_cfg)["mlflow"]
     return link_runs(mlflow, runs, tags)["links"]
 
 

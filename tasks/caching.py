@@ -3,7 +3,9 @@
 A task using `StepCache` declares `describe(params) -> (step_config, {role: input_path})`.
 The key hashes the task name, the canonical JSON of the step config, the sha256 of each input
 file (not its path: a changed byte is a new key, a moved unchanged file is not) and the code
-version of alchemi_core and of tasks/. Every task returns {"outputs": {path: sha256}, ...}; a
+version of alchemi_core and of tasks/. Records go to `ALCHEMI_CACHE_STORAGE` when it is set (a
+folder every worker mounts, or a saved storage block such as an fsspec s3:// one), else to
+Prefect's result storage; so workers that share the store share the cache. Every task returns {"outputs": {path: sha256}, ...}; a
 cached record whose output files were deleted or altered is expired here, so it is a miss and
 the task runs again instead of handing back paths that no longer hold what they held.
 """
@@ -14,6 +16,8 @@ import datetime as dt
 import functools
 import hashlib
 import logging
+import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +39,18 @@ def tasks_version() -> str:
     for path in sorted(Path(__file__).resolve().parent.glob("*.py")):
         h.update(path.name.encode() + path.read_bytes())
     return h.hexdigest()[:16]
+
+
+def shared_storage() -> Path | str | None:
+    """The cache store named by ALCHEMI_CACHE_STORAGE: an absolute folder, or the slug of a
+    storage block saved on the Prefect server (e.g. `remote-file-system/alchemi-cache` with an
+    fsspec basepath such as s3://bucket/alchemi). Unset: Prefect's default result storage."""
+    where = os.environ.get("ALCHEMI_CACHE_STORAGE", "").strip()
+    if not where:
+        return None
+    if re.fullmatch(r"[a-z0-9-]+/[\w-]+", where):
+        return where  # a block slug, loaded by Prefect
+    return Path(where).expanduser().resolve()
 
 
 def content_hash(path: str | Path) -> str:

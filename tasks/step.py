@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from prefect import task
 
-from tasks.caching import Describe, StepCache
+from tasks.caching import Describe, StepCache, shared_storage
 from tasks.retry import retry_options
 
 
@@ -15,6 +15,7 @@ def step(name: str, describe: Describe, retries: int = 3, gpu: bool = True) -> C
         name=name,
         cache_policy=StepCache(describe=describe),
         persist_result=True,
+        result_storage=shared_storage(),
         tags=["alchemi", "gpu"] if gpu else ["alchemi"],
         **retry_options(retries),
     )

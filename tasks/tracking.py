@@ -7,15 +7,15 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from alchemi_core.config.schema import MLflowConfig
+from alchemi_core import assembly
 from alchemi_core.secrets import redact_uri
-from alchemi_core.training.mlflow_tracker import MLflowTracker, TrackingUnavailable
+from alchemi_core.training.mlflow_tracker import TrackingUnavailable
 from tasks.retry import retry_options
 from tasks.step import step
 
 
 def client(mlflow: dict):
-    return MLflowTracker(MLflowConfig.model_validate(mlflow)).client
+    return assembly.build_tracker(mlflow).client
 
 
 def run_link(mlflow: dict, experiment_id: str, run_id: str) -> str:

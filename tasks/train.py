@@ -9,25 +9,21 @@ from typing import Any
 
 from prefect.runtime import task_run
 
-from alchemi_core import api, builders
+from alchemi_core import api
 from alchemi_core.config.loading import validate
 from alchemi_core.config.schema import TrainingConfig
-from tasks.caching import data_files, outputs, without_secrets
+from alchemi_core.training import identity
+from tasks.caching import outputs, without_secrets
 from tasks.step import step
 
 log = logging.getLogger("alchemi")
 
 
-def module_files(names: list[str]) -> dict[str, str]:
-    """Source files of the config's `imports` (user code changes the result too)."""
-    files = {f"imports[{i}]": builders.module_file(name) for i, name in enumerate(names)}
-    return {k: v for k, v in files.items() if v}
-
-
 def describe(params: dict[str, Any]) -> tuple[dict, dict[str, str]]:
+    """The key: the config and the files the run reads, as the run's own identity lists them."""
     cfg = params["config"]
-    sections = {k: cfg[k] for k in ("data", "train", "val") if cfg.get(k)}
-    return without_secrets(cfg), {**data_files(sections), **module_files(cfg.get("imports", []))}
+    files = identity.input_files(validate(cfg, TrainingConfig, params.get("source", "<pipeline>")))
+    return without_secrets(cfg), files
 
 
 def run_folder(cfg: TrainingConfig) -> Path:

@@ -103,3 +103,23 @@ def mlflow_uri(tmp_path, _mlflow_template_db) -> str:
     db = tmp_path / "mlflow.db"
     shutil.copyfile(_mlflow_template_db, db)
     return f"sqlite:///{db}"
+
+
+@pytest.fixture(scope="session")
+def shipped_workspace(tmp_path_factory) -> Path:
+    """A folder where the shipped configs' relative paths resolve: small data/penguins and
+    data/diamonds, and stand-in VAE embeddings (8 wide for diamonds, 4 for penguins) where the
+    SAE and predict configs read them. Validation only: nothing here was trained."""
+    import numpy as np
+
+    from tests.shipped import small_data
+
+    root = tmp_path_factory.mktemp("shipped")
+    small_data(root)
+    rng = np.random.default_rng(0)
+    for run, width in (("baseline", 8), ("debug", 4)):
+        folder = root / "experiments" / "vae" / run / "embeddings"
+        folder.mkdir(parents=True)
+        for split in ("train", "val", "test"):
+            np.save(folder / f"{split}_embeddings.npy", rng.normal(size=(32, width)).astype("f4"))
+    return root

@@ -238,7 +238,7 @@ CONFIG_CASES = [
     ("unknown_loss_class", "train.loss.class", dict(train__loss={"class": "VAELos"})),
     (
         "impossible_loss_param",
-        "train.loss.params",
+        "train.loss.params.beta",
         dict(train__loss={"class": "VAELoss", "params": {"beta": -1.0}}),
     ),
     ("unknown_loader_class", "train.loader_class", dict(train__loader_class="CsvLoader")),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -38,10 +41,24 @@ def test_vae_outputs_and_inferred_width():
     assert torch.equal(model.embed(mixed_batch()), model(mixed_batch())["mu"])
 
 
-def test_vae_input_dim_mismatch_is_a_config_error():
+def test_vae_input_dim_sizes_the_categorical_embeddings():
+    model = VAE(latent_dim=3, data_spec=SPEC, input_dim=784)  # as in the reference's Example 1
+    assert [e.embedding_dim for e in model.cat_embed] == [388, 388]  # 784 - 3 num - 5 emb
+    assert model.encoder_input(mixed_batch()).shape == (8, 784) and model.input_dim == 784
+
+
+@pytest.mark.parametrize(
+    ("spec", "kwargs"),
+    [
+        (DataSpec(["a", "b", "c"], {}, ["e"], 5), {"input_dim": 784}),  # no categorical column
+        (SPEC, {"input_dim": 9}),  # leaves 1 for 2 categorical columns
+        (SPEC, {"input_dim": 784, "cat_embedding_dim": 4}),  # widths fixed by the config
+    ],
+)
+def test_vae_input_dim_mismatch_is_a_config_error(spec, kwargs):
     with pytest.raises(ConfigError) as info:
-        VAE(latent_dim=3, data_spec=SPEC, input_dim=784)
-    assert info.value.key == "model.params.input_dim" and "12" in info.value.message
+        VAE(latent_dim=3, data_spec=spec, **kwargs)
+    assert info.value.key == "model.params.input_dim" and "does not match" in info.value.message
 
 
 def test_vae_loss_components_add_up():
@@ -108,5 +125,17 @@ def test_vae_trains_on_parquet_embedding_column(tmp_path, penguins_dir):
     from alchemi_core.config.schema import TrainingConfig
 
     result = api.train(TrainingConfig.model_validate(cfg))
-    assert result.metrics["train_embedding_mse"] > 0
-    assert result.metrics["train_loss"] == result.metrics["train_loss"]  # finite, not NaN
+    rows = [json.loads(x) for x in (tmp_path / "out/emb/metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert all(math.isfinite(r["train_loss"]) and r["train_embedding_mse"] > 0 for r in rows)
+    model, ckpt = api.load_model(result.last_checkpoint)
+    assert ckpt["data_spec"]["embeddings"] == ["vec"] and ckpt["data_spec"]["embedding_dim"] == 3
+    assert model.emb_head.out_features == 3  # the vector column is reconstructed, 3 wide
+    vec = torch.tensor(np.stack(frame["vec"].to_numpy()))
+    batch = {
+        "numerical": torch.tensor(frame[["body_mass_g"]].to_numpy(), dtype=torch.float32),
+        "categorical": torch.zeros(len(frame), 1, dtype=torch.long),
+        "embeddings": vec,
+    }
+    names = [n for cols, _ in model.predictions(model(batch)) for n in cols]
+    assert names == ["body_mass_g", "vec_0", "vec_1", "vec_2", "sex", "sex_prob"]

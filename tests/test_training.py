@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -166,10 +167,51 @@ def test_same_seed_gives_bit_identical_weights(write_config, tmp_path):
 
 
 def test_bf16_autocast_trains_on_cpu(write_config):
-    result = api.train(write_config(global_={"amp_dtype": "bf16", "device": "cpu"}))
-    assert (
-        result.status == "finished" and result.metrics["train_loss"] == result.metrics["train_loss"]
+    from alchemi_core import assembly
+    from alchemi_core.config.loading import load_config
+    from alchemi_core.training import run
+
+    path = write_config(global_={"amp_dtype": "bf16", "device": "cpu"})
+    b = assembly.build(load_config(path), str(path))
+    seen = []
+    for m in b.model.modules():
+        if isinstance(m, torch.nn.Linear):
+            m.register_forward_hook(lambda mod, args, out: seen.append(out.dtype))
+    before = {k: v.clone() for k, v in b.model.state_dict().items()}
+    result = run.execute(b)
+    assert result.status == "finished" and result.epochs_run == 3
+    assert seen and set(seen) == {torch.bfloat16}  # every Linear ran under bf16 autocast
+    assert all(p.dtype == torch.float32 for p in b.model.parameters())  # weights stay fp32
+    after = b.model.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert math.isfinite(result.metrics["train_loss"]) and math.isfinite(result.metrics["val_loss"])
+
+
+def one_sgd_step(write_config, clip: float | None) -> float:
+    """The size of the first SGD step (lr 1) of the debug VAE: the gradient norm it applied."""
+    from alchemi_core import assembly
+    from alchemi_core.config.loading import load_config
+
+    path = write_config(
+        train__optimizer_config={"optimizer": "SGD", "learning_rate": 1.0},
+        train__grad_clip_norm=clip,
+        train__epochs=1,
+        train__loader_params__num_batches_per_epoch=1,
     )
+    b = assembly.build(load_config(path), str(path))
+    trainer = assembly.build_trainer(b)
+    trainer.val_loader = None
+    flat = lambda: torch.cat([p.detach().flatten().clone() for p in b.model.parameters()])  # noqa: E731
+    before = flat()
+    trainer.fit(0, lambda epoch, metrics: False, lambda line: None)
+    return float((flat() - before).norm())
+
+
+def test_grad_clip_norm_clips_the_step(write_config):
+    free = one_sgd_step(write_config, None)
+    clipped = one_sgd_step(write_config, 0.05)
+    assert free > 1.0  # the unclipped gradient is far larger than the clip
+    assert 0.05 * 0.999 < clipped <= 0.05 * 1.001
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
@@ -250,8 +292,8 @@ def test_changed_data_is_a_different_run(write_config, tmp_path, penguins_dir):
 def test_builds_in_threads_get_the_weights_their_seed_gives(write_config, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
+    from alchemi_core.assembly import build
     from alchemi_core.config.loading import load_config
-    from alchemi_core.training.run import build
 
     cfgs = [
         load_config(write_config(name=f"t{i}.yaml", experiment__name=f"t{i}")) for i in range(6)
@@ -290,3 +332,16 @@ def test_imported_module_source_is_part_of_the_run(write_config, tmp_path, monke
     sys.modules.pop("extra_mod", None)
     again = api.train(cfg, overwrite=True)
     assert again.status == "finished" and again.config_hash != first.config_hash
+
+
+def test_evaluate_gives_the_last_validation_metrics(write_config):
+    from alchemi_core import assembly
+    from alchemi_core.config.loading import load_config
+    from alchemi_core.training import run
+
+    path = write_config()
+    b = assembly.build(load_config(path), str(path))
+    result = run.execute(b)
+    again = assembly.build_trainer(b).evaluate()  # the trained model, the val loader and loss
+    logged = {k.removeprefix("val_"): v for k, v in result.metrics.items() if k.startswith("val_")}
+    assert again == pytest.approx(logged, rel=1e-6) and "loss" in again

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from pathlib import Path
 from typing import Any, TypeVar
@@ -12,10 +11,28 @@ from pydantic import BaseModel, ValidationError
 
 from alchemi_core.config.schema import TrainingConfig
 from alchemi_core.errors import ConfigError
+from alchemi_core.hints import did_you_mean
 from alchemi_core.secrets import SECRET_KEYS, redact_uri
 
 M = TypeVar("M", bound=BaseModel)
 _KEY_PREFIX = re.compile(r"^([A-Za-z_][\w.]*): (.*)$", re.S)
+
+
+class Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, but numbers with an exponent and no dot (`1e-08`, `5e-4`, `1E6`)
+    are floats, as in YAML 1.2 (PyYAML's YAML 1.1 rule reads them as strings)."""
+
+
+Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML text -> Python values, with YAML 1.2 numbers. Every config reader goes through here."""
+    return yaml.load(text, Loader=Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -25,7 +42,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if path.is_dir():
         raise ConfigError("is a folder, not a config file", path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = parse_yaml(path.read_text())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else None
@@ -67,11 +84,6 @@ def _model_at(root: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
     return model
 
 
-def _did_you_mean(word: str, options: list[str]) -> str:
-    hint = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f" (did you mean {hint[0]!r}?)" if hint else ""
-
-
 def _format(err: dict, root: type[BaseModel]) -> tuple[str, str]:
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
     key = ".".join(str(p) for p in loc)
@@ -79,7 +91,7 @@ def _format(err: dict, root: type[BaseModel]) -> tuple[str, str]:
     if kind == "extra_forbidden":
         parent = _model_at(root, loc[:-1])
         options = _field_names(parent) if parent else []
-        return key, f"unknown key{_did_you_mean(str(loc[-1]), options)}"
+        return key, f"unknown key{did_you_mean(str(loc[-1]), options)}"
     if kind == "missing":
         return key, "required key is missing"
     msg = err["msg"].removeprefix("Value error, ")
@@ -118,7 +130,7 @@ def _check_override_key(path: list[str], root: type[BaseModel], label: str) -> N
         names = _field_names(model)
         if part not in names and model.model_config.get("extra") != "allow":
             raise ConfigError(
-                f"unknown key{_did_you_mean(part, names)}", label, ".".join(path[: i + 1])
+                f"unknown key{did_you_mean(part, names)}", label, ".".join(path[: i + 1])
             )
         model = _submodel(model, part)
 
@@ -134,7 +146,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], root: type[BaseM
             raise ConfigError("empty key", label)
         _check_override_key(path, root, label)
         try:
-            value = yaml.safe_load(raw) if raw.strip() else ""
+            value = parse_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
         node = data

@@ -165,6 +165,21 @@ class Credentials(Strict):
     password: SecretStr | None = None
 
 
+# Tracking URI schemes MLflow has stores for (a plain path or one-letter drive is a file path);
+# `+driver` is allowed on the database ones. Plugins add theirs (entry point mlflow.tracking_store).
+TRACKING_SCHEMES = {"", "file", "sqlite", "http", "https", "databricks", "databricks-uc", "uc"}
+DB_SCHEMES = {"sqlite", "postgresql", "mysql", "mssql"}
+
+
+def tracking_scheme_ok(uri: str) -> bool:
+    scheme = urlsplit(uri).scheme.lower()
+    if len(scheme) <= 1 or scheme in TRACKING_SCHEMES or scheme.split("+")[0] in DB_SCHEMES:
+        return True
+    from importlib.metadata import entry_points
+
+    return scheme in {ep.name for ep in entry_points(group="mlflow.tracking_store")}
+
+
 class MLflowConfig(Strict):
     tracking_uri: str
     experiment_name: str
@@ -179,6 +194,11 @@ class MLflowConfig(Strict):
     @field_validator("tracking_uri")
     @classmethod
     def _no_credentials_in_uri(cls, v: str) -> str:
+        if not tracking_scheme_ok(v):
+            raise ValueError(
+                f"unsupported tracking URI scheme {urlsplit(v).scheme!r}; use a path, file:, "
+                "sqlite:, http(s):, databricks or postgresql/mysql/mssql(+driver):"
+            )
         parts = urlsplit(v)
         if parts.scheme in ("http", "https") and (parts.username or parts.password):
             raise ValueError(

@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from pydantic import NonNegativeInt, PositiveInt
 from torch.utils.data import DataLoader, Dataset
+
+from alchemi_core import distributed
+from alchemi_core.registry import Params
 
 Batch = dict[str, torch.Tensor]
 
@@ -47,6 +51,16 @@ class _Take(Dataset):
         return self.loader.take(idx)
 
 
+class BatchLoaderParams(Params):
+    """The params every BatchLoader takes (a loader with more declares a subclass)."""
+
+    batch_size: PositiveInt
+    shuffle: bool
+    num_workers: NonNegativeInt = 0
+    num_batches_per_epoch: PositiveInt | None = None
+    drop_last: bool = False
+
+
 class BatchLoader:
     """Base loader: subclasses implement `load()`, filling `self.tensors` and `self.spec`
     (or override `take`/`num_rows` to serve rows another way, as the memory-mapped loader does).
@@ -68,6 +82,7 @@ class BatchLoader:
         self.num_workers = num_workers
         self.num_batches_per_epoch = num_batches_per_epoch
         self.drop_last = drop_last
+        self.pad_shards = True  # data parallel: every rank the same rows per batch (training)
         self.generator = torch.Generator().manual_seed(0)
         self.tensors: Batch = {}
         self.spec = DataSpec()
@@ -93,18 +108,24 @@ class BatchLoader:
         self.generator.manual_seed(seed)
 
     def __len__(self) -> int:
-        n, bs = self.num_rows, self.batch_size
+        """Batches per epoch (per rank: under torchrun a batch is batch_size rows per rank)."""
+        n, bs = self.num_rows, self.batch_size * distributed.world()
         full = n // bs if self.drop_last else -(-n // bs)
         if self.num_batches_per_epoch is not None:
             return min(full, self.num_batches_per_epoch)
         return full
 
     def _index_plan(self) -> list[torch.Tensor | slice]:
-        bs, nb = self.batch_size, len(self)
-        if self.shuffle:
-            perm = torch.randperm(self.num_rows, generator=self.generator)
-            return [perm[i * bs : (i + 1) * bs] for i in range(nb)]
-        return [slice(i * bs, (i + 1) * bs) for i in range(nb)]
+        bs, nb, n = self.batch_size * distributed.world(), len(self), self.num_rows
+        if self.shuffle:  # every rank draws the same order, then reads its own shard of it
+            perm = torch.randperm(n, generator=self.generator)
+            plan = [perm[i * bs : (i + 1) * bs] for i in range(nb)]
+        else:
+            plan = [slice(i * bs, min((i + 1) * bs, n)) for i in range(nb)]
+        if distributed.world() == 1:
+            return plan
+        shards = [distributed.shard(idx, self.pad_shards) for idx in plan]
+        return [idx for idx in shards if idx is not None]
 
     def __iter__(self) -> Iterator[Batch]:
         plan = self._index_plan()

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from alchemi_core.data.batching import Batch, BatchLoader, DataSpec
+from alchemi_core.data.batching import Batch, BatchLoader, BatchLoaderParams, DataSpec
 from alchemi_core.data.tabular import check_file
 from alchemi_core.errors import DataError
 from alchemi_core.registry import register_dataloader
@@ -35,7 +35,7 @@ def open_embeddings(path: str | Path) -> np.ndarray:
     return arr
 
 
-@register_dataloader("EmbeddingDataLoader")
+@register_dataloader("EmbeddingDataLoader", params=BatchLoaderParams)
 class EmbeddingDataLoader(BatchLoader):
     """Rows of a `.npy` matrix as batches {"embeddings": float32 [B, width]}."""
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from pathlib import Path
 
@@ -13,8 +12,9 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import torch
 
-from alchemi_core.data.batching import BatchLoader, DataSpec
+from alchemi_core.data.batching import BatchLoader, BatchLoaderParams, DataSpec
 from alchemi_core.errors import DataError
+from alchemi_core.hints import did_you_mean
 from alchemi_core.registry import register_dataloader
 
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
@@ -68,12 +68,10 @@ def _read(path: Path, categorical: list[str]) -> pa.Table:
         raise DataError(f"cannot read table: {str(exc).splitlines()[0]}", path) from None
 
 
-def _require_columns(table: pa.Table, wanted: list[str], path: Path) -> None:
-    have = table.column_names
+def require_columns(have: list[str], wanted: list[str], path: Path) -> None:
     for col in wanted:
         if col not in have:
-            hint = difflib.get_close_matches(col, have, n=1)
-            extra = f" (did you mean {hint[0]!r}?)" if hint else ""
+            extra = did_you_mean(col, have)
             raise DataError(f"column not found{extra}; file has: {', '.join(have)}", path, col)
 
 
@@ -150,7 +148,7 @@ def read_tabular(
     path = check_file(path, SUFFIXES, "table")
     mappings = load_cardinalities(cardinalities_path, categorical) if categorical else {}
     table = _read(path, categorical)
-    _require_columns(table, numerical + categorical + embeddings, path)
+    require_columns(table.column_names, numerical + categorical + embeddings, path)
     if table.num_rows == 0:
         raise DataError("table has no rows", path)
     tensors: dict[str, torch.Tensor] = {}
@@ -174,7 +172,7 @@ def read_tabular(
     return tensors, spec
 
 
-@register_dataloader("TabularDataLoader")
+@register_dataloader("TabularDataLoader", params=BatchLoaderParams)
 class TabularDataLoader(BatchLoader):
     """Numerical columns as float32, categorical as int64 codes, embedding columns as float32."""
 

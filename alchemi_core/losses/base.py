@@ -3,7 +3,10 @@
 A loss is called as `loss(outputs, batch)` and returns a dict of scalar tensors with a
 differentiable "loss" entry; every other entry is a component logged as `<split>_<name>`.
 A loss that needs whole-epoch statistics (e.g. dead latents) implements `reset()` and
-`epoch_metrics()`; the trainer calls them around each epoch.
+`epoch_metrics()` (and `sync()` for data-parallel runs); the trainer calls them around each
+epoch. A loss whose weights follow a schedule (e.g. KL warm-up) implements `start_epoch(epoch)`;
+the trainer calls it on the train loss before each training epoch (from 1), so validation scores
+every epoch the same way.
 """
 
 from __future__ import annotations
@@ -18,8 +21,15 @@ class Loss(nn.Module):
     def reset(self) -> None:
         pass
 
+    def start_epoch(self, epoch: int) -> None:
+        pass
+
     def epoch_metrics(self) -> dict[str, float]:
         return {}
+
+    def sync(self, reduce_sum) -> None:
+        """Data parallel: combine this rank's epoch statistics with every rank's
+        (`reduce_sum(tensor)` returns the sum over ranks) before `epoch_metrics`."""
 
 
 def detach_components(terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

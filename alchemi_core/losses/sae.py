@@ -1,13 +1,18 @@
 from __future__ import annotations
 
 import torch
+from pydantic import NonNegativeFloat
 
 from alchemi_core.data.batching import Batch
 from alchemi_core.losses.base import Loss, detach_components
-from alchemi_core.registry import register_loss
+from alchemi_core.registry import Params, register_loss
 
 
-@register_loss("SAELoss")
+class SAELossParams(Params):
+    sparsity_weight: NonNegativeFloat = 0.01
+
+
+@register_loss("SAELoss", params=SAELossParams)
 class SAELoss(Loss):
     """loss = MSE(reconstruction) + sparsity_weight * mean_row(sum_i f_i * ||W_dec_i||).
 
@@ -56,6 +61,13 @@ class SAELoss(Loss):
             self._sx = self._sx + x.sum(0)
             self._sxx = self._sxx + x.pow(2).sum(0)
         self._n += x.shape[0]
+
+    def sync(self, reduce_sum) -> None:
+        if self._fired is None:
+            return
+        self._fired = reduce_sum(self._fired.float()) > 0
+        self._sse, self._sx, self._sxx = (reduce_sum(t) for t in (self._sse, self._sx, self._sxx))
+        self._n = int(reduce_sum(torch.tensor(float(self._n), device=self._sse.device)).item())
 
     def epoch_metrics(self) -> dict[str, float]:
         if self._fired is None:

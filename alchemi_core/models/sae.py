@@ -8,10 +8,12 @@ every latent starts out firing on about half of the centred data.
 from __future__ import annotations
 
 import torch
+from pydantic import NonNegativeFloat, PositiveInt
 from torch import nn
 
+from alchemi_core import distributed
 from alchemi_core.data.batching import Batch
-from alchemi_core.registry import register_model
+from alchemi_core.registry import Params, register_model
 
 
 def flat_input(batch: Batch) -> torch.Tensor:
@@ -19,7 +21,13 @@ def flat_input(batch: Batch) -> torch.Tensor:
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
 
-@register_model("SAE")
+class SAEParams(Params):
+    input_dim: PositiveInt | None = None  # inferred from the data when omitted
+    hidden_dim: PositiveInt
+    sparsity_weight: NonNegativeFloat = 0.0
+
+
+@register_model("SAE", params=SAEParams)
 class SAE(nn.Module):
     def __init__(self, input_dim: int, hidden_dim: int, sparsity_weight: float = 0.0):
         super().__init__()
@@ -45,7 +53,7 @@ class SAE(nn.Module):
         if self.training and not self._b_dec_ready:  # python flag: no host sync per batch
             if not bool(self.b_dec_initialised):
                 with torch.no_grad():
-                    self.b_dec.copy_(x.mean(dim=0))
+                    self.b_dec.copy_(distributed.mean_rows(x))  # all ranks' rows
                     self.b_dec_initialised.fill_(True)
             self._b_dec_ready = True
         f = self.encode(x)
@@ -59,3 +67,11 @@ class SAE(nn.Module):
     @torch.no_grad()
     def embed(self, batch: Batch) -> torch.Tensor:
         return self.encode(flat_input(batch))
+
+    def predictions(self, out: dict) -> list[tuple[list[str], torch.Tensor]]:
+        """Prediction columns: `reconstruction_<i>` per input dimension, `latent_<j>` per latent."""
+        rec, lat = out["reconstruction"], out["latents"]
+        return [
+            ([f"reconstruction_{i}" for i in range(rec.shape[1])], rec),
+            ([f"latent_{j}" for j in range(lat.shape[1])], lat),
+        ]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import torch
+from pydantic import PositiveInt
 from torch import nn
 
 from alchemi_core.data.batching import Batch, DataSpec
 from alchemi_core.errors import ConfigError
-from alchemi_core.registry import register_model
+from alchemi_core.registry import Params, register_model
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -21,12 +22,20 @@ def default_cat_dim(cardinality: int) -> int:
     return min(16, max(2, (cardinality + 1) // 2))
 
 
-@register_model("VAE")
+class VAEParams(Params):
+    latent_dim: PositiveInt
+    hidden_dims: list[PositiveInt] | None = None  # None: [128, 64]; [] : no hidden layer
+    input_dim: PositiveInt | None = None  # inferred from the data when omitted
+    cat_embedding_dim: PositiveInt | None = None
+
+
+@register_model("VAE", params=VAEParams)
 class VAE(nn.Module):
     """Encoder input = numerical ++ embedded categoricals ++ embedding columns.
 
-    `input_dim` is that encoder input width; it is inferred from the data when omitted and
-    checked against it when given.
+    `input_dim` is that encoder input width; it is inferred from the data when omitted. When
+    given, categorical embeddings (without `cat_embedding_dim`) are sized to fill it; with no
+    categorical column it must match the data.
     """
 
     def __init__(
@@ -45,10 +54,20 @@ class VAE(nn.Module):
         self.n_num = len(data_spec.numerical)
         self.emb_dim = data_spec.embedding_dim
         cards = list(data_spec.categorical.values())
-        self.cat_embed = nn.ModuleList(
-            nn.Embedding(k, cat_embedding_dim or default_cat_dim(k)) for k in cards
-        )
-        width = self.n_num + self.emb_dim + sum(e.embedding_dim for e in self.cat_embed)
+        dims = [cat_embedding_dim or default_cat_dim(k) for k in cards]
+        width = self.n_num + self.emb_dim + sum(dims)
+        free = (input_dim or 0) - self.n_num - self.emb_dim
+        if (
+            input_dim not in (None, width)
+            and cards
+            and not cat_embedding_dim
+            and free >= len(cards)
+        ):
+            # input_dim given (as in the reference's Example 1): the categorical embeddings
+            # share the width the numerical and embedding columns leave.
+            dims = [free // len(cards) + (i < free % len(cards)) for i in range(len(cards))]
+            width = input_dim
+        self.cat_embed = nn.ModuleList(nn.Embedding(k, d) for k, d in zip(cards, dims, strict=True))
         if input_dim is not None and input_dim != width:
             raise ConfigError(
                 f"{input_dim} does not match the data's encoder input width {width} "
@@ -101,3 +120,20 @@ class VAE(nn.Module):
     def embed(self, batch: Batch) -> torch.Tensor:
         """The embedding of a row: the encoder mean."""
         return self.encode(batch)[0]
+
+    def predictions(self, out: dict) -> list[tuple[list[str], torch.Tensor]]:
+        """Prediction columns of a forward's outputs: numerical columns reconstructed
+        (standardised units), embedding columns (`<name>_<i>`), and per categorical column
+        the predicted class index (`<col>`) and its probability (`<col>_prob`)."""
+        spec = self.spec
+        parts = []
+        if "numerical" in out:
+            parts.append((list(spec.numerical), out["numerical"]))
+        if "embeddings" in out:
+            width = out["embeddings"].shape[1]
+            name = spec.embeddings[0] if len(spec.embeddings) == 1 else "embedding"
+            parts.append(([f"{name}_{i}" for i in range(width)], out["embeddings"]))
+        for col, logits in zip(spec.categorical, out["categorical_logits"], strict=True):
+            prob, idx = logits.float().softmax(dim=1).max(dim=1)
+            parts.append(([col, f"{col}_prob"], torch.stack([idx.float(), prob], dim=1)))
+        return parts

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alchemi_core.plots.common import figure, save
+from alchemi_core.training.run_dir import read_metrics
 
 SKIP = {"epoch", "epoch_seconds"}
 
@@ -19,8 +20,6 @@ def y_label(name: str) -> str:
 
 def plot_curves(metrics_path: str | Path, out: str | Path | None = None) -> Path | None:
     """One panel per metric family (loss, each component, lr); train and val on the same axes."""
-    from alchemi_core.training.run import read_metrics
-
     rows = read_metrics(Path(metrics_path).parent)
     if not rows:
         return None

@@ -12,7 +12,7 @@ from contextlib import nullcontext
 
 import torch
 
-from alchemi_core import progress
+from alchemi_core import distributed, progress
 from alchemi_core.data.batching import Batch, BatchLoader
 from alchemi_core.errors import TrainingDiverged
 from alchemi_core.runtime import Runtime
@@ -34,7 +34,7 @@ class Trainer:
         model: torch.nn.Module,
         loss_fn,
         optimizer,
-        train_loader: BatchLoader,
+        train_loader: BatchLoader | None,
         runtime: Runtime,
         epochs: int,
         val_loader: BatchLoader | None = None,
@@ -44,6 +44,7 @@ class Trainer:
         grad_clip_norm: float | None = None,
     ):
         self.model = model
+        self.net = distributed.wrap(model)  # DDP under torchrun: gradients averaged over ranks
         self.loss_fn = loss_fn
         self.optimizer = optimizer
         self.train_loader = train_loader
@@ -62,6 +63,7 @@ class Trainer:
         self, loader: BatchLoader, loss_fn, train: bool, epoch: int, bar=None
     ) -> dict[str, float]:
         self.model.train(train)
+        net = self.net if train else self.model  # validation needs no gradient sync
         loss_fn.reset()
         keys: list[str] | None = None
         sums: torch.Tensor | None = None
@@ -73,7 +75,7 @@ class Trainer:
                 batch = to_device(batch, self.rt.device, self.rt.dtype)
                 n = next(iter(batch.values())).shape[0]
                 with self.rt.autocast():
-                    terms = loss_fn(self.model(batch), batch)
+                    terms = loss_fn(net(batch), batch)
                 loss = terms["loss"]
                 if train:
                     self._step(loss)
@@ -85,9 +87,11 @@ class Trainer:
                 rows += n
                 if bar is not None:
                     bar.update(1)
+        if distributed.world() > 1:
+            keys, sums, rows = self._reduce(keys, sums, rows, loss_fn)
         if keys is None:
             return {}
-        all_losses = torch.stack(losses)
+        all_losses = torch.stack(losses) if losses else torch.zeros(1)
         finite = torch.isfinite(all_losses)
         if not bool(finite.all()):
             bad = int((~finite).nonzero()[0, 0]) + 1
@@ -101,6 +105,24 @@ class Trainer:
         out.update(loss_fn.epoch_metrics())
         return out
 
+    def _reduce(self, keys, sums, rows, loss_fn):
+        """Data parallel: sums and row counts over every rank (a rank may have no rows)."""
+        keys = next((k for k in distributed.gather(keys) if k is not None), None)
+        if keys is None:
+            return None, None, 0
+        if sums is None:
+            sums = torch.zeros(len(keys), device=self.rt.device)
+        total = distributed.reduce_sum(torch.cat([sums, sums.new_tensor([float(rows)])]))
+        if hasattr(loss_fn, "sync"):
+            loss_fn.sync(distributed.reduce_sum)
+        return keys, total[:-1], int(total[-1].item())
+
+    def evaluate(self, loader: BatchLoader | None = None, loss_fn=None, epoch: int = 0):
+        """The loss terms over every batch of `loader` (default: the val loader), no grad."""
+        loader = loader if loader is not None else self.val_loader
+        loss_fn = loss_fn if loss_fn is not None else self.val_loss_fn
+        return self._run_epoch(loader, loss_fn, False, epoch, None)
+
     def _step(self, loss: torch.Tensor) -> None:
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -109,6 +131,18 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+
+    def _step_scheduler(self, metrics: dict[str, float]) -> None:
+        """Per epoch; ReduceLROnPlateau watches val_loss on the epochs validation runs
+        (train_loss when the run has no validation)."""
+        if self.scheduler is None:
+            return
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            watched = "val_loss" if self.val_loader is not None else "train_loss"
+            if watched in metrics:
+                self.scheduler.step(metrics[watched])
+        else:
+            self.scheduler.step()
 
     # -- the loop ----------------------------------------------------------------
     def fit(
@@ -123,14 +157,15 @@ class Trainer:
             t0 = time.perf_counter()
             n_batches = len(self.train_loader)
             metrics = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"]}
+            if hasattr(self.loss_fn, "start_epoch"):
+                self.loss_fn.start_epoch(epoch)
             with progress.bar(n_batches, f"epoch {epoch}/{self.epochs}") as bar:
                 train_m = self._run_epoch(self.train_loader, self.loss_fn, True, epoch, bar)
             metrics.update({f"train_{k}": v for k, v in train_m.items()})
             if self.val_loader is not None and epoch % self.val_frequency == 0:
-                val_m = self._run_epoch(self.val_loader, self.val_loss_fn, False, epoch, None)
+                val_m = self.evaluate(epoch=epoch)
                 metrics.update({f"val_{k}": v for k, v in val_m.items()})
-            if self.scheduler is not None:
-                self.scheduler.step()
+            self._step_scheduler(metrics)
             metrics["epoch_seconds"] = time.perf_counter() - t0
             shown = " ".join(
                 f"{k}={v:.4g}" for k, v in metrics.items() if k in ("train_loss", "val_loss", "lr")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from alchemi_core.config.pipeline import fill_sae, load_pipeline, load_sweep
+from alchemi_core.config.pipeline import load_pipeline
+from alchemi_core.config.steps import fill_sae
+from alchemi_core.config.trials import load_sweep
 from alchemi_core.errors import ConfigError
 from tests.conftest import ROOT
 
@@ -114,3 +116,78 @@ def test_sweep_errors(make_pipeline, tmp_path, changes, key, message):
         load_sweep(sweep(tmp_path, make_pipeline(), **changes))
     assert err.value.file == str(tmp_path / "sweep.yaml")
     assert err.value.key == key and message in err.value.message
+
+
+# -- cross-stage checks, at load ------------------------------------------------------------
+NO_VAE_VAL = {"val": None, "checkpoint__metric": "train_loss"}
+
+
+def _error(path) -> ConfigError:
+    with pytest.raises(ConfigError) as err:
+        load_pipeline(path)
+    return err.value
+
+
+def test_sae_val_needs_a_vae_val_section(make_pipeline):
+    err = _error(make_pipeline(vae=NO_VAE_VAL))
+    assert err.key == "sae.val" and "VAE config has no val section" in err.message
+
+
+def test_predict_split_must_exist(make_pipeline):
+    path = make_pipeline(
+        vae=NO_VAE_VAL,
+        sae={"val": None, "checkpoint__metric": "train_loss"},
+        predict={"model": "vae", "split": "val"},
+    )
+    err = _error(path)
+    assert err.key == "predict.split" and "'val' does not exist" in err.message
+
+
+@pytest.mark.parametrize(
+    ("strategy", "chosen", "words"),
+    [
+        ("best", "last", "is not saved"),
+        ("last", "best", "is not saved"),
+        ("best", "epoch_2", "is not saved"),
+        ("all", "epoch_9", "past the VAE's last epoch"),
+    ],
+)
+def test_pipeline_checkpoint_must_be_one_the_vae_saves(make_pipeline, strategy, chosen, words):
+    err = _error(make_pipeline(vae={"checkpoint__save_strategy": strategy}, checkpoint=chosen))
+    assert err.key == "checkpoint" and words in err.message
+
+
+@pytest.mark.parametrize("chosen", ["epoch_3", "best", "last"])
+def test_pipeline_checkpoint_saved_by_all(make_pipeline, chosen):
+    load_pipeline(make_pipeline(vae={"checkpoint__save_strategy": "all"}, checkpoint=chosen))
+
+
+@pytest.mark.parametrize(
+    ("metric", "ok"),
+    [
+        ("sae.fve", True),
+        ("sae.loss", True),
+        ("vae.kl_loss", True),
+        ("sae.fvee", False),
+        ("vae.l0", False),
+    ],
+)
+def test_sweep_objective_must_be_a_logged_metric(make_pipeline, tmp_path, metric, ok):
+    pipe = make_pipeline()
+    sweep = write(
+        tmp_path / "s.yaml",
+        {
+            "pipeline": pipe.name,
+            "output_dir": "o",
+            "grid": {"sae.model.params.hidden_dim": [4]},
+            "objective": {"metric": metric},
+        },
+    )
+    if ok:
+        load_sweep(sweep)
+        return
+    with pytest.raises(ConfigError) as err:
+        load_sweep(sweep)
+    assert err.value.key == "objective.metric" and "is not a metric the" in err.value.message
+    if metric == "sae.fvee":
+        assert "did you mean 'sae.fve'" in err.value.message

@@ -1,12 +1,20 @@
 """A user's own model, loss and loader, registered from their own module."""
 
+from pydantic import PositiveInt
 from torch import nn
 
-from alchemi_core import register_loss, register_model
+from alchemi_core import Params, register_loss, register_model
 from alchemi_core.losses import Loss
 
 
-@register_model("TinyAutoencoder")
+class TinyParams(Params):
+    """Checked when the config loads: unknown names, wrong types, bottleneck <= 0 are refused."""
+
+    input_dim: PositiveInt | None = None  # inferred from the data when omitted
+    bottleneck: PositiveInt = 2
+
+
+@register_model("TinyAutoencoder", params=TinyParams)
 class TinyAutoencoder(nn.Module):
     def __init__(self, input_dim: int, bottleneck: int = 2):
         super().__init__()
@@ -27,7 +35,8 @@ class TinyMSE(Loss):
 
 @register_model("BrokenModel")
 class BrokenModel(nn.Module):
-    """Raises inside forward: an internal error, not the user's config."""
+    """Raises inside forward: an internal error, not the user's config. No params model: its
+    params are checked against the constructor's signature."""
 
     def __init__(self, input_dim: int):
         super().__init__()

@@ -1,0 +1,101 @@
+"""The alignment stack's public face: the CLI and the Prefect tasks call these."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from alchemi_core import runtime
+from alchemi_core.config.alignment import AlignmentConfig
+from alchemi_core.config.loading import read_yaml, validate
+from alchemi_core.data import spectral
+from alchemi_core.errors import CheckpointError
+from alchemi_core.models.alignment import AlignmentModel, build_model
+from alchemi_core.spectral import retrieval
+from alchemi_core.training import alignment_eval as ev
+from alchemi_core.training import checkpoints
+
+
+def make_tracker(cfg: AlignmentConfig):
+    if cfg.mlflow is None:
+        return None
+    from alchemi_core.training.mlflow_tracker import MLflowTracker
+
+    return MLflowTracker(cfg.mlflow)
+
+
+def train(
+    config: str | Path | AlignmentConfig,
+    overrides: list[str] | None = None,
+    seed: int | None = None,
+    overwrite: bool = False,
+    tracker: Any = None,
+) -> dict[str, Any]:
+    from alchemi_core.training.alignment_run import fit
+    from alchemi_core.training.alignment_trainer import AlignmentTrainer
+
+    if isinstance(config, AlignmentConfig):
+        trainer = AlignmentTrainer(config, "<config>", seed)
+    else:
+        trainer = AlignmentTrainer.from_yaml(config, overrides, seed)
+    return fit(trainer, tracker if tracker is not None else make_tracker(trainer.cfg), overwrite)
+
+
+def load_run(
+    run_dir: str | Path, which: str = "best"
+) -> tuple[AlignmentConfig, AlignmentModel, dict]:
+    """The config, model (eval mode, CPU float32) and checkpoint of an alignment run."""
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.yaml"
+    if not cfg_path.is_file():
+        raise CheckpointError("not an alignment run folder (no config.yaml)", run_dir)
+    cfg = validate(read_yaml(cfg_path), AlignmentConfig, cfg_path)
+    ckpt = checkpoints.load(checkpoints.resolve(run_dir, which))
+    if ckpt.get("model_class") != "AlignmentModel":
+        raise CheckpointError("not an alignment checkpoint", run_dir)
+    model = build_model(cfg, len(ckpt["lab_wavelengths"]))
+    try:
+        model.load_state_dict(ckpt["model_state"])
+    except RuntimeError:
+        raise CheckpointError("checkpoint does not match its config.yaml", run_dir) from None
+    return cfg, model.eval(), ckpt
+
+
+def evaluate(
+    run_dir: str | Path,
+    lab_path: str | Path,
+    sensor_path: str | Path,
+    noise: float | None = None,
+    seed: int = 0,
+    which: str = "best",
+) -> dict[str, Any]:
+    """Sensor->lab retrieval among every spectrum of `lab_path`, and the cycle head's error."""
+    cfg, model, ckpt = load_run(run_dir, which)
+    rt = runtime.Runtime(seed, "--seed", torch.device("cpu"), torch.float32, None, False)
+    lab = spectral.load_lab(lab_path)
+    sensor = spectral.load_sensor(sensor_path)
+    matrix = torch.from_numpy(spectral.band_matrix(sensor, lab.wavelengths)).float()
+    values = torch.from_numpy(lab.values)
+    gen = torch.Generator().manual_seed(seed)
+    noise = cfg.data.noise if noise is None else noise
+    reading = spectral.simulate(values, matrix, noise, gen).float()
+    # the lab tower reads the lab table at about the token spacing it was trained with
+    grid = np.asarray(ckpt["lab_wavelengths"])
+    k = max(1, round(float(np.median(np.diff(grid)) / np.median(np.diff(lab.wavelengths)))))
+    wl, fwhm = lab.wavelengths[::k], np.gradient(lab.wavelengths)[::k] * k
+    feats = ev.lab_feats(model, wl, fwhm, rt.device)
+    lab_emb, _ = ev.embed(model, "lab", feats, values[:, ::k].contiguous(), rt)
+    emb, heads = ev.embed(model, "sensor", ev.band_feats(model, sensor, rt.device), reading, rt)
+    out: dict[str, Any] = retrieval.retrieval_metrics(retrieval.cosine_scores(emb, lab_emb))
+    out.update(rmse=None, sam_deg=None)
+    if "cycle" in heads:
+        pred = np.stack([np.interp(lab.wavelengths, grid, row) for row in heads["cycle"].numpy()])
+        pred_t = torch.from_numpy(pred)
+        out.update(rmse=retrieval.rmse(pred_t, values), sam_deg=retrieval.sam_deg(pred_t, values))
+    out.update(
+        sensor=sensor.name, noise=noise, seed=seed, checkpoint=which, epoch=int(ckpt["epoch"])
+    )
+    return out

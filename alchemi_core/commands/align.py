@@ -1,0 +1,65 @@
+"""`alchemi align train|eval` and `alchemi prepare-spectra`: parsers and handlers."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _train(args: argparse.Namespace) -> int:
+    from alchemi_core import align_api
+
+    result = align_api.train(args.config, args.set, seed=args.seed, overwrite=args.overwrite)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from alchemi_core import align_api
+
+    out = align_api.evaluate(
+        args.run, args.lab, args.sensor, noise=args.noise, seed=args.seed, which=args.checkpoint
+    )
+    print(json.dumps(out))
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    from alchemi_core.data import prepare_spectra
+
+    print(json.dumps(prepare_spectra.prepare(args.out, fmt=args.format), indent=2))
+    return 0
+
+
+def register(sub) -> None:
+    """`align train|eval` and `prepare-spectra` (the `alignment` config kind: config/kinds.py)."""
+    a = sub.add_parser("align", help="lab<->sensor alignment: train, eval")
+    asub = a.add_subparsers(dest="align_command", required=True, parser_class=type(a))
+    t = asub.add_parser("train", help="train the alignment model from a YAML config")
+    t.add_argument("--config", required=True, help="alignment config YAML")
+    t.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config key (dotted path), validated like the file",
+    )
+    t.add_argument("--seed", type=int, default=None, help="overrides global.seed")
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace a run of a different config or data in the same folder",
+    )
+    t.set_defaults(func=_train)
+    e = asub.add_parser("eval", help="retrieval and cycle metrics on a lab table and a sensor")
+    e.add_argument("--run", required=True, help="alignment run folder")
+    e.add_argument("--lab", required=True, help="lab library table (CSV or parquet)")
+    e.add_argument("--sensor", required=True, help="sensor response table")
+    e.add_argument("--noise", type=float, default=None, help="default: the run's data.noise")
+    e.add_argument("--seed", type=int, default=0, help="seed of the simulated noise")
+    e.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    e.set_defaults(func=_eval)
+    p = sub.add_parser("prepare-spectra", help="write earthlib spectra and sensor responses")
+    p.add_argument("--out", required=True, help="folder for lab.parquet and sensors/")
+    p.add_argument("--format", choices=["csv", "parquet"], default="parquet")
+    p.set_defaults(func=_prepare)

@@ -1,0 +1,106 @@
+"""Deep checks of a loaded config, before any data is read: registered classes and their params.
+
+Each registered class's params are validated against its params model (registry.Params); a
+class without one against its constructor's signature. The optimizer and scheduler are built
+on a one-element dummy parameter, so their values are checked too. Errors name the file and
+the key path (`model.params.hidden_dims.0`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alchemi_core.config.loading import validate
+from alchemi_core.errors import ConfigError
+from alchemi_core.registry import DATALOADERS, LOSSES, MODELS, Registry
+
+LOADER_RESERVED = ("data_path", "data")
+
+
+def check_params(
+    registry: Registry,
+    name: str,
+    params: dict[str, Any],
+    file: str | None,
+    key: str,
+    class_key: str,
+    reserved: tuple[str, ...] = (),
+) -> None:
+    """`params` (at config key `key`) against the params model of `registry[name]`."""
+    entry = registry.entry(name, file, class_key)
+    if entry.params is None:
+        from alchemi_core.builders import check_kwargs
+
+        check_kwargs(entry.cls, params, file, key, reserved=reserved)
+        return
+    try:
+        validate(params, entry.params, file or "<config>")
+    except ConfigError as exc:
+        msg = exc.message
+        if msg.startswith("unknown key"):
+            accepted = ", ".join(f.alias or n for n, f in entry.params.model_fields.items())
+            msg = f"unknown parameter{msg.removeprefix('unknown key')}; accepted: {accepted}"
+        raise ConfigError(msg, file, f"{key}.{exc.key}" if exc.key else key) from None
+
+
+def _loader(section: Any, file: str | None, key: str) -> None:
+    params = section.loader_params.model_dump(exclude_unset=True)
+    check_params(
+        DATALOADERS,
+        section.loader_class,
+        params,
+        file,
+        f"{key}.loader_params",
+        f"{key}.loader_class",
+        LOADER_RESERVED,
+    )
+
+
+def _loss(loss_cfg: Any, file: str | None, key: str) -> None:
+    check_params(
+        LOSSES, loss_cfg.class_, dict(loss_cfg.params), file, f"{key}.params", f"{key}.class"
+    )
+
+
+def check_training(cfg: Any, file: str | None) -> None:
+    """A TrainingConfig: imports, model/loss/loader params, optimizer, scheduler, metric names."""
+    import torch
+
+    from alchemi_core import builders
+
+    builders.import_user_modules(cfg.imports, file)
+    check_params(
+        MODELS,
+        cfg.model.class_,
+        dict(cfg.model.params),
+        file,
+        "model.params",
+        "model.class",
+        ("data_spec",),
+    )
+    sections = [("train", cfg.train)] + ([("val", cfg.val)] if cfg.val else [])
+    for key, section in sections:
+        _loader(section, file, key)
+        _loss(section.loss, file, f"{key}.loss")
+    dummy = [torch.nn.Parameter(torch.zeros(1))]
+    optimizer = builders.build_optimizer(cfg.train.optimizer_config, dummy, file)
+    builders.build_scheduler(cfg.train.scheduler, optimizer, file)
+    train_loss = builders.build_loss(cfg.train.loss, file, "train.loss")
+    val_loss = builders.build_loss(cfg.val.loss, file, "val.loss") if cfg.val else None
+    builders.check_metric_names(cfg, train_loss, val_loss, file)
+
+
+def check_inference(cfg: Any, file: str | None) -> None:
+    """An ExtractConfig or PredictConfig: imports, model class, loaders, the metrics loss."""
+    from alchemi_core import builders
+
+    builders.import_user_modules(cfg.imports, file)
+    MODELS.entry(cfg.model.class_, file, "model.class")
+    for split in ("train", "val", "test"):
+        section = getattr(cfg, split, None)
+        if section is None:
+            continue
+        _loader(section, file, split)
+        metrics = getattr(section, "metrics", None)
+        if metrics is not None and metrics.loss is not None:
+            _loss(metrics.loss, file, f"{split}.metrics.loss")

@@ -1,0 +1,110 @@
+"""The sweep schema: a pipeline, a grid and/or seeded random ranges, an objective."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any, Literal
+
+from pydantic import Field, PositiveInt, field_validator, model_validator
+
+from alchemi_core.config.schema import Strict
+
+
+class Distribution(Strict):
+    """A random-sampling range: `choices`, or `low`/`high` (optionally `log`, `type: int`)."""
+
+    choices: list[Any] | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    type: Literal["float", "int"] = "float"
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Distribution:
+        if self.choices is not None:
+            if not self.choices:
+                raise ValueError("choices must not be empty")
+            if self.low is not None or self.high is not None:
+                raise ValueError("give either choices or low/high, not both")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError("give choices, or both low and high")
+        if self.low > self.high:
+            raise ValueError(f"low {self.low} is more than high {self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError("log sampling needs low > 0")
+        return self
+
+    def sample(self, rng: random.Random) -> Any:
+        if self.choices is not None:
+            return rng.choice(self.choices)
+        if self.type == "int":
+            return rng.randint(int(self.low), int(self.high))
+        if self.log:
+            return math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        return rng.uniform(self.low, self.high)
+
+
+def check_staged_keys(keys: dict[str, Any]) -> dict[str, Any]:
+    for key, value in keys.items():
+        if not key.startswith(("vae.", "sae.")) or key.count(".") < 2:
+            raise ValueError(f"{key!r} must be a dotted key under vae. or sae.")
+        if isinstance(value, list) and not value:
+            raise ValueError(f"{key!r} has no values")
+    return keys
+
+
+class RandomSearch(Strict):
+    samples: PositiveInt
+    seed: int = 0
+    params: dict[str, Distribution]
+
+    _keys = field_validator("params")(check_staged_keys)
+
+
+class Objective(Strict):
+    metric: str = "sae.loss"
+    direction: Literal["min", "max"] = "min"
+
+    @field_validator("metric")
+    @classmethod
+    def _staged(cls, v: str) -> str:
+        if not v.startswith(("vae.", "sae.")):
+            raise ValueError(f"{v!r}: name a stage's validation metric, e.g. sae.loss or vae.loss")
+        return v
+
+
+class Executor(Strict):
+    """Where trials run: threads here (default), a Dask cluster, or runs of a deployment."""
+
+    kind: Literal["threads", "dask", "deployment"] = "threads"
+    address: str | None = None  # dask: scheduler address; unset = a temporary local cluster
+    deployment: str = "sweep-trial/sweep-trial"  # deployment: "<flow name>/<deployment name>"
+    timeout: PositiveInt | None = None  # deployment: seconds to wait for each trial run
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> Executor:
+        if self.address and self.kind != "dask":
+            raise ValueError(f"address: only for kind 'dask' (kind is {self.kind!r})")
+        return self
+
+
+class SweepConfig(Strict):
+    pipeline: str  # relative to the sweep file
+    output_dir: str
+    grid: dict[str, list[Any]] = Field(default_factory=dict)
+    random: RandomSearch | None = None
+    objective: Objective = Field(default_factory=Objective)
+    concurrency: PositiveInt = 2
+    executor: Executor = Field(default_factory=Executor)
+
+    _keys = field_validator("grid")(check_staged_keys)
+
+    @model_validator(mode="after")
+    def _some_trials(self) -> SweepConfig:
+        if not self.grid and self.random is None:
+            raise ValueError("give a grid, random sampling, or both")
+        if self.random and (dupes := sorted(set(self.grid) & set(self.random.params))):
+            raise ValueError(f"{dupes[0]!r} is both in grid and in random.params")
+        return self

@@ -1,0 +1,222 @@
+"""The built-in config kinds: training, extract, predict, pipeline and sweep (see kinds.py)."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from alchemi_core.config.checks import check_inference, check_training
+from alchemi_core.config.inference import ExtractConfig, PredictConfig
+from alchemi_core.config.kind import Kind
+from alchemi_core.config.loading import apply_overrides, load_config, parse_yaml, read_yaml
+from alchemi_core.config.mae import MAE_KIND
+from alchemi_core.config.pipeline import PipelineConfig, _sae_placeholders, load_pipeline
+from alchemi_core.config.schema import TrainingConfig
+from alchemi_core.config.sweep import SweepConfig
+from alchemi_core.config.trials import load_sweep
+from alchemi_core.errors import ConfigError
+from alchemi_core.secrets import redact
+
+
+def _has(data: dict, *keys: str) -> bool:
+    return all(k in data for k in keys)
+
+
+def _ckpt_path(data: dict) -> bool:
+    return isinstance(data.get("checkpoint"), dict) and "path" in data["checkpoint"]
+
+
+def _is_predict(data: dict) -> bool:
+    test = data.get("test") if isinstance(data.get("test"), dict) else {}
+    out = str(test.get("output", ""))
+    only_test = not ({"train", "val"} & set(data))
+    return _ckpt_path(data) and only_test and ("metrics" in test or out.endswith(".parquet"))
+
+
+# -- data files (validate reads only headers) -------------------------------------------------
+
+
+def _check_sections(cfg: Any, names: tuple[str, ...], skip: tuple[str, ...] = ()) -> None:
+    from alchemi_core.data.headers import check_input
+
+    for name in names:
+        section = getattr(cfg, name, None)
+        if section is not None and section.data_path not in skip:
+            check_input(section.loader_class, section.data_path, cfg.data)
+
+
+def _training_check(cfg: TrainingConfig, src: str, skip: tuple[str, ...] = ()) -> None:
+    check_training(cfg, src)
+    _check_sections(cfg, ("train", "val"), skip)
+
+
+def _inference_check(cfg: Any, src: str) -> None:
+    check_inference(cfg, src)
+    _check_sections(cfg, ("train", "val", "test"))
+
+
+# -- show: defaults filled in, secrets redacted -----------------------------------------------
+
+
+def _with_defaults(registry: Any, section: dict, name_key: str, params_key: str) -> None:
+    model = registry.params(section[name_key])
+    if model is not None:
+        section[params_key] = model.model_validate(section[params_key]).model_dump()
+
+
+def training_view(cfg: TrainingConfig) -> dict:
+    from alchemi_core.builders import import_user_modules
+    from alchemi_core.registry import DATALOADERS, LOSSES, MODELS
+
+    import_user_modules(cfg.imports, None)
+    data = cfg.model_dump(mode="json", by_alias=True)
+    _with_defaults(MODELS, data["model"], "class", "params")
+    for split in ("train", "val"):
+        if data.get(split):
+            _with_defaults(LOSSES, data[split]["loss"], "class", "params")
+            _with_defaults(DATALOADERS, data[split], "loader_class", "loader_params")
+    return redact(data)
+
+
+def _plain(cfg: Any) -> dict:
+    return redact(cfg.model_dump(mode="json", by_alias=True))
+
+
+# -- pipelines and sweeps ---------------------------------------------------------------------
+
+
+def _staged(overrides: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """--set keys under vae./sae. (stage overrides) apart from the pipeline's own keys."""
+    staged, own = {}, []
+    for spec in overrides:
+        key, _, raw = spec.partition("=")
+        if key.strip().startswith(("vae.", "sae.")):
+            staged[key.strip()] = parse_yaml(raw) if raw.strip() else ""
+        else:
+            own.append(spec)
+    return staged, own
+
+
+def _load_pipeline(path: str, overrides: list[str]):
+    staged, own = _staged(overrides)
+    data = read_yaml(path)
+    apply_overrides(data, own, PipelineConfig)
+    return load_pipeline(path, staged, data=data)
+
+
+def _sae_config(pipe: Any) -> TrainingConfig:
+    return TrainingConfig.model_validate(_sae_placeholders(pipe.sae))
+
+
+def _check_stage(pipe: Any, stage: str, data: bool) -> None:
+    """One stage's deep check; an inline stage's keys are named from the pipeline's top."""
+    cfg, src = (
+        (pipe.vae, pipe.vae_source) if stage == "vae" else (_sae_config(pipe), pipe.sae_source)
+    )
+    try:
+        # The SAE's data is the VAE's embeddings, not there yet: its classes and params only.
+        _training_check(cfg, src) if data and stage == "vae" else check_training(cfg, src)
+    except ConfigError as exc:
+        if src != pipe.source or not exc.key:
+            raise
+        raise ConfigError(exc.message, exc.file, f"{stage}.{exc.key}") from None
+
+
+def _check_pipeline(pipe: Any, src: str, data: bool = True) -> None:
+    _check_stage(pipe, "vae", data)
+    _check_stage(pipe, "sae", data)
+    if data and pipe.spec.extract.test_data_path:
+        from alchemi_core.data.headers import check_input
+
+        check_input(pipe.vae.train.loader_class, pipe.spec.extract.test_data_path, pipe.vae.data)
+
+
+def pipeline_view(pipe: Any) -> dict:
+    out = _plain(pipe.spec)
+    out.update(vae=training_view(pipe.vae), sae=training_view(_sae_config(pipe)))
+    return out
+
+
+def _load_sweep(path: str, overrides: list[str]):
+    data = read_yaml(path)
+    apply_overrides(data, overrides, SweepConfig)
+    return load_sweep(path, data=data)
+
+
+def _check_sweep(loaded: Any, src: str) -> None:
+    _, trials = loaded
+    for i, trial in enumerate(trials):
+        try:
+            _check_pipeline(trial.pipeline, src, data=i == 0)  # data files are shared: once
+        except ConfigError as exc:
+            where = f" ({trial.name}: {trial.params})"
+            raise ConfigError(exc.message + where, src, exc.key) from None
+
+
+def sweep_view(loaded: Any) -> dict:
+    cfg, trials = loaded
+    out = _plain(cfg)
+    out["trials"] = [
+        {
+            "name": t.name,
+            "params": copy.deepcopy(t.params),
+            "sae_run": t.pipeline.sae["experiment"]["name"],
+        }
+        for t in trials
+    ]
+    return out
+
+
+KINDS = [
+    Kind(
+        "sweep",
+        lambda d: "pipeline" in d and ("grid" in d or "random" in d),
+        _load_sweep,
+        _check_sweep,
+        sweep_view,
+        ("sweeps",),
+        schema=SweepConfig,
+        order=10,
+    ),
+    Kind(
+        "pipeline",
+        lambda d: _has(d, "vae", "sae"),
+        _load_pipeline,
+        _check_pipeline,
+        pipeline_view,
+        ("pipelines",),
+        schema=PipelineConfig,
+        order=20,
+    ),
+    Kind(
+        "predict",
+        _is_predict,
+        lambda p, o: load_config(p, o, PredictConfig),
+        _inference_check,
+        _plain,
+        ("predict",),
+        schema=PredictConfig,
+        order=30,
+    ),
+    Kind(
+        "extract",
+        _ckpt_path,
+        lambda p, o: load_config(p, o, ExtractConfig),
+        _inference_check,
+        _plain,
+        ("extract",),
+        schema=ExtractConfig,
+        order=40,
+    ),
+    Kind(
+        "training",
+        lambda d: _has(d, "experiment", "model", "train", "checkpoint"),
+        lambda p, o: load_config(p, o, TrainingConfig),
+        _training_check,
+        training_view,
+        ("vae", "sae", "train", "training"),
+        schema=TrainingConfig,
+        order=100,
+    ),
+    MAE_KIND,  # the MAE harness (config/mae.py)
+]

@@ -1,0 +1,99 @@
+"""Lab <-> sensor alignment model: two towers over the shared set encoder.
+
+Both towers read band tokens (BandTokenizer) of any band set. The lab tower embeds a lab
+spectrum (one token per lab wavelength), the sensor tower a sensor reading (one token per band);
+InfoNCE pulls a spectrum and its reading together. Optional heads read the sensor embedding:
+`cycle` reconstructs the lab spectrum, `banddepth` predicts continuum-removed band depths.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from alchemi_core.models.band_tokenizer import BandTokenizer, from_config
+from alchemi_core.models.set_encoder import build_set_encoder
+
+
+def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, hidden), nn.GELU(), nn.Linear(hidden, n_out))
+
+
+class Tower(nn.Module):
+    def __init__(self, dim: int, embed_dim: int, encoder: nn.Module):
+        super().__init__()
+        self.encoder = encoder
+        self.proj = nn.Linear(encoder.out_dim, embed_dim)
+
+    def forward(self, tokens: Tensor, pad: Tensor | None) -> Tensor:
+        return self.proj(self.encoder(tokens, pad))
+
+
+class AlignmentModel(nn.Module):
+    def __init__(
+        self,
+        tokenizer: BandTokenizer,
+        model_cfg,
+        n_lab: int,
+        cycle_hidden: int | None = None,
+        n_features: int = 0,
+        depth_hidden: int = 128,
+        temperature: float = 0.07,
+    ):
+        super().__init__()
+        dim, m = tokenizer.dim, model_cfg
+
+        def encoder() -> nn.Module:
+            return build_set_encoder(
+                dim,
+                depth=m.depth,
+                heads=m.heads,
+                kind=m.kind,
+                num_queries=m.num_queries,
+                num_inducing=m.num_inducing,
+                ff_mult=m.ff_mult,
+                dropout=m.dropout,
+            )
+
+        self.tokenizer = tokenizer
+        lab_encoder = encoder()
+        sensor_encoder = lab_encoder if m.share_encoder else encoder()
+        self.lab = Tower(dim, m.embed_dim, lab_encoder)
+        self.sensor = Tower(dim, m.embed_dim, sensor_encoder)
+        self.cycle = _mlp(m.embed_dim, cycle_hidden, n_lab) if cycle_hidden else None
+        self.depth = _mlp(m.embed_dim, depth_hidden, n_features) if n_features else None
+        self.log_scale = nn.Parameter(torch.tensor(float(-torch.log(torch.tensor(temperature)))))
+
+    def embed(self, tower: str, band_feats: Tensor, values: Tensor) -> Tensor:
+        """Un-normalised embedding [B, E] of readings `values` [B, K] on bands `band_feats`."""
+        pad = ~torch.isfinite(values)
+        tokens = self.tokenizer(band_feats, values)
+        return getattr(self, tower)(tokens, pad)
+
+    def heads(self, sensor_emb: Tensor) -> dict[str, Tensor]:
+        out = {}
+        if self.cycle is not None:
+            out["cycle"] = self.cycle(sensor_emb)
+        if self.depth is not None:
+            out["depth"] = torch.sigmoid(self.depth(sensor_emb))
+        return out
+
+    def info_nce(self, a: Tensor, b: Tensor) -> Tensor:
+        """Symmetric InfoNCE between paired rows of a and b."""
+        a, b = F.normalize(a.float(), dim=-1), F.normalize(b.float(), dim=-1)
+        logits = a @ b.T * self.log_scale.float().clamp(max=4.6).exp()
+        target = torch.arange(len(a), device=a.device)
+        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def build_model(cfg, n_lab: int) -> AlignmentModel:
+    return AlignmentModel(
+        from_config(cfg.tokenizer),
+        cfg.model,
+        n_lab,
+        cfg.cycle.hidden if cfg.cycle else None,
+        len(cfg.banddepth.features) if cfg.banddepth else 0,
+        cfg.banddepth.hidden if cfg.banddepth else 128,
+        cfg.trainer.temperature,
+    )

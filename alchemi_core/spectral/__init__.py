@@ -1,0 +1,1 @@
+"""Spectral utilities: continuum removal, retrieval metrics."""

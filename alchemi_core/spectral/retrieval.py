@@ -1,0 +1,61 @@
+"""Every retrieval and reconstruction metric of the spectral stacks, in one place.
+
+Retrieval: query i's true match is key i. A score matrix [Q, K] (higher = closer) gives each
+query the rank of its match (1 = best; ties count against it).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def cosine_scores(queries: Tensor, keys: Tensor) -> Tensor:
+    q = torch.nn.functional.normalize(queries.double(), dim=-1)
+    k = torch.nn.functional.normalize(keys.double(), dim=-1)
+    return q @ k.T
+
+
+def neg_l2_scores(queries: Tensor, keys: Tensor) -> Tensor:
+    """Minus the squared euclidean distance (NaNs in either side count as 0)."""
+    q = torch.nan_to_num(queries.double())
+    k = torch.nan_to_num(keys.double())
+    return -torch.cdist(q, k).pow(2)
+
+
+def ranks(scores: Tensor) -> Tensor:
+    """[Q] rank of the true key (the diagonal) of each query."""
+    true = scores.diagonal()[:, None]
+    return (scores >= true).sum(dim=1)
+
+
+def retrieval_metrics(scores: Tensor, k: int = 5) -> dict[str, float]:
+    r = ranks(scores).double()
+    return {
+        "top1": float((r == 1).double().mean()),
+        f"recall_at_{k}": float((r <= k).double().mean()),
+        "mean_rank": float(r.mean()),
+        "n": int(r.numel()),
+    }
+
+
+def rmse(pred: Tensor, target: Tensor) -> float:
+    """Over the finite entries of target."""
+    ok = torch.isfinite(target)
+    diff = (pred.double() - torch.nan_to_num(target.double()))[ok]
+    return float(diff.pow(2).mean().sqrt()) if diff.numel() else math.nan
+
+
+def sam_deg(pred: Tensor, target: Tensor) -> float:
+    """Mean spectral angle in degrees, each spectrum over its finite entries."""
+    ok = torch.isfinite(target)
+    p = torch.where(ok, pred.double(), 0.0)
+    t = torch.where(ok, target.double(), 0.0)
+    cos = (p * t).sum(-1) / (p.norm(dim=-1) * t.norm(dim=-1)).clamp_min(1e-12)
+    return float(torch.rad2deg(torch.arccos(cos.clamp(-1.0, 1.0))).mean())
+
+
+def mae(pred: Tensor, target: Tensor) -> float:
+    return float((pred.double() - target.double()).abs().mean())

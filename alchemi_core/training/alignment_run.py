@@ -1,0 +1,136 @@
+"""An alignment run on disk, through the same modules as `alchemi train`: identity (run id),
+run_dir (config.yaml, run.json, metrics.jsonl, checkpoints/), resume (fresh / resume /
+finished / refuse), payload (what a checkpoint holds) and session (the per-epoch callback)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from alchemi_core.errors import TrainingDiverged
+from alchemi_core.io import file_sha256
+from alchemi_core.secrets import scrub
+from alchemi_core.training import resume, session
+from alchemi_core.training.early_stopping import Tracker
+from alchemi_core.training.identity import config_hash, resolved_config
+from alchemi_core.training.payload import TrainState
+from alchemi_core.training.run_dir import RunFolder, now
+from alchemi_core.training.tracking import NullTracker, flatten
+
+log = logging.getLogger("alchemi")
+MODEL_CLASS = "AlignmentModel"
+
+
+def input_files(cfg) -> dict[str, str]:
+    d = cfg.data
+    paths = {"data.lab_path": d.lab_path, "data.pairs_path": d.pairs_path}
+    for key in ("sensor_paths", "eval_sensor_paths"):
+        for i, p in enumerate(getattr(d, key)):
+            paths[f"data.{key}[{i}]"] = p
+    return {k: str(p) for k, p in paths.items() if p}
+
+
+def resolved(trainer) -> dict:
+    data = resolved_config(trainer.cfg, trainer.rt, {})
+    data["model"].pop("params")  # the alignment model section has no free params
+    return data
+
+
+def start_message(trainer, run_dir: Path) -> str:
+    d = trainer.rt.describe()
+    return (
+        f"aligning {trainer.cfg.experiment.name!r} from {trainer.source}: seed {d['seed']} "
+        f"({d['seed_source']}), device {d['device']}, dtype {d['dtype']}, amp {d['amp_dtype']}, "
+        f"deterministic {d['deterministic']} -> {run_dir}"
+    )
+
+
+def fit(trainer, tracker=None, overwrite: bool = False) -> dict:
+    """Train (or resume, or reuse a finished run of the same config and inputs)."""
+    cfg = trainer.cfg
+    folder = RunFolder(Path(cfg.experiment.output_dir) / cfg.experiment.name)
+    with folder.claimed():
+        return _fit(trainer, folder, tracker or NullTracker(), overwrite)
+
+
+def _fit(trainer, folder: RunFolder, tracker, overwrite: bool) -> dict:
+    cfg, t = trainer.cfg, trainer.cfg.trainer
+    res = resolved(trainer)
+    run_id = config_hash(res, {k: file_sha256(p) for k, p in input_files(cfg).items()})
+    decision = resume.decide(folder, run_id, overwrite)
+    meta = {
+        "model_class": MODEL_CLASS,
+        "config": res,
+        "config_hash": run_id,
+        "lab_wavelengths": [float(w) for w in trainer.data.lab_tokens_wl],
+    }
+    state = TrainState(trainer.model, trainer.optimizer)
+    best = Tracker(t.checkpoint_metric, t.checkpoint_mode)
+    run = session.Session(folder, tracker, state, meta, best, save_strategy=t.save_strategy)
+    summary = {"run_dir": str(folder.path), "config_hash": run_id, "status": "finished"}
+    if decision.state == resume.FINISHED:
+        log.info("%s already finished (config %s); nothing to do", folder.path, run_id)
+        session.sync_finished(folder, tracker, cfg.experiment.name)
+        return {**summary, "status": "already_finished", **_result(folder)}
+    folder.remove_temp_files()
+    d = trainer.rt.describe()
+    tags = {
+        "alchemi.config_path": trainer.source,
+        "alchemi.config_hash": run_id,
+        "alchemi.seed": str(d["seed"]),
+        "alchemi.device": str(d["device"]),
+        "alchemi.dtype": str(d["dtype"]),
+        "alchemi.model": MODEL_CLASS,
+    }
+    tracker.start(cfg.experiment.name, folder.info.get("mlflow_run_id"), tags=tags)
+    start = 0
+    if decision.state == resume.RESUME:
+        log.info("resuming %s from %s", folder.path, decision.path)
+        start, _ = run.restore(decision.checkpoint)
+        summary["resumed_from_epoch"] = start
+    log.info(start_message(trainer, folder.path))
+    folder.write_config(res)
+    folder.info.setdefault("created", now())
+    folder.write_info(
+        config_hash=run_id,
+        status="running",
+        config_path=trainer.source,
+        mlflow_run_id=tracker.run_id or folder.info.get("mlflow_run_id"),
+        runtime=d,
+    )
+    if decision.state == resume.RESUME:
+        session.resend_metrics(folder, tracker, run.rows)
+    else:
+        tracker.log_params(flatten(res))
+    try:
+        for epoch in range(start + 1, t.epochs + 1):
+            metrics = trainer.epoch(epoch)
+            log.info("epoch %d: %s", epoch, _brief(metrics))
+            run.on_epoch_end(epoch, metrics)
+    except BaseException as exc:
+        status = "diverged" if isinstance(exc, TrainingDiverged) else "failed"
+        folder.write_info(status=status, error=scrub(str(exc))[:500])
+        tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        folder.write_info(**session.tracking_state(folder, tracker))
+        raise
+    folder.write_info(status="finished", checkpoints=folder.checkpoint_hashes())
+    session.finish_tracking(folder, tracker)
+    return {**summary, "best_metric": best.best, "best_epoch": best.best_epoch, **_result(folder)}
+
+
+def _result(folder: RunFolder) -> dict:
+    info = folder.read_info() or {}
+    rows = folder.read_metrics()
+    best, last = folder.best_checkpoint(), folder.last_checkpoint()
+    return {
+        "epochs_run": int(info.get("epoch", 0)),
+        "best_checkpoint": str(best) if best else None,
+        "last_checkpoint": str(last) if last else None,
+        "mlflow_run_id": info.get("mlflow_run_id"),
+        "metrics": rows[-1] if rows else {},
+    }
+
+
+def _brief(m: dict) -> str:
+    keys = ("train_loss", "val_top1", "val_heldout_top1", "val_sam_deg")
+    return ", ".join(f"{k} {m[k]:.4g}" for k in keys if k in m)

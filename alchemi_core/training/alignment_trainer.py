@@ -1,0 +1,157 @@
+"""AlignmentTrainer: InfoNCE between lab and sensor towers, plus the cycle and band-depth heads.
+
+The loop and its validation live here; the run folder, checkpoints, resume, tracker and runtime
+are the project's own (training/run.py, checkpoints.py, runtime.py, tracking.py), reached
+through training/alignment_run.py.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from alchemi_core import runtime
+from alchemi_core.config.alignment import AlignmentConfig, load_alignment_config
+from alchemi_core.data import pairs, spectral
+from alchemi_core.errors import TrainingDiverged
+from alchemi_core.models.alignment import AlignmentModel, build_model
+from alchemi_core.training import alignment_eval as ev
+
+log = logging.getLogger("alchemi")
+
+
+class AlignmentTrainer:
+    def __init__(self, cfg: AlignmentConfig, source: str = "<config>", seed: int | None = None):
+        self.cfg, self.source = cfg, source
+        self.rt = runtime.resolve_runtime(cfg, seed, source)
+        runtime.apply(self.rt)
+        feats = [(f.left_nm, f.right_nm) for f in cfg.banddepth.features] if cfg.banddepth else None
+        self.data = pairs.load_pairs(cfg.data, feats)
+        self.model: AlignmentModel = build_model(cfg, len(self.data.lab_tokens_wl))
+        self.model.to(device=self.rt.device, dtype=self.rt.dtype)
+        t = cfg.trainer
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay
+        )
+        dev = self.rt.device
+        self.lab_feats = ev.lab_feats(
+            self.model, self.data.lab_tokens_wl, self.data.lab_token_fwhm, dev
+        )
+        self.train_sensors = [s for s in self.data.sensors if not s.held_out]
+        self.feats = {s.name: ev.band_feats(self.model, s.sensor, dev) for s in self.data.sensors}
+        self.val_readings = self._val_readings()
+
+    @classmethod
+    def from_yaml(
+        cls, path: str | Path, overrides: list[str] | None = None, seed: int | None = None
+    ) -> AlignmentTrainer:
+        return cls(load_alignment_config(path, overrides), str(path), seed)
+
+    def _val_readings(self) -> dict[str, torch.Tensor]:
+        """Fixed noisy readings of the validation spectra, one tensor per sensor."""
+        idx = torch.from_numpy(self.data.val_idx)
+        gen = torch.Generator().manual_seed(self.cfg.data.split_seed + 1)
+        return {
+            s.name: pairs.readings(self.data, s, idx, self.cfg.data.noise, gen)
+            for s in self.data.sensors
+        }
+
+    # -- one training epoch ---------------------------------------------------------
+    def _batch_sensor(self):
+        """A sensor for this batch: a training sensor or, if configured, a random band set.
+        Returns (band features, band matrix, SensorData or None, centres)."""
+        n_real, n_rand = len(self.train_sensors), self.cfg.data.random_sensors
+        pick = int(torch.randint(n_real + n_rand, (1,)))
+        if pick < n_real:
+            s = self.train_sensors[pick]
+            return self.feats[s.name], s.matrix, s, s.sensor.centres
+        gen = torch.Generator().manual_seed(int(torch.randint(2**31 - 1, (1,))))
+        wl = self.data.lab.wavelengths
+        s = spectral.random_sensor(gen, float(wl[0]) + 10, float(wl[-1]) - 10)
+        m = torch.from_numpy(spectral.band_matrix(s, wl)).float()
+        return ev.band_feats(self.model, s, self.rt.device), m, None, s.centres
+
+    def losses(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        cfg, d, rt = self.cfg, self.data, self.rt
+        feats, matrix, sd, centres = self._batch_sensor()
+        if sd is not None:
+            reading = pairs.readings(d, sd, idx, cfg.data.noise)
+        else:
+            reading = spectral.simulate(d.full_values[idx], matrix, cfg.data.noise).float()
+        if cfg.data.band_dropout or cfg.data.cutoff_prob:
+            c = torch.as_tensor(centres, dtype=torch.float32)
+            reading = spectral.drop_bands(reading, c, cfg.data.band_dropout, cfg.data.cutoff_prob)
+        lab = d.lab_values[idx].to(rt.device, rt.dtype)
+        reading = reading.to(rt.device, rt.dtype)
+        with rt.autocast():
+            lab_emb = self.model.embed("lab", self.lab_feats.to(rt.dtype), lab)
+            sen_emb = self.model.embed("sensor", feats.to(rt.dtype), reading)
+            heads = self.model.heads(sen_emb)
+        out = {"nce": self.model.info_nce(lab_emb, sen_emb)}
+        total = out["nce"]
+        if "cycle" in heads:
+            ok = torch.isfinite(lab)
+            diff = (heads["cycle"].float() - torch.nan_to_num(lab).float())[ok]
+            out["cycle"] = diff.pow(2).mean()
+            total = total + cfg.cycle.weight * out["cycle"]
+        if "depth" in heads:
+            target = d.depths[idx].to(rt.device)
+            out["depth"] = F.mse_loss(heads["depth"].float(), target)
+            total = total + cfg.banddepth.weight * out["depth"]
+        out["loss"] = total
+        return out
+
+    def train_epoch(self) -> dict[str, float]:
+        t = self.cfg.trainer
+        self.model.train()
+        order = torch.from_numpy(self.data.train_idx)[torch.randperm(len(self.data.train_idx))]
+        n_batches = max(1, len(order) // t.batch_size)
+        if t.batches_per_epoch:
+            n_batches = min(n_batches, t.batches_per_epoch)
+        sums: dict[str, float] = {}
+        for b in range(n_batches):
+            idx = order[b * t.batch_size : (b + 1) * t.batch_size]
+            out = self.losses(idx)
+            if not torch.isfinite(out["loss"]):
+                raise TrainingDiverged(f"non-finite alignment loss at batch {b}")
+            self.optimizer.zero_grad(set_to_none=True)
+            out["loss"].backward()
+            if t.grad_clip_norm:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip_norm)
+            self.optimizer.step()
+            for k, v in out.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach())
+        return {f"train_{k}": v / n_batches for k, v in sums.items()}
+
+    # -- validation -----------------------------------------------------------------
+    def validate(self) -> dict[str, float]:
+        self.model.eval()
+        d, val = self.data, torch.from_numpy(self.data.val_idx)
+        lab_emb, _ = ev.embed(self.model, "lab", self.lab_feats, d.lab_values[val], self.rt)
+        depth = d.depths[val] if d.depths is not None else None
+        metrics: dict[str, float] = {}
+        groups: dict[str, list[dict]] = {"val": [], "val_heldout": []}
+        for s in d.sensors:
+            emb, heads = ev.embed(
+                self.model, "sensor", self.feats[s.name], self.val_readings[s.name], self.rt
+            )
+            m = ev.sensor_metrics(lab_emb, emb, heads, d.lab_values[val], depth)
+            metrics.update({f"val_{k}/{s.name}": v for k, v in m.items()})
+            groups["val_heldout" if s.held_out else "val"].append(m)
+        for prefix, rows in groups.items():
+            for key in rows[0] if rows else []:
+                metrics[f"{prefix}_{key}"] = float(np.mean([r[key] for r in rows]))
+        return {k: v for k, v in metrics.items() if not (isinstance(v, float) and math.isnan(v))}
+
+    def epoch(self, epoch: int) -> dict[str, float]:
+        """One epoch (and its validation when due): the metrics line for metrics.jsonl."""
+        metrics = {"epoch": epoch, **self.train_epoch()}
+        metrics["lr"] = self.optimizer.param_groups[0]["lr"]
+        if epoch % self.cfg.trainer.val_frequency == 0 or epoch == self.cfg.trainer.epochs:
+            metrics.update(self.validate())
+        return metrics

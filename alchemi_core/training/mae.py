@@ -1,0 +1,227 @@
+"""`alchemi pretrain-mae`: train one MAE per masking ratio, report masked loss and tokens/s.
+
+Run folder ({output_dir}/{name}/), as for `alchemi train`: config.yaml, run.json,
+metrics.jsonl (a line every train.log_every steps; "epoch" is the global step) and
+checkpoints/last_model.pt (every train.checkpoint_every steps and at each ratio's end). A killed
+run started again resumes from its last checkpoint and gives the same losses: batches and masks
+are a function of (seed, ratio, step), and the checkpoint holds every other state.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from alchemi_core import faults, runtime
+from alchemi_core.config.loading import load_config
+from alchemi_core.config.mae import MAEConfig
+from alchemi_core.errors import TrainingDiverged
+from alchemi_core.models.mae import MAE
+from alchemi_core.training import mae_bare
+from alchemi_core.training.mae_data import Tokens, load_tokens, make_batch, step_generator
+from alchemi_core.training.mae_folder import MAEFolder
+from alchemi_core.training.tracking import NullTracker
+
+log = logging.getLogger("alchemi")
+COLUMNS = ("mask_ratio", "masked_loss", "tokens_per_s", "bare_tokens_per_s", "speed_ratio")
+
+
+@dataclass
+class MAEResult:
+    run_dir: str
+    status: str  # finished | already_finished
+    rows: list[dict] = field(default_factory=list)
+    data: dict = field(default_factory=dict)
+    resumed_from_step: int | None = None
+    config_hash: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def build_model(cfg: MAEConfig, rt: runtime.Runtime) -> MAE:
+    t = cfg.train
+    model = MAE(
+        t.token_dim,
+        t.num_tokens,
+        t.embed_dim,
+        t.depth,
+        t.heads,
+        t.encoder_kind,
+        t.decoder_dim,
+        t.decoder_depth,
+    )
+    return model.to(device=rt.device, dtype=rt.dtype)
+
+
+def make_optimizer(cfg: MAEConfig, params) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(
+        params, lr=cfg.train.learning_rate, weight_decay=cfg.train.weight_decay
+    )
+
+
+def train_step(model, opt, rt: runtime.Runtime, tokens, visible, masked) -> torch.Tensor:
+    with rt.autocast():
+        loss = model(tokens, visible, masked)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach()
+
+
+@torch.no_grad()
+def masked_loss(model, data: Tokens, cfg: MAEConfig, rt, ratio: float, seed: int) -> float:
+    model.eval()
+    g = torch.Generator().manual_seed(seed + 7)
+    losses = []
+    for _ in range(cfg.train.eval_batches):
+        with rt.autocast():
+            losses.append(float(model(*make_batch(data.eval, cfg.train.batch_size, ratio, g))))
+    model.train()
+    return sum(losses) / len(losses)
+
+
+def speed(model, cfg: MAEConfig, rt, data: Tokens, ratio: float, seed: int) -> tuple:
+    """tokens/s of our training step and of the bare PyTorch loop, over the same batches
+    (copies of the models: the run's state is untouched). Warm-up, then alternating repeats;
+    the median of each."""
+    t = cfg.train
+    if t.bench_repeats == 0:
+        return None, None
+    g = torch.Generator().manual_seed(seed + 11)
+    batches = [make_batch(data.train, t.batch_size, ratio, g) for _ in range(t.bench_steps)]
+    ours = build_model(cfg, rt)
+    ours.load_state_dict(model.state_dict())
+    our_opt = make_optimizer(cfg, ours.parameters())
+    bare = mae_bare.BareMAE(t.token_dim, t.num_tokens, t.embed_dim, t.depth, t.heads,
+                            t.decoder_dim, t.decoder_depth).to(rt.device, rt.dtype)  # fmt: skip
+    bare_step = mae_bare.bare_step_fn(bare, t.learning_rate, rt.autocast)
+
+    def our_step(*b):
+        train_step(ours, our_opt, rt, *b)
+
+    return mae_bare.compare(our_step, bare_step, batches, t.bench_repeats)
+
+
+def ratio_row(model, cfg: MAEConfig, rt, data: Tokens, ratio: float) -> dict:
+    """The table row of a trained MAE: held-out masked loss and tokens/s (ours, bare)."""
+    with torch.random.fork_rng(devices=[]):  # building the timed copies leaves no trace
+        ours, bare = speed(model, cfg, rt, data, ratio, rt.seed)
+    return {
+        "mask_ratio": ratio,
+        "masked_loss": masked_loss(model, data, cfg, rt, ratio, rt.seed),
+        "tokens_per_s": ours,
+        "bare_tokens_per_s": bare,
+        "speed_ratio": ours / bare if ours and bare else None,
+    }
+
+
+def train_ratio(folder: MAEFolder, cfg, rt, data, i: int, start_step: int, ckpt) -> dict:
+    """Train the MAE of masking ratio i from start_step (after `ckpt`); returns its row.
+    Per step: metrics line, then checkpoint: a kill between them resumes exactly."""
+    t, ratio = cfg.train, cfg.train.mask_ratios[i]
+    runtime.seed_everything(rt.seed + i)
+    model = build_model(cfg, rt)
+    opt = make_optimizer(cfg, model.parameters())
+    loss_sum, loss_n = 0.0, 0
+    if ckpt is not None:
+        model.load_state_dict(ckpt["model_state"])
+        opt.load_state_dict(ckpt["optimizer_state"])
+        runtime.set_rng_state(ckpt["training"]["rng"])
+        loss_sum, loss_n = ckpt["training"]["loss_sum"], ckpt["training"]["loss_n"]
+    model.train()
+    row: dict = {}
+    for step in range(start_step + 1, t.steps + 1):
+        batch = make_batch(data.train, t.batch_size, ratio, step_generator(rt.seed, i, step))
+        loss = float(train_step(model, opt, rt, *batch))
+        if not math.isfinite(loss):
+            raise TrainingDiverged(f"loss is {loss} at step {step} of mask ratio {ratio}")
+        loss_sum, loss_n = loss_sum + loss, loss_n + 1
+        faults.point("mae.step")
+        last = step == t.steps
+        if step % t.log_every == 0 or last:
+            line = {"epoch": i * t.steps + step, "step": step, "mask_ratio": ratio}
+            line["train_loss"] = loss_sum / loss_n
+            loss_sum, loss_n = 0.0, 0
+            if last:
+                row = ratio_row(model, cfg, rt, data, ratio)
+                line.update({f"val_{k}": v for k, v in row.items() if k != "mask_ratio"})
+            folder.append_metrics(line)
+        if step % t.checkpoint_every == 0 or last:
+            training = {"ratio_index": i, "step": step, "rng": runtime.rng_state(),
+                        "rows": [*folder.rows, row] if row else folder.rows,
+                        "loss_sum": loss_sum, "loss_n": loss_n}  # fmt: skip
+            folder.save(i * t.steps + step, model, opt, training)
+            faults.point("mae.saved")
+    return row
+
+
+def run_pretrain_mae(
+    cfg: MAEConfig | str | Path,
+    source: str | None = None,
+    cli_seed: int | None = None,
+    tracker=None,
+    overwrite: bool = False,
+) -> MAEResult:
+    """Train and measure every masking ratio; returns an MAEResult (rows as in the table).
+    `cfg` is a validated MAEConfig or a YAML path."""
+    if not isinstance(cfg, MAEConfig):
+        cfg, source = load_config(cfg, model=MAEConfig), str(cfg)
+    source = source or "<config>"
+    rt = runtime.resolve_runtime(cfg, cli_seed, source)
+    runtime.apply(rt)
+    data = load_tokens(cfg.train, rt.seed, source)
+    data.train, data.eval = (x.to(rt.device, rt.dtype) for x in (data.train, data.eval))
+    folder = MAEFolder(cfg, rt, source, tracker or NullTracker(), overwrite)
+    with folder.claimed():
+        state, ckpt = folder.inspect()
+        result = MAEResult(str(folder.run_dir), "finished", data=data.info, config_hash=folder.hash)
+        if state == "finished":
+            log.info("%s already finished (config %s); nothing to do", folder.run_dir, folder.hash)
+            result.status, result.rows = "already_finished", folder.finished_rows()
+            return result
+        i0, s0 = 0, 0
+        if ckpt is not None:
+            i0, s0 = ckpt["training"]["ratio_index"], ckpt["training"]["step"]
+            folder.rows = list(ckpt["training"]["rows"])
+            result.resumed_from_step = int(ckpt["epoch"])
+            if s0 == cfg.train.steps:  # that ratio was complete
+                i0, s0, ckpt = i0 + 1, 0, None
+        folder.begin(start_message(cfg, rt, source, folder.run_dir), data.info, ckpt)
+        try:
+            for i in range(i0, len(cfg.train.mask_ratios)):
+                folder.rows.append(train_ratio(folder, cfg, rt, data, i, s0, ckpt))
+                s0, ckpt = 0, None
+        except BaseException as exc:
+            folder.fail(exc)
+            raise
+        folder.finish()
+        result.rows = folder.rows
+        return result
+
+
+def start_message(cfg: MAEConfig, rt: runtime.Runtime, source: str, run_dir: Path) -> str:
+    d = rt.describe()
+    return (
+        f"pretraining MAE {cfg.experiment.name!r} from {source}: seed {d['seed']} "
+        f"({d['seed_source']}), device {d['device']}, dtype {d['dtype']}, amp {d['amp_dtype']}, "
+        f"deterministic {d['deterministic']} -> {run_dir}"
+    )
+
+
+def table(rows: list[dict]) -> str:
+    def fmt(v):
+        if v is None:
+            return "-"
+        return f"{v:.4f}" if isinstance(v, float) and v < 100 else f"{v:,.0f}"
+
+    cells = [list(COLUMNS)] + [[fmt(r.get(k)) for k in COLUMNS] for r in rows]
+    widths = [max(len(row[j]) for row in cells) for j in range(len(COLUMNS))]
+    lines = [" | ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,140 @@
+"""The per-epoch side of a run: metrics line, checkpoint, best value, early stopping, tracker.
+
+`Session.on_epoch_end(epoch, metrics) -> stop?` is the callback a trainer's loop calls. The
+tracker functions below also serve a finished run whose tracking did not complete.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from alchemi_core import distributed, faults
+from alchemi_core.training import checkpoints
+from alchemi_core.training.early_stopping import EarlyStopper, Tracker
+from alchemi_core.training.payload import TrainState
+from alchemi_core.training.run_dir import RunFolder
+
+log = logging.getLogger("alchemi")
+
+
+class Session:
+    def __init__(
+        self,
+        folder: RunFolder,
+        tracker,
+        state: TrainState,
+        meta: dict[str, Any],
+        best: Tracker,
+        stopper: EarlyStopper | None = None,
+        save_strategy: str = "best",
+    ):
+        self.folder = folder
+        self.tracker = tracker
+        self.state = state
+        self.meta = meta  # the checkpoint's model-rebuilding keys (see payload.py)
+        self.best = best
+        self.stopper = stopper
+        self.save_strategy = save_strategy
+        self.rows: list[dict] = []  # the content of metrics.jsonl
+        self.writes = distributed.is_main()  # data parallel: only rank 0 writes
+        self.last_metrics: dict[str, float] = {}
+
+    def save(self, epoch: int, metrics: dict[str, float], improved: bool | None, stop: bool):
+        training = {
+            "stopped": stop,  # early stopping ended the run at this epoch
+            "best": self.best.state_dict(),
+            "early": self.stopper.tracker.state_dict() if self.stopper else None,
+        }
+        targets = self.folder.checkpoint_targets(self.save_strategy, epoch, improved)
+        checkpoints.save_many(self.state.payload(epoch, metrics, self.meta, training), targets)
+
+    def restore(self, ckpt: dict) -> tuple[int, bool]:
+        """Every state the checkpoint holds; returns (epoch, whether early stopping ended it)."""
+        epoch = self.state.restore(ckpt)
+        t = ckpt["training"]
+        self.best.load_state_dict(t["best"])
+        if self.stopper and t.get("early"):
+            self.stopper.tracker.load_state_dict(t["early"])
+        self.last_metrics = dict(ckpt["metrics"])
+        # Lines past the checkpoint are from epochs that will run again; the checkpoint's
+        # own epoch comes from the checkpoint (a kill may have come before its line).
+        kept = [m for m in self.folder.read_metrics() if m["epoch"] < epoch]
+        self.rows = [*kept, self.last_metrics]
+        if self.writes:
+            self.folder.write_metrics(self.rows)
+        return epoch, bool(t.get("stopped"))
+
+    def on_epoch_end(self, epoch: int, metrics: dict[str, float]) -> bool:
+        """Metrics line, then checkpoint, then tracker and run.json: a kill between any two
+        leaves a state the next start resumes from exactly."""
+        improved = self.best.update(metrics, epoch)
+        stop = self.stopper.should_stop(metrics, epoch) if self.stopper else False
+        if not self.writes:  # other ranks: the same decisions (metrics are reduced), no files
+            return stop
+        self.rows.append(dict(metrics))
+        self.folder.write_metrics(self.rows)
+        self.save(epoch, metrics, improved, stop)
+        faults.point("epoch.saved")
+        self.tracker.log_metrics(metrics, step=epoch)
+        self.last_metrics = metrics
+        self.folder.write_info(
+            epoch=epoch, status="running", **tracking_state(self.folder, self.tracker)
+        )
+        if stop:
+            log.info(
+                "early stopping at epoch %d: %s has not improved for %d validations",
+                epoch,
+                self.stopper.tracker.metric,
+                self.stopper.patience,
+            )
+        return stop
+
+
+# -- tracker sync ------------------------------------------------------------------------
+def tracking_state(folder: RunFolder, tracker) -> dict[str, Any]:
+    """run.json's record of how far the tracker got."""
+    synced = tracker.synced_step
+    return {
+        "mlflow_synced_epoch": max(synced or 0, folder.info.get("mlflow_synced_epoch") or 0),
+        "mlflow_pending": bool(tracker.pending_work),
+    }
+
+
+def resend_metrics(folder: RunFolder, tracker, rows: list[dict]) -> None:
+    """Queue the epochs the tracker has not confirmed (a crash or an outage lost them)."""
+    synced = folder.info.get("mlflow_synced_epoch") or 0
+    for m in rows:
+        if m["epoch"] > synced:
+            tracker.log_metrics(m, step=int(m["epoch"]))
+
+
+def finish_tracking(folder: RunFolder, tracker, loader=None) -> None:
+    """Artifacts (config, metrics, the pictures, the best or last checkpoint), the MLflow model
+    of that checkpoint when the run's `loader` is given (its input example), then FINISHED."""
+    for name in ("config.yaml", "metrics.jsonl"):
+        if (folder.path / name).exists():
+            tracker.log_artifact(folder.path / name)
+    for picture in sorted(folder.path.glob("*.png")):
+        tracker.log_artifact(picture)
+    checkpoint = folder.best_checkpoint() or folder.last_checkpoint()
+    if checkpoint:
+        tracker.log_artifact(str(checkpoint), "checkpoints")
+        if loader is not None:
+            tracker.log_model(checkpoint, loader)
+    tracker.finish("FINISHED")
+    folder.write_info(**tracking_state(folder, tracker))
+
+
+def sync_finished(folder: RunFolder, tracker, run_name: str) -> None:
+    """A finished run whose tracking did not complete (server down): send what is missing."""
+    if not folder.info.get("mlflow_pending") or not folder.info.get("mlflow_run_id"):
+        return
+    if not hasattr(tracker, "on_unreachable"):
+        return
+    tracker.on_unreachable = "skip"  # the training is done: never fail for tracking now
+    if tracker.start(run_name, folder.info["mlflow_run_id"]) is None:
+        return
+    log.info("sending the tracking data MLflow missed for %s", folder.path)
+    resend_metrics(folder, tracker, folder.read_metrics())
+    finish_tracking(folder, tracker)

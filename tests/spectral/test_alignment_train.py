@@ -1,0 +1,166 @@
+"""`alchemi align train|eval` end to end on tiny synthetic spectra (the shipped debug config)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+from alchemi_core import align_api
+from alchemi_core.cli import main
+from alchemi_core.config.alignment import load_alignment_config
+from alchemi_core.training.alignment_trainer import AlignmentTrainer
+from tests.spectral.helpers import ROOT, tiny_config, write_dataset
+
+
+def test_shipped_configs_validate():
+    for name in ("alignment.yaml", "alignment_debug.yaml"):
+        cfg = load_alignment_config(ROOT / "configs/phase2" / name)
+        assert cfg.data.sensor_paths and cfg.data.eval_sensor_paths
+
+
+def test_train_then_eval_on_a_sensor_never_seen(tmp_path, capsys):
+    cfg = tiny_config(tmp_path / "d", tmp_path / "runs")
+    assert main(["align", "train", "--config", str(cfg), "--seed", "3"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    run = tmp_path / "runs" / "align_debug"
+    assert result["status"] == "finished"
+    assert {p.name for p in run.iterdir()} >= {
+        "config.yaml",
+        "run.json",
+        "metrics.jsonl",
+        "checkpoints",
+    }
+    info = json.loads((run / "run.json").read_text())
+    assert info["runtime"]["seed"] == 3 and info["runtime"]["seed_source"] == "--seed"
+    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    last = rows[-1]
+    for key in (
+        "val_top1/msi",
+        "val_recall_at_5/oli",
+        "val_mean_rank/unseen",
+        "val_rmse/unseen",
+        "val_sam_deg/msi",
+        "val_banddepth_mae/oli",
+        "val_heldout_top1",
+    ):
+        assert key in last
+    # a sensor absent from training (different band count, centres and widths)
+    other = tmp_path / "other.csv"
+    other.write_text("band,centre_nm,fwhm_nm\nx1,450,10\nx2,700,25\nx3,1000,80\n")
+    argv = [
+        "align",
+        "eval",
+        "--run",
+        str(run),
+        "--lab",
+        str(tmp_path / "d/lab.csv"),
+        "--sensor",
+        str(other),
+        "--noise",
+        "0.03",
+        "--checkpoint",
+        "last",
+    ]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out.strip())
+    assert out["n"] == 96 and 0 <= out["top1"] <= 1 and 1 <= out["mean_rank"] <= 96
+    assert out["recall_at_5"] >= out["top1"] and out["rmse"] > 0 and 0 < out["sam_deg"] < 90
+    # the same call gives the same numbers (seeded noise)
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out.strip()) == out
+    # a second train of the same config is a no-op
+    assert main(["align", "train", "--config", str(cfg), "--seed", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"] == "already_finished"
+
+
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"data.noise": -1}, "data.noise"),
+        ({"tokenizer.use_widht": False}, "tokenizer.use_widht"),
+        ({"data.sensor_paths": []}, "data.sensor_paths"),
+        ({"model.heads": 3}, "model.heads"),
+    ],
+)
+def test_config_errors_are_one_line_exit_2(tmp_path, capsys, change, key):
+    cfg = tiny_config(tmp_path / "d", tmp_path / "runs", **change)
+    assert main(["align", "train", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {cfg}: {key}") and "\n" not in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_data_errors_are_one_line_exit_2(tmp_path, capsys):
+    cfg = tiny_config(tmp_path / "d", tmp_path / "runs")
+    (tmp_path / "d/msi.csv").write_text("band,centre_nm\nb1,500\n")
+    assert main(["align", "train", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert (
+        err == f"error: {tmp_path / 'd/msi.csv'}: fwhm_nm: missing column; a sensor needs "
+        "wavelength_nm + response columns, or band, centre_nm, fwhm_nm"
+    )
+    assert not (tmp_path / "runs").exists()
+    assert main(["align", "eval", "--run", str(tmp_path), "--lab", "x", "--sensor", "y"]) == 2
+    assert "no config.yaml" in capsys.readouterr().err
+
+
+def test_bf16_autocast_on_cpu(tmp_path):
+    cfg = tiny_config(
+        tmp_path / "d", tmp_path / "runs", **{"global.amp_dtype": "bf16", "trainer.epochs": 1}
+    )
+    trainer = AlignmentTrainer.from_yaml(cfg)
+    assert trainer.rt.amp_dtype is torch.bfloat16
+    with trainer.rt.autocast():
+        emb = trainer.model.embed("lab", trainer.lab_feats, trainer.data.lab_values[:4])
+    assert emb.dtype is torch.bfloat16
+    metrics = trainer.epoch(1)
+    assert torch.isfinite(torch.tensor(metrics["train_loss"])) and "val_top1" in metrics
+
+
+@pytest.mark.slow
+def test_resume_after_kill_matches_uninterrupted(tmp_path):
+    cfg = tiny_config(tmp_path / "d", tmp_path / "runs", **{"trainer.epochs": 3})
+    env = dict(os.environ, ALCHEMI_FAILPOINT="epoch.saved:2", OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "alchemi_core.cli", "align", "train", "--config", str(cfg)]
+    killed = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
+    assert killed.returncode == -9
+    run = tmp_path / "runs" / "align_debug"
+    # killed right after epoch 2's checkpoint, before run.json caught up
+    assert json.loads((run / "run.json").read_text())["epoch"] == 1
+    assert torch.load(run / "checkpoints/last_model.pt", weights_only=True)["epoch"] == 2
+    resumed = align_api.train(cfg)
+    assert resumed["resumed_from_epoch"] == 2
+    straight = yaml.safe_load(cfg.read_text())
+    straight["experiment"]["output_dir"] = str(tmp_path / "straight")
+    cfg2 = tmp_path / "straight.yaml"
+    cfg2.write_text(yaml.safe_dump(straight))
+    align_api.train(cfg2)
+    a = (run / "metrics.jsonl").read_text().splitlines()
+    b = (tmp_path / "straight/align_debug/metrics.jsonl").read_text().splitlines()
+    assert len(a) == 3 and a == b
+    sa = torch.load(run / "checkpoints/last_model.pt", weights_only=True)["model_state"]
+    sb = torch.load(tmp_path / "straight/align_debug/checkpoints/last_model.pt", weights_only=True)[
+        "model_state"
+    ]
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_measured_pairs_replace_simulation(tmp_path):
+    files = write_dataset(tmp_path / "d")
+    import pandas as pd
+
+    lab = pd.read_csv(files["lab"])
+    pairs = pd.DataFrame({"id": lab["id"], **{f"b{i}": 0.3 for i in range(1, 7)}})
+    pairs.to_csv(tmp_path / "pairs.csv", index=False)
+    cfg = tiny_config(
+        tmp_path / "d", tmp_path / "runs", **{"data.pairs_path": str(tmp_path / "pairs.csv")}
+    )
+    trainer = AlignmentTrainer.from_yaml(cfg)
+    msi = trainer.val_readings["msi"]
+    assert torch.all(msi == 0.3)

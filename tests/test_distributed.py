@@ -1,0 +1,97 @@
+"""Data-parallel training under torchrun on CPU (gloo, 2 processes), on a tiny SAE.
+
+2 ranks at a per-rank batch of B/2 take the same steps as 1 rank at batch B (each rank reads
+its half of every global batch; DDP averages the per-rank mean gradients), so the weights and
+the reduced validation metrics match. Only rank 0 writes; a killed 2-rank run resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+EPOCHS = 3
+
+
+def sae_config(tmp_path, name: str, batch: int) -> str:
+    rng = np.random.default_rng(0)
+    for split, rows in (("train", 64), ("val", 24)):
+        path = tmp_path / f"{split}.npy"
+        if not path.exists():
+            np.save(path, rng.normal(size=(rows, 6)).astype("float32") + 2.0)
+    cfg = yaml.safe_load((ROOT / "configs/sae/penguins_debug.yaml").read_text())
+    cfg["global"]["threads"] = 1
+    cfg["experiment"] = {"name": name, "output_dir": str(tmp_path / "runs")}
+    cfg["model"]["params"] = {"input_dim": 6, "hidden_dim": 12, "sparsity_weight": 0.01}
+    cfg["train"].update(data_path=str(tmp_path / "train.npy"), epochs=EPOCHS)
+    cfg["train"]["loader_params"]["batch_size"] = batch
+    cfg["train"]["optimizer_config"]["learning_rate"] = 0.01
+    cfg["val"]["data_path"] = str(tmp_path / "val.npy")
+    cfg["val"]["loader_params"]["batch_size"] = 5  # 24 rows: uneven shards across 2 ranks
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return str(path)
+
+
+def alchemi(*args: str, failpoint: str = "") -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "ALCHEMI_PLOTS": "0"}
+    env["ALCHEMI_FAILPOINT"] = failpoint
+    cmd = [sys.executable, "-m", "alchemi_core.cli", *args]
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def weights(run_dir) -> dict[str, torch.Tensor]:
+    ckpt = torch.load(run_dir / "checkpoints" / "last_model.pt", weights_only=False)
+    return ckpt["model_state"]
+
+
+def metrics(run_dir) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def assert_same_training(a, b) -> None:
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for k in wa:
+        assert torch.allclose(wa[k], wb[k], atol=1e-5), k
+    ma, mb = metrics(a), metrics(b)
+    assert [m["epoch"] for m in ma] == [m["epoch"] for m in mb] == list(range(1, EPOCHS + 1))
+    for x, y in zip(ma, mb, strict=True):
+        for key in ("train_loss", "val_loss", "val_fve", "val_dead_fraction"):
+            assert x[key] == pytest.approx(y[key], rel=1e-4, abs=1e-6), key
+
+
+def test_two_ranks_at_half_batch_match_one_rank_and_a_killed_run_resumes(tmp_path):
+    one = alchemi("train", "--config", sae_config(tmp_path, "one", 16))
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = alchemi("train", "--config", sae_config(tmp_path, "two", 8), "--nproc", "2")
+    assert two.returncode == 0, two.stderr[-3000:]
+    runs = tmp_path / "runs"
+    assert_same_training(runs / "one", runs / "two")
+
+    # Written once: one result printed, one line per epoch, and the folder lock released.
+    assert two.stdout.count('"run_dir"') == 1
+    assert "in use by pid" not in two.stderr
+    assert sorted(p.name for p in (runs / "two" / "checkpoints").iterdir()) == ["last_model.pt"]
+    info = json.loads((runs / "two" / "run.json").read_text())
+    assert info["status"] == "finished" and info["epoch"] == EPOCHS
+
+    # Killed (rank 0, SIGKILL) after the checkpoint of epoch 1; the same command resumes.
+    config = sae_config(tmp_path, "killed", 8)
+    killed = alchemi("train", "--config", config, "--nproc", "2", failpoint="epoch.saved:1")
+    assert killed.returncode != 0
+    assert json.loads((runs / "killed" / "run.json").read_text())["status"] == "running"
+    resumed = alchemi("train", "--config", config, "--nproc", "2")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads(resumed.stdout[resumed.stdout.index("{") :])["resumed_from_epoch"] == 1
+    assert_same_training(runs / "two", runs / "killed")
