@@ -11,10 +11,10 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from alchemi_core import api
+from alchemi_core.assembly import build
 from alchemi_core.config.loading import load_config
 from alchemi_core.data.batching import DataSpec
 from alchemi_core.training.mlflow_model import columns, to_batch
-from alchemi_core.training.run import build
 
 
 @pytest.fixture
