@@ -50,9 +50,10 @@ def main(
     )
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("-v", "--verbose", action="store_true", help="debug log lines")
+    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     try:
         args = p.parse_args(argv)
-        setup_logging(args.verbose)
+        setup_logging(args.verbose, args.quiet)
         check(args.config)
         quiet_user_errors()
         start = time.perf_counter()

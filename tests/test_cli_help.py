@@ -56,7 +56,7 @@ def test_flow_scripts_list_their_options(script):
         [sys.executable, script, "--help"], capture_output=True, text=True, cwd=ROOT, timeout=120
     )
     assert shown.returncode == 0, shown.stderr
-    for option in ("--config", "--refresh", "--json", "--verbose"):
+    for option in ("--config", "--refresh", "--json", "--verbose", "--quiet"):
         assert option in shown.stdout, f"{script} --help lacks {option}"
 
 
