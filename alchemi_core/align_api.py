@@ -64,6 +64,16 @@ def load_run(
     return cfg, model.eval(), ckpt
 
 
+def lab_tokens(model, ckpt: dict, lab: spectral.LabLibrary, device) -> tuple:
+    """Lab-tower band features and values of a lab table, at about the token spacing the
+    model was trained with (every k-th wavelength)."""
+    grid = np.asarray(ckpt["lab_wavelengths"])
+    k = max(1, round(float(np.median(np.diff(grid)) / np.median(np.diff(lab.wavelengths)))))
+    wl, fwhm = lab.wavelengths[::k], np.gradient(lab.wavelengths)[::k] * k
+    values = torch.from_numpy(lab.values)[:, ::k].contiguous()
+    return ev.lab_feats(model, wl, fwhm, device), values
+
+
 def evaluate(
     run_dir: str | Path,
     lab_path: str | Path,
@@ -82,16 +92,13 @@ def evaluate(
     gen = torch.Generator().manual_seed(seed)
     noise = cfg.data.noise if noise is None else noise
     reading = spectral.simulate(values, matrix, noise, gen).float()
-    # the lab tower reads the lab table at about the token spacing it was trained with
-    grid = np.asarray(ckpt["lab_wavelengths"])
-    k = max(1, round(float(np.median(np.diff(grid)) / np.median(np.diff(lab.wavelengths)))))
-    wl, fwhm = lab.wavelengths[::k], np.gradient(lab.wavelengths)[::k] * k
-    feats = ev.lab_feats(model, wl, fwhm, rt.device)
-    lab_emb, _ = ev.embed(model, "lab", feats, values[:, ::k].contiguous(), rt)
+    feats, lab_values = lab_tokens(model, ckpt, lab, rt.device)
+    lab_emb, _ = ev.embed(model, "lab", feats, lab_values, rt)
     emb, heads = ev.embed(model, "sensor", ev.band_feats(model, sensor, rt.device), reading, rt)
     out: dict[str, Any] = retrieval.retrieval_metrics(retrieval.cosine_scores(emb, lab_emb))
     out.update(rmse=None, sam_deg=None)
     if "cycle" in heads:
+        grid = np.asarray(ckpt["lab_wavelengths"])
         pred = np.stack([np.interp(lab.wavelengths, grid, row) for row in heads["cycle"].numpy()])
         pred_t = torch.from_numpy(pred)
         out.update(rmse=retrieval.rmse(pred_t, values), sam_deg=retrieval.sam_deg(pred_t, values))

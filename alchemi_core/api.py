@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from alchemi_core import assembly, distributed, inference, runtime
 from alchemi_core.config.inference import ExtractConfig, PredictConfig
-from alchemi_core.config.loading import apply_overrides, load_config, validate
+from alchemi_core.config.loading import apply_overrides, load_config, read_yaml, validate
 from alchemi_core.config.schema import TrainingConfig
 from alchemi_core.training import run as _run
 from alchemi_core.training.run import TrainResult
@@ -64,7 +64,17 @@ def extract(
     source: str | None = None,
     overrides: list[str] | None = None,
 ) -> dict[str, dict]:
-    """Embeddings of each train/val/test split present: split -> {path, sha256, shape, sidecar}."""
+    """Embeddings of each train/val/test split present: split -> {path, sha256, shape, sidecar}.
+
+    An alignment extract config (a `tower` key) embeds a spectra file with that tower."""
+    from alchemi_core import align_extract
+
+    data = read_yaml(config) if isinstance(config, str | Path) else config
+    if align_extract.is_alignment(data):
+        cfg, src = as_config(
+            data, align_extract.AlignExtractConfig, overrides, source or str(config)
+        )
+        return align_extract.extract(cfg, src)
     cfg, src = as_config(config, ExtractConfig, overrides, source)
     return inference.extract(cfg, src)
 

@@ -12,7 +12,6 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from alchemi_core import cli_mae
 from alchemi_core.errors import AlchemiError, UserError
 from alchemi_core.secrets import scrub
 
@@ -31,7 +30,12 @@ class _Parser(argparse.ArgumentParser):
 def _cmd_train(args: argparse.Namespace) -> int:
     from alchemi_core import api, distributed
 
+    if args.nproc < 1:
+        raise UserError(f"--nproc {args.nproc}: give 1 or more processes", "command line")
     if args.nproc > 1 and not distributed.launched():
+        from alchemi_core.config.loading import load_config
+
+        load_config(args.config, args.set)  # a bad config: one line here, not N rank failures
         return distributed.launch(args.nproc, train_argv(args))
     result = api.train(args.config, args.set, seed=args.seed, overwrite=args.overwrite)
     if distributed.is_main():
@@ -74,7 +78,6 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "prepare-data": _cmd_prepare,
     "extract": _cmd_extract,
     "predict": _cmd_predict,
-    "pretrain-mae": cli_mae.run,
 }
 
 
@@ -116,7 +119,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _inference_parser(sub, "extract", "write embeddings of train/val/test")
     _inference_parser(sub, "predict", "write predictions (and metrics) for the test split")
-    cli_mae.add_parser(sub)
     d = sub.add_parser("prepare-data", help="write the example data set's splits")
     d.add_argument("--dataset", required=True, choices=["penguins", "diamonds", "ofp", "medexp"])
     d.add_argument("--out", required=True, help="folder for train/val/test files")

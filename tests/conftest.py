@@ -47,13 +47,13 @@ def debug_config_dict(data_dir: Path, out_dir: Path, **changes) -> dict:
 
 
 def set_dotted(cfg: dict, changes: dict) -> dict:
-    """Apply {"a__b": value} changes to a nested dict ("global_" spells "global")."""
+    """Apply {"a__b": value} changes to a nested dict ("global_" spells "global"), through the
+    CLI's own --set helper."""
+    from alchemi_core.config.loading import set_dotted as set_key
+
     for dotted, value in changes.items():
-        node = cfg
-        *parents, last = dotted.split("__")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node["global" if last == "global_" else last] = value
+        key = ".".join("global" if p == "global_" else p for p in dotted.split("__"))
+        set_key(cfg, key, value)
     return cfg
 
 

@@ -173,6 +173,7 @@ def test_show_fills_defaults_applies_set_and_masks_secrets(tmp_path, capsys):
     }
     assert shown["model"]["params"]["cat_embedding_dim"] is None
     assert shown["train"]["loader_params"]["drop_last"] is False
+    assert shown["global"]["seed"] == 7 and shown["global"]["dtype"] == "float32"
     again = tmp_path / "vae" / "shown.yaml"
     again.write_text(out)
     assert load_config(again).train.epochs == 7  # the shown config loads back
@@ -214,3 +215,21 @@ def test_quiet_and_verbose_set_the_log_level(flag, level, shipped_workspace, cap
     with cwd(shipped_workspace):
         assert run([flag, "config", "validate", path], capsys)[0] == 0
     assert logging.getLogger("alchemi").level == level
+
+
+@pytest.mark.parametrize(
+    ("glob", "words"),
+    [
+        ({"amp_dtype": "fp16", "device": "cpu"}, "fp16 autocast is not supported on CPU"),
+        ({"device": "cuda:7"}, "cuda"),
+    ],
+)
+def test_validate_checks_the_runtime_block(tmp_path, shipped_workspace, capsys, glob, words):
+    import torch
+
+    if "cuda" in glob.get("device", "") and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has 8 GPUs")
+    path = _vae_copy(tmp_path, lambda d: d["global"].update(glob))
+    with cwd(shipped_workspace):
+        code, _, err = run(["config", "validate", path], capsys)
+    assert code == 2 and words in err and err.count("\n") == 1

@@ -19,7 +19,6 @@ import yaml
 
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.slow
 EPOCHS = 3
 
 
@@ -71,6 +70,7 @@ def assert_same_training(a, b) -> None:
             assert x[key] == pytest.approx(y[key], rel=1e-4, abs=1e-6), key
 
 
+@pytest.mark.slow
 def test_two_ranks_at_half_batch_match_one_rank_and_a_killed_run_resumes(tmp_path):
     one = alchemi("train", "--config", sae_config(tmp_path, "one", 16))
     assert one.returncode == 0, one.stderr[-3000:]
@@ -95,3 +95,42 @@ def test_two_ranks_at_half_batch_match_one_rank_and_a_killed_run_resumes(tmp_pat
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads(resumed.stdout[resumed.stdout.index("{") :])["resumed_from_epoch"] == 1
     assert_same_training(runs / "two", runs / "killed")
+
+
+def test_a_bad_config_fails_before_any_rank_starts(tmp_path, capsys):
+    from alchemi_core.cli import main
+
+    config = sae_config(tmp_path, "bad", 8)
+    assert main(["train", "--config", config, "--nproc", "2", "--set", "train.epochs=0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {config}: train.epochs")
+    assert not (tmp_path / "runs").exists()
+    assert main(["train", "--config", config, "--nproc", "0"]) == 2
+
+
+@pytest.mark.parametrize("rows", [64, 61])
+def test_each_rank_reads_its_half_of_every_global_batch(tmp_path, monkeypatch, rows):
+    from alchemi_core import distributed
+    from alchemi_core.data import EmbeddingDataLoader
+
+    np.save(tmp_path / "e.npy", np.arange(rows * 2, dtype="float32").reshape(rows, 2))
+
+    def plan(world: int, rank: int, batch: int, shuffle: bool) -> list[list[int]]:
+        monkeypatch.setattr(distributed, "world", lambda: world)
+        monkeypatch.setattr(distributed, "rank", lambda: rank)
+        ld = EmbeddingDataLoader(str(tmp_path / "e.npy"), None, batch_size=batch, shuffle=shuffle)
+        ld.seed(3)
+        ld.pad_shards = shuffle
+        return [(b["embeddings"][:, 0] / 2).long().tolist() for b in ld]
+
+    for shuffle in (True, False):
+        one = plan(1, 0, 16, shuffle)
+        r0, r1 = plan(2, 0, 8, shuffle), plan(2, 1, 8, shuffle)
+        assert len(r0) == len(one)  # the same number of steps
+        for whole, a, b in zip(one, r0, r1, strict=False):
+            if shuffle:  # training: equal halves (a short last batch padded from its start)
+                assert len(a) == len(b) and set(a + b) == set(whole)
+            else:  # validation: every row once, none padded
+                assert a + b == whole
+        if not shuffle:
+            assert sorted(sum(r0 + r1, [])) == list(range(rows))

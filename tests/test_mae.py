@@ -166,7 +166,7 @@ def test_a_spectra_table_trains_and_a_bad_column_is_one_line(tmp_path, capsys):
     assert code == 2
     assert (
         err.strip()
-        == f"error: {tmp_path / 'bad.csv'}: train.data: column 'blue' is not a wavelength in nm (only 'id' may be named)"
+        == f"error: {tmp_path / 'bad.csv'}: blue: column is neither `id` nor a wavelength in nm"
     )
 
 

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from alchemi_core.cli import main
+from alchemi_core.config.loading import set_dotted
 from alchemi_core.registry import Params, Registry
 from tests.conftest import debug_config_dict
 
@@ -22,6 +23,7 @@ BAD_VAE = [
     ("model.params.latent_dim", "8", "model.params.latent_dim", "integer"),
     ("model.params.latent_dim", 2.5, "model.params.latent_dim", "integer"),
     ("model.params.latent_dim", None, "model.params.latent_dim", "integer"),
+    ("model.params.latent_dim", True, "model.params.latent_dim", "integer"),
     ("model.params.input_dim", 0, "model.params.input_dim", "greater than 0"),
     ("model.params.cat_embedding_dim", -1, "model.params.cat_embedding_dim", "greater than 0"),
     ("model.params.latnt_dim", 4, "model.params.latnt_dim", "did you mean 'latent_dim'"),
@@ -98,11 +100,7 @@ BAD_SAE = [
 
 
 def _set(cfg: dict, dotted: str, value) -> dict:
-    node = cfg
-    *parents, last = dotted.split(".")
-    for p in parents:
-        node = node.setdefault(p, {})
-    node[last] = value
+    set_dotted(cfg, dotted, value)
     return cfg
 
 

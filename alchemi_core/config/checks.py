@@ -66,9 +66,10 @@ def check_training(cfg: Any, file: str | None) -> None:
     """A TrainingConfig: imports, model/loss/loader params, optimizer, scheduler, metric names."""
     import torch
 
-    from alchemi_core import builders
+    from alchemi_core import builders, runtime
 
     builders.import_user_modules(cfg.imports, file)
+    runtime.resolve_runtime(cfg, None, file)  # device present, autocast dtype usable here
     check_params(
         MODELS,
         cfg.model.class_,

@@ -135,7 +135,25 @@ def _check_override_key(path: list[str], root: type[BaseModel], label: str) -> N
         model = _submodel(model, part)
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str], root: type[BaseModel]) -> None:
+def set_dotted(data: dict[str, Any], dotted: str, value: Any, label: str = "--set") -> None:
+    """data["a"]["b"]["c"] = value for "a.b.c", making missing mappings on the way."""
+    path = dotted.strip().split(".")
+    node = data
+    for i, part in enumerate(path[:-1]):
+        nxt = node.get(part)
+        if nxt is None:
+            nxt = node[part] = {}
+        if not isinstance(nxt, dict):
+            key = ".".join(path[: i + 1])
+            raise ConfigError("is not a mapping, cannot set a key inside it", label, key)
+        node = nxt
+    node[path[-1]] = value
+
+
+def apply_overrides(
+    data: dict[str, Any], overrides: list[str], root: type[BaseModel] | None
+) -> None:
+    """`--set dotted.key=value` (value parsed as YAML), each key checked against `root`."""
     for spec in overrides:
         if "=" not in spec:
             raise ConfigError("expected dotted.key=value", "--set")
@@ -144,21 +162,13 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], root: type[BaseM
         path = dotted.strip().split(".")
         if not all(path):
             raise ConfigError("empty key", label)
-        _check_override_key(path, root, label)
+        if root is not None:
+            _check_override_key(path, root, label)
         try:
             value = parse_yaml(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
-        node = data
-        for i, part in enumerate(path[:-1]):
-            nxt = node.get(part)
-            if nxt is None:
-                nxt = node[part] = {}
-            if not isinstance(nxt, dict):
-                key = ".".join(path[: i + 1])
-                raise ConfigError("is not a mapping, cannot set a key inside it", label, key)
-            node = nxt
-        node[path[-1]] = value
+        set_dotted(data, dotted, value, label)
 
 
 def load_config(

@@ -16,8 +16,8 @@ class TrainCfg(Strict):
     """Embedding size, masking ratios, logging cadence, steps and the data source.
 
     data: "synthetic" (random tokens, the benchmark mode), "earthlib" (the spectral library
-    the earthlib package ships), or a spectra file: ENVI `.hdr` (with its `.sli`), or a CSV /
-    parquet table whose columns are wavelengths in nm (plus an optional `id`).
+    the earthlib package ships), or a lab library table: CSV or parquet, columns named by
+    wavelength in nm plus an optional `id` (data/spectral.py's format).
     """
 
     data: str = "synthetic"

@@ -90,7 +90,7 @@ def _validate_stage(data: dict, stage_source: str, pipeline_source: str, stage: 
         raise
 
 
-def _sae_placeholders(data: dict) -> dict:
+def sae_placeholders(data: dict) -> dict:
     """Fill the keys the flow provides, so the rest of the SAE config validates now."""
     filled = copy.deepcopy(data)
     for section in ("train", "val"):
@@ -133,7 +133,7 @@ def load_pipeline(
         stages[stage] = (stage_data, stage_src)
     vae = _validate_stage(stages["vae"][0], stages["vae"][1], src, "vae")
     sae_data, sae_src = stages["sae"]
-    _validate_stage(_sae_placeholders(sae_data), sae_src, src, "sae")
+    _validate_stage(sae_placeholders(sae_data), sae_src, src, "sae")
     _cross_stage(spec, vae, sae_data, src)
     return Pipeline(src, spec, vae, sae_data, stages["vae"][1], sae_src)
 

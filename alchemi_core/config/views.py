@@ -10,7 +10,7 @@ from alchemi_core.config.inference import ExtractConfig, PredictConfig
 from alchemi_core.config.kind import Kind
 from alchemi_core.config.loading import apply_overrides, load_config, parse_yaml, read_yaml
 from alchemi_core.config.mae import MAE_KIND
-from alchemi_core.config.pipeline import PipelineConfig, _sae_placeholders, load_pipeline
+from alchemi_core.config.pipeline import PipelineConfig, load_pipeline, sae_placeholders
 from alchemi_core.config.schema import TrainingConfig
 from alchemi_core.config.sweep import SweepConfig
 from alchemi_core.config.trials import load_sweep
@@ -64,12 +64,28 @@ def _with_defaults(registry: Any, section: dict, name_key: str, params_key: str)
         section[params_key] = model.model_validate(section[params_key]).model_dump()
 
 
+def runtime_block(cfg: Any) -> dict:
+    """The global block as a run resolves it: seed by precedence, device by its one rule."""
+    from alchemi_core.runtime import device_name, resolve_seed
+
+    g = cfg.global_
+    seed, _ = resolve_seed(cfg)
+    return {
+        **g.model_dump(mode="json"),
+        "seed": seed,
+        "device": device_name(cfg),
+        "dtype": g.dtype or "float32",
+        "deterministic": bool(g.deterministic),
+    }
+
+
 def training_view(cfg: TrainingConfig) -> dict:
     from alchemi_core.builders import import_user_modules
     from alchemi_core.registry import DATALOADERS, LOSSES, MODELS
 
     import_user_modules(cfg.imports, None)
     data = cfg.model_dump(mode="json", by_alias=True)
+    data["global"] = runtime_block(cfg)
     _with_defaults(MODELS, data["model"], "class", "params")
     for split in ("train", "val"):
         if data.get(split):
@@ -105,7 +121,7 @@ def _load_pipeline(path: str, overrides: list[str]):
 
 
 def _sae_config(pipe: Any) -> TrainingConfig:
-    return TrainingConfig.model_validate(_sae_placeholders(pipe.sae))
+    return TrainingConfig.model_validate(sae_placeholders(pipe.sae))
 
 
 def _check_stage(pipe: Any, stage: str, data: bool) -> None:

@@ -1,8 +1,9 @@
-"""Spectra for the MAE harness: the earthlib library, an ENVI spectral library, or a table.
+"""Spectra for the MAE harness: earthlib's library or a lab table, as gap-free arrays.
 
-Every source gives (wavelengths_nm [L], spectra [S, L]) as float32 numpy arrays. Bands that are
-missing or non-finite in any spectrum (earthlib leaves the water-absorption bands empty) are
-dropped, so the result has no gaps.
+Sources: "earthlib" (read by data/prepare_spectra.py, needs the `spectra` extra) or a lab
+library table (CSV or parquet, read by data/spectral.py: an optional `id` column, every other
+column a wavelength in nm). Bands that are a gap (NaN) in any spectrum, or zero in all of them,
+are dropped, so every token window holds real values.
 """
 
 from __future__ import annotations
@@ -14,106 +15,49 @@ import numpy as np
 from alchemi_core.errors import DataError
 
 MIN_SPECTRA = 4
-
-
-def earthlib_paths() -> tuple[Path, Path]:
-    try:
-        import earthlib
-    except ImportError:
-        raise DataError("the earthlib package is not installed", "earthlib") from None
-    root = Path(earthlib.__file__).parent / "data"
-    return root / "spectra.sli.hdr", root / "spectra.sli"
-
-
-def envi_data_file(hdr: Path, key: str) -> Path:
-    """The data file beside an ENVI header: x.sli for x.sli.hdr or for x.hdr."""
-    sli = next((p for p in (hdr.with_suffix(""), hdr.with_suffix(".sli")) if p.is_file()), None)
-    if sli is None:
-        raise DataError("no .sli data file beside the ENVI header", hdr, key)
-    return sli
-
-
-def source_files(source: str, file: str | None = None, key: str = "train.data") -> list[Path]:
-    """Every file a spectra source reads (for the run's identity); none for "synthetic"."""
-    path = resolve_source(source, file, key)
-    if path is None:
-        return []
-    return [path, envi_data_file(path, key)] if path.suffix == ".hdr" else [path]
-
-
-def read_envi(hdr: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
-    from spectral.io import envi
-
-    sli = envi_data_file(hdr, key)
-    try:
-        lib = envi.open(str(hdr), str(sli))
-        spectra = np.asarray(lib.spectra, dtype=np.float64)
-        waves = np.asarray(lib.bands.centers, dtype=np.float64)
-    except Exception as exc:  # noqa: BLE001  spectral raises many kinds on a bad file
-        raise DataError(f"not a readable ENVI spectral library ({exc})", hdr, key) from None
-    return waves, spectra
-
-
-def read_table(path: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
-    import pandas as pd
-
-    try:
-        df = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
-    except Exception as exc:  # noqa: BLE001
-        raise DataError(f"cannot read the table ({str(exc).splitlines()[0]})", path, key) from None
-    df = df.drop(columns=[c for c in df.columns if str(c).lower() == "id"])
-    try:
-        waves = np.array([float(c) for c in df.columns])
-    except ValueError:
-        bad = next(c for c in df.columns if not _is_number(c))
-        raise DataError(
-            f"column {bad!r} is not a wavelength in nm (only 'id' may be named)", path, key
-        ) from None
-    try:
-        spectra = df.to_numpy(dtype=np.float64)
-    except (TypeError, ValueError):
-        raise DataError("spectra must be numbers", path, key) from None
-    return waves, spectra
-
-
-def _is_number(text) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+EARTHLIB_FILES = ("spectra.sli.hdr", "spectra.sli", "spectra.csv")
 
 
 def resolve_source(source: str, file: str | None = None, key: str = "train.data") -> Path | None:
-    """The spectra file `source` names (a relative path is tried from the working folder, then
-    beside the config `file`); None for "synthetic". Missing or unknown files are DataErrors."""
-    if source == "synthetic":
+    """The lab table `source` names (a relative path is tried from the working folder, then
+    beside the config `file`); None for "synthetic" and "earthlib"."""
+    if source in ("synthetic", "earthlib"):
         return None
-    if source == "earthlib":
-        return earthlib_paths()[0]
     path = Path(source)
     if not path.exists() and file and not path.is_absolute():
         path = Path(file).parent / path
     if not path.is_file():
         raise DataError("spectra file not found", source, key)
-    if path.suffix not in (".hdr", ".csv", ".parquet"):
-        raise DataError("use an ENVI .hdr, a .csv or a .parquet file", path, key)
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        raise DataError("use earthlib, synthetic, or a .csv or .parquet lab table", path, key)
     return path
 
 
-def load_spectra(source: str, file: str | None = None, key: str = "train.data"):
-    """(wavelengths nm, spectra) from "earthlib", an ENVI .hdr, or a CSV/parquet table."""
+def source_files(source: str, file: str | None = None, key: str = "train.data") -> list[Path]:
+    """Every file a spectra source reads (the run's identity hashes them)."""
+    if source == "earthlib":
+        from alchemi_core.data.prepare_spectra import _need
+
+        folder = Path(_need("earthlib").__file__).parent / "data"
+        return [folder / name for name in EARTHLIB_FILES]
     path = resolve_source(source, file, key)
-    if path.suffix == ".hdr":
-        waves, spectra = read_envi(path, key)
+    return [path] if path else []
+
+
+def load_spectra(source: str, file: str | None = None, key: str = "train.data"):
+    """(wavelengths nm [L], spectra [S, L]) as float32 arrays, gap bands dropped."""
+    if source == "earthlib":
+        from alchemi_core.data.prepare_spectra import earthlib_table
+
+        df = earthlib_table().drop(columns="id")
+        waves = np.array([float(c) for c in df.columns])
+        spectra, where = df.to_numpy(dtype=np.float64), "earthlib"
     else:
-        waves, spectra = read_table(path, key)
-    where = "earthlib" if source == "earthlib" else str(path)
-    if spectra.ndim != 2 or spectra.shape[1] != waves.shape[0]:
-        raise DataError("spectra and wavelengths do not match in length", where, key)
-    if np.any(np.diff(waves) <= 0):
-        raise DataError("wavelengths must increase", where, key)
-    # earthlib marks its water-absorption gaps as empty (non-finite or all-zero) bands
+        from alchemi_core.data.spectral import load_lab
+
+        path = resolve_source(source, file, key)
+        lab = load_lab(path)
+        waves, spectra, where = lab.wavelengths, lab.values.astype(np.float64), str(path)
     keep = np.isfinite(spectra).all(axis=0) & (spectra != 0).any(axis=0)
     waves, spectra = waves[keep], spectra[:, keep]
     if spectra.shape[0] < MIN_SPECTRA or spectra.shape[1] < 2:
@@ -123,6 +67,4 @@ def load_spectra(source: str, file: str | None = None, key: str = "train.data"):
             where,
             key,
         )
-    if waves.max() < 100:  # micrometres (earthlib's header) -> nm
-        waves = waves * 1000.0
     return waves.astype(np.float32), spectra.astype(np.float32)

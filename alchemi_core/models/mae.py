@@ -106,7 +106,7 @@ class MAEEncoder(nn.Module):
         super().__init__()
         self.embed = nn.Linear(token_dim, dim)
         self.pos = nn.Parameter(torch.randn(num_tokens, dim) * 0.02)
-        self.encoder = build_set_encoder(dim, depth=depth, heads=heads, kind=kind)
+        self.encoder = build_set_encoder(dim, depth=depth, heads=heads, kind=kind)  # no pooling
 
     def forward(self, tokens: Tensor, visible: Tensor) -> Tensor:
         x = self.embed(gather(tokens, visible)) + self.pos[visible]
@@ -122,6 +122,7 @@ class MAEDecoder(nn.Module):
         self.proj = nn.Linear(enc_dim, dim)
         self.mask_token = nn.Parameter(torch.zeros(dim))
         self.pos = nn.Parameter(torch.randn(num_tokens, dim) * 0.02)
+        # only encode_tokens is used: the pooling parameters get no gradient (AdamW skips them)
         self.blocks = build_set_encoder(dim, depth=depth, heads=heads, kind="attention")
         self.head = nn.Linear(dim, token_dim)
 

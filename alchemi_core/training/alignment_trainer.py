@@ -84,7 +84,7 @@ class AlignmentTrainer:
         else:
             reading = spectral.simulate(d.full_values[idx], matrix, cfg.data.noise).float()
         if cfg.data.band_dropout or cfg.data.cutoff_prob:
-            c = torch.as_tensor(centres, dtype=torch.float32)
+            c = torch.tensor(np.array(centres), dtype=torch.float32)
             reading = spectral.drop_bands(reading, c, cfg.data.band_dropout, cfg.data.cutoff_prob)
         lab = d.lab_values[idx].to(rt.device, rt.dtype)
         reading = reading.to(rt.device, rt.dtype)

@@ -13,8 +13,6 @@ from typing import Any
 
 from alchemi_core import assembly, distributed
 from alchemi_core.assembly import Built
-from alchemi_core.errors import TrainingDiverged
-from alchemi_core.secrets import scrub
 from alchemi_core.training import figures, resume, session
 from alchemi_core.training.run_dir import RunFolder, now
 from alchemi_core.training.tracking import NullTracker, flatten
@@ -96,10 +94,7 @@ def _execute(b: Built, folder: RunFolder, tracker, overwrite: bool) -> TrainResu
     try:
         result.epochs_run = trainer.fit(start_epoch, run.on_epoch_end, log.info)
     except BaseException as exc:
-        status = "diverged" if isinstance(exc, TrainingDiverged) else "failed"
-        folder.write_info(status=status, error=scrub(str(exc))[:500])
-        tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
-        folder.write_info(**session.tracking_state(folder, tracker))
+        session.record_failure(folder, tracker, exc)
         raise
 
     folder.write_info(status="finished", checkpoints=folder.checkpoint_hashes())

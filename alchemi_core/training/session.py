@@ -10,6 +10,8 @@ import logging
 from typing import Any
 
 from alchemi_core import distributed, faults
+from alchemi_core.errors import TrainingDiverged
+from alchemi_core.secrets import scrub
 from alchemi_core.training import checkpoints
 from alchemi_core.training.early_stopping import EarlyStopper, Tracker
 from alchemi_core.training.payload import TrainState
@@ -123,6 +125,14 @@ def finish_tracking(folder: RunFolder, tracker, loader=None) -> None:
         if loader is not None:
             tracker.log_model(checkpoint, loader)
     tracker.finish("FINISHED")
+    folder.write_info(**tracking_state(folder, tracker))
+
+
+def record_failure(folder: RunFolder, tracker, exc: BaseException) -> None:
+    """run.json says why the run stopped; the tracker's run ends FAILED (KILLED on Ctrl-C)."""
+    status = "diverged" if isinstance(exc, TrainingDiverged) else "failed"
+    folder.write_info(status=status, error=scrub(str(exc))[:500])
+    tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
     folder.write_info(**tracking_state(folder, tracker))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 
 import pytest
 import yaml
@@ -15,6 +16,13 @@ from tests.conftest import ROOT, debug_config_dict
 from tests.e2e.test_deployment import PREFECT, free_port, run, start, stop, wait_healthy
 
 pytestmark = pytest.mark.slow
+
+
+def wait_started(log, proc, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while "started!" not in (log.read_text() if log.exists() else ""):
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+        time.sleep(0.5)
 
 
 def test_sweep_trials_run_as_deployment_runs_on_two_workers(tmp_path, penguins_dir):
@@ -66,6 +74,8 @@ def test_sweep_trials_run_as_deployment_runs_on_two_workers(tmp_path, penguins_d
         for i in range(2):
             cmd = [PREFECT, "worker", "start", "--pool", "gpu-pool", "--limit", "1"]
             workers.append(start([*cmd, "--name", f"gpu-{i}"], env, tmp_path / f"worker{i}.log"))
+        for i in range(2):  # both workers polling before any run exists (a busy machine)
+            wait_started(tmp_path / f"worker{i}.log", workers[i])
         swept = run([sys.executable, "flows/sweep.py", "--config", str(sweep)], env, 900)
         logs = "".join((tmp_path / f"worker{i}.log").read_text()[-2000:] for i in range(2))
         assert swept.returncode == 0, swept.stderr[-3000:] + logs

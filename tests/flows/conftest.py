@@ -18,7 +18,7 @@ os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from tests.conftest import ROOT, debug_config_dict  # noqa: E402
+from tests.conftest import ROOT, debug_config_dict, set_dotted  # noqa: E402
 
 PIPELINE = yaml.safe_load((ROOT / "configs/pipelines/penguins_debug.yaml").read_text())
 
@@ -54,12 +54,7 @@ def make_pipeline(tmp_path, penguins_dir):
         vae_cfg = debug_config_dict(data, out / "vae", **(vae or {}))
         sae_cfg = yaml.safe_load(yaml.safe_dump(PIPELINE["sae"]))
         sae_cfg["experiment"]["output_dir"] = str(out / "sae")
-        for dotted, value in (sae or {}).items():
-            node = sae_cfg
-            *parents, last = dotted.split("__")
-            for p in parents:
-                node = node.setdefault(p, {})
-            node[last] = value
+        set_dotted(sae_cfg, sae or {})
         if mlflow:
             track = {"tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}"}
             vae_cfg["mlflow"] = {**track, "experiment_name": "vae"}

@@ -1,10 +1,12 @@
 """Every shipped config under configs/ runs end to end, under the one debug overlay, on small
-penguins/diamonds data: training, extraction and prediction configs with the `alchemi` API in
-one workspace (each first runs the configs it reads from), pipelines and sweeps as flows.
+data (penguins, diamonds, a sample of earthlib spectra): training, extraction, prediction, MAE
+and alignment configs with the `alchemi` API in one workspace (each first runs the configs it
+reads from), pipelines and sweeps as flows.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -18,7 +20,8 @@ from tests.conftest import ROOT
 from tests.shipped import copy_configs, cwd, small_data
 
 SHIPPED = sorted(str(p.relative_to(ROOT / "configs")) for p in (ROOT / "configs").rglob("*.yaml"))
-ORDER = ["vae", "extract", "sae", "predict", "pipelines", "sweeps"]
+# Folders in the order their configs run ("" is configs/ itself); a new folder goes here.
+ORDER = ["vae", "extract", "sae", "predict", "pipelines", "sweeps", "mae", "", "phase2"]
 # What a config reads that another shipped config makes.
 NEEDS = {
     "extract/penguins_debug.yaml": ["vae/penguins_debug.yaml"],
@@ -46,15 +49,20 @@ class Workspace:
         return self.results[rel]
 
     def _run(self, rel: str):
-        from alchemi_core import api
+        from alchemi_core import align_api, api
 
         kind, path = self.kinds[rel], self.root / "configs" / rel
         if kind in ("pipeline", "sweep"):
             return self._flow(kind, rel)
+        run = {
+            "training": api.train,
+            "extract": api.extract,
+            "predict": api.predict,
+            "mae": api.pretrain_mae,
+            "alignment": align_api.train,
+        }[kind]
         with cwd(self.root):
-            return {"training": api.train, "extract": api.extract, "predict": api.predict}[kind](
-                path
-            )
+            return run(path)
 
     def _flow(self, kind: str, rel: str):
         """In a folder of its own: a pipeline's stages would clash with the standalone runs."""
@@ -84,7 +92,32 @@ def _rows(ws: Workspace, rel: str, split: str) -> int:
     return len(np.load(path)) if path.suffix == ".npy" else len(pd.read_csv(path))
 
 
-@pytest.mark.parametrize("rel", sorted(SHIPPED, key=lambda r: ORDER.index(r.split("/")[0])))
+def _finite(metrics: dict) -> bool:
+    return bool(metrics) and all(
+        math.isfinite(v) for v in metrics.values() if isinstance(v, (int, float))
+    )
+
+
+def _check_mae(ws: Workspace, rel: str, result) -> None:
+    ratios = read_yaml(ws.root / "configs" / rel)["train"]["mask_ratios"]
+    run = ws.root / result.run_dir
+    assert result.status == "finished" and [r["mask_ratio"] for r in result.rows] == ratios
+    for row in result.rows:
+        assert math.isfinite(row["masked_loss"]) and row["masked_loss"] > 0
+        assert row["tokens_per_s"] > 0 and row["bare_tokens_per_s"] > 0
+    assert json.loads((run / "run.json").read_text())["status"] == "finished"
+    assert (run / "checkpoints" / "last_model.pt").is_file()
+
+
+def _check_alignment(ws: Workspace, rel: str, result: dict) -> None:
+    epochs = read_yaml(ws.root / "configs" / rel)["trainer"]["epochs"]
+    assert result["status"] == "finished" and result["epochs_run"] == epochs
+    assert (ws.root / result["run_dir"] / "run.json").is_file()
+    assert (ws.root / result["best_checkpoint"]).is_file()
+    assert "val_top1" in result["metrics"] and _finite(result["metrics"])
+
+
+@pytest.mark.parametrize("rel", sorted(SHIPPED, key=lambda r: ORDER.index(r.rpartition("/")[0])))
 def test_shipped_config_runs(workspace, rel):
     result = workspace.run(rel)
     kind = workspace.kinds[rel]
@@ -92,6 +125,10 @@ def test_shipped_config_runs(workspace, rel):
         assert result.status == "finished" and result.epochs_run >= 1
         assert Path(workspace.root / result.run_dir / "run.json").is_file()
         assert all(math.isfinite(v) for v in result.metrics.values())
+    elif kind == "mae":
+        _check_mae(workspace, rel, result)
+    elif kind == "alignment":
+        _check_alignment(workspace, rel, result)
     elif kind == "extract":
         for split, out in result.items():
             arr = np.load(workspace.root / out["path"])
@@ -103,5 +140,6 @@ def test_shipped_config_runs(workspace, rel):
         assert math.isfinite(result["metrics"]["sae"]["loss"]) and result["predict"]
         assert set(result["embeddings"]) >= {"train", "val", "test"}
     else:
+        assert kind == "sweep", f"no checks for config kind {kind!r}"
         assert result["rows"] and {r["status"] for r in result["rows"]} == {"ok"}
         assert result["best"]["trial"] == result["rows"][0]["trial"]

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -164,3 +165,58 @@ def test_measured_pairs_replace_simulation(tmp_path):
     trainer = AlignmentTrainer.from_yaml(cfg)
     msi = trainer.val_readings["msi"]
     assert torch.all(msi == 0.3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_trains_on_cuda_with_bf16_autocast(tmp_path):
+    cfg = tiny_config(
+        tmp_path / "d",
+        tmp_path / "runs",
+        **{"global.device": "cuda", "global.amp_dtype": "bf16", "trainer.epochs": 1},
+    )
+    result = align_api.train(cfg)
+    assert result["status"] == "finished" and "val_top1" in result["metrics"]
+
+
+def test_extract_embeds_a_spectra_file_with_the_sensor_tower(tmp_path, capsys):
+    cfg = tiny_config(tmp_path / "d", tmp_path / "runs", **{"trainer.epochs": 1})
+    align_api.train(cfg)
+    run = tmp_path / "runs" / "align_debug"
+    # readings of a sensor the model never saw, in a table with one column per band
+    sensor = tmp_path / "other.csv"
+    sensor.write_text("band,centre_nm,fwhm_nm\nx1,450,10\nx2,700,25\nx3,1000,80\n")
+    readings = tmp_path / "readings.csv"
+    readings.write_text("id,x1,x2,x3\na,0.1,0.2,0.3\nb,0.2,0.25,0.5\nc,0.05,,0.4\n")
+    ext = tmp_path / "extract.yaml"
+    ext.write_text(
+        yaml.safe_dump(
+            {
+                "run": str(run),
+                "tower": "sensor",
+                "input_path": str(readings),
+                "sensor_path": str(sensor),
+                "output": str(tmp_path / "emb.npy"),
+            }
+        )
+    )
+    assert main(["extract", "--config", str(ext)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    emb = np.load(tmp_path / "emb.npy")
+    assert out["sensor"]["shape"] == [3, 32] and emb.shape == (3, 32)
+    assert np.isfinite(emb).all() and not np.allclose(emb[0], emb[1])
+    side = json.loads((tmp_path / "emb.json").read_text())
+    assert side["tower"] == "sensor" and side["input_sha256"]
+    # the same rows through the model directly give the same embeddings
+    _, model, _ = align_api.load_run(run, "best")
+    from alchemi_core.data.spectral import load_sensor
+    from alchemi_core.training import alignment_eval as ev
+
+    s = load_sensor(sensor)
+    values = torch.tensor([[0.1, 0.2, 0.3], [0.2, 0.25, 0.5], [0.05, float("nan"), 0.4]])
+    with torch.no_grad():
+        direct = model.embed("sensor", ev.band_feats(model, s, "cpu"), values)
+    np.testing.assert_allclose(emb, direct.numpy(), atol=1e-5)
+    # a readings table missing a band: one line, exit 2
+    readings.write_text("id,x1,x2\na,0.1,0.2\n")
+    assert main(["extract", "--config", str(ext)]) == 2
+    assert "x3" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""`alchemi pretrain-mae`: its parser and handler (cli.py hooks them in with one line)."""
+"""`alchemi pretrain-mae`: the MAE harness command (a group listed in commands/GROUPS)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import json
 
 
-def add_parser(sub) -> None:
+def register(sub) -> None:
     p = sub.add_parser("pretrain-mae", help="MAE harness: masked loss and tokens/s per ratio")
     p.add_argument("--config", required=True, help="MAE config YAML (configs/train.mae.yaml)")
     p.add_argument(
@@ -19,6 +19,7 @@ def add_parser(sub) -> None:
         help="replace a run of a different config or data in the same output folder",
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON, not a table")
+    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
