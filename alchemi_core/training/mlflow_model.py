@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -104,17 +105,23 @@ def log_model(
             logged = client.create_logged_model(
                 experiment, name="model", source_run_id=run_id, model_type="pytorch"
             )
-            info = mlflow.pytorch.log_model(
-                flat,
-                name="model",
-                run_id=run_id,
-                signature=signature,
-                input_example=example,
-                serialization_format="pickle",
-                pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "mlflow", "pandas"],
-                registered_model_name=register,
-                model_id=logged.model_id,
-            )
+            with warnings.catch_warnings():  # MLflow's own check of the example: not ours
+                warnings.simplefilter("ignore", UserWarning)
+                info = mlflow.pytorch.log_model(
+                    flat,
+                    name="model",
+                    run_id=run_id,
+                    signature=signature,
+                    input_example=example,
+                    serialization_format="pickle",
+                    pip_requirements=[
+                        f"torch=={torch.__version__.split('+')[0]}",
+                        "mlflow",
+                        "pandas",
+                    ],
+                    registered_model_name=register,
+                    model_id=logged.model_id,
+                )
             if register and alias and info.registered_model_version is not None:
                 client.set_registered_model_alias(register, alias, info.registered_model_version)
         finally:
