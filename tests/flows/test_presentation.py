@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from flows.vae_sae import main, vae_then_sae_flow
 from tests.flows.conftest import task_runs
 
@@ -26,6 +28,7 @@ def flow_run(flow_run_id: str):
         return client.read_flow_run(flow_run_id)
 
 
+@pytest.mark.slow  # a whole VAE -> SAE flow with MLflow (about a minute here)
 def test_summary_names_pictures_and_models(make_pipeline, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("ALCHEMI_PLOTS", "1")
     path = make_pipeline(mlflow=True)
@@ -66,6 +69,7 @@ def test_flow_parameters_are_typed_with_descriptions():
     assert props["refresh"]["type"] == "boolean" and props["refresh"]["default"] is False
 
 
+@pytest.mark.slow
 def test_json_only_when_asked(make_pipeline, capsys):
     import json
 
