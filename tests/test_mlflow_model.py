@@ -11,12 +11,12 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from alchemi_core import api
-
-pytestmark = pytest.mark.slow  # a tracked training per test (about 15 s here)
 from alchemi_core.assembly import build
 from alchemi_core.config.loading import load_config
 from alchemi_core.data.batching import DataSpec
 from alchemi_core.training.mlflow_model import columns, to_batch
+
+pytestmark = pytest.mark.slow  # a tracked training per test (about 15 s here)
 
 
 @pytest.fixture
