@@ -25,9 +25,12 @@ test-fast: setup
 lint: setup
 	.venv/bin/ruff check . && .venv/bin/ruff format --check .
 
+# The VAE -> SAE flow on diamonds: Prefect's temporary local API, MLflow in ./mlflow.db, CPU or
+# the GPU. Ends with a short summary; DEMO_ARGS=--json prints the full result instead.
 demo: setup
-	$(PY) -m alchemi_core.cli prepare-data --dataset diamonds --out data/diamonds
-	$(PY) flows/vae_sae.py --config configs/pipelines/diamonds.yaml
+	@$(PY) -m alchemi_core.cli prepare-data --dataset diamonds --out data/diamonds > /dev/null
+	@echo "data/diamonds: train/val/test.csv ready; running the VAE -> SAE flow"
+	$(PY) flows/vae_sae.py --config configs/pipelines/diamonds.yaml $(DEMO_ARGS)
 
 bench: setup
 	$(PIP) install -q -e '.[bench]'

@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """The `alchemi` command. Exit codes: 0 success, 2 user error, 1 internal error."""
 
 from __future__ import annotations
@@ -6,6 +7,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -15,24 +17,10 @@ from alchemi_core.errors import AlchemiError, UserError
 from alchemi_core.secrets import scrub
 
 
-class _TqdmHandler(logging.StreamHandler):
-    def emit(self, record: logging.LogRecord) -> None:
-        from tqdm import tqdm
-
-        try:
-            tqdm.write(scrub(self.format(record)), file=sys.stderr)
-        except Exception:
-            self.handleError(record)
-
-
 def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
-    root = logging.getLogger("alchemi")
-    if not any(isinstance(h, _TqdmHandler) for h in root.handlers):
-        handler = _TqdmHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s alchemi: %(message)s", "%H:%M:%S"))
-        root.addHandler(handler)
-    root.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
-    root.propagate = False
+    from alchemi_core.progress import setup_logging as setup
+
+    setup(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -128,7 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        if "_ARGCOMPLETE" in os.environ:  # shell completion (argcomplete): answers, exits
+            import argcomplete
+
+            argcomplete.autocomplete(parser)
+        args = parser.parse_args(argv)
         setup_logging(args.verbose, args.quiet)
         handler = getattr(args, "func", None) or COMMANDS[args.command]
         return handler(args)

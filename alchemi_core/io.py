@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -123,39 +122,46 @@ def text_sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def _write_pid(fd: int) -> None:
+    """Who holds the lock, for the error a second process shows."""
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+
+
 class FolderLock:
-    """An exclusive flock on `<folder>/.lock`; the OS releases it if the process dies."""
+    """An exclusive lock on `<folder>/.lock` (filelock: an flock the OS releases if the process
+    dies); a second holder fails at once instead of waiting."""
 
     def __init__(self, folder: str | Path):
+        from filelock import FileLock
+
         self.path = Path(folder) / ".lock"
-        self._fh = None
+        self._lock = FileLock(
+            self.path,
+            timeout=0,
+            thread_local=False,
+            preserve_lock_file=True,
+            on_acquired=_write_pid,
+        )
         self.created = False  # this process created the lock file
 
     def acquire(self) -> FolderLock:
+        from filelock import Timeout
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.created = not self.path.exists()
-        fh = open(self.path, "a+")
         try:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.seek(0)
-            owner = fh.read().strip() or "another process"
-            fh.close()
+            self._lock.acquire()
+        except Timeout:
+            owner = self.path.read_text().strip() if self.path.exists() else ""
             raise RunStateError(
-                f"in use by {owner}; wait for it to finish", self.path.parent
+                f"in use by {owner or 'another process'}; wait for it to finish", self.path.parent
             ) from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"pid {os.getpid()}")
-        fh.flush()
-        self._fh = fh
         return self
 
     def release(self) -> None:
-        if self._fh is not None:
-            fcntl.flock(self._fh.fileno(), fcntl.LOCK_UN)
-            self._fh.close()
-            self._fh = None
+        if self._lock.is_locked:
+            self._lock.release(force=True)
 
     def __enter__(self) -> FolderLock:
         return self.acquire()

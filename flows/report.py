@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+from pathlib import Path
 from typing import Any
+
+from alchemi_core.training import figures
 
 
 def fmt_metrics(metrics: dict[str, float] | None, limit: int = 6) -> str:
@@ -35,3 +39,68 @@ def markdown(title: str, rows: list[dict[str, str]], notes: list[str]) -> str:
     lines = [f"# {title}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(r[c].replace("|", "/") for c in cols) + " |" for r in rows]
     return "\n".join([*lines, "", *notes]) + "\n"
+
+
+def data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def pictures(run_dirs: dict[str, str], extra: list[Path] | None = None) -> list[str]:
+    """Markdown for every picture of the runs, embedded (the Prefect UI shows them inline)."""
+    found = [(stage, Path(d) / n) for stage, d in run_dirs.items() for n in figures.NAMES]
+    found += [("sweep", p) for p in extra or []]
+    lines = ["", "## Pictures", ""]
+    for stage, path in found:
+        if path.exists():
+            image = f"![{stage} {path.stem}]({data_uri(path)})"
+            lines += [f"**{stage}: {path.stem}** `{path}`", "", image, ""]
+    return lines if len(lines) > 3 else []
+
+
+def picture_files(run_dirs: dict[str, str]) -> list[str]:
+    return [
+        str(Path(d) / n) for d in run_dirs.values() for n in figures.NAMES if (Path(d) / n).exists()
+    ]
+
+
+def ui_commands(mlflow_uris: list[str]) -> list[str]:
+    lines = ["  prefect server start    # http://127.0.0.1:4200, runs of the local Prefect store"]
+    for uri in dict.fromkeys(mlflow_uris):
+        if uri.startswith(("http://", "https://")):
+            lines.append(f"  open {uri}    # the MLflow server these runs went to")
+        else:
+            lines.append(f"  mlflow ui --backend-store-uri {uri}    # http://127.0.0.1:5000")
+    return lines
+
+
+KEY_METRICS = ("loss", "numerical_mse", "categorical_accuracy", "fve", "l0", "dead_fraction")
+
+
+def key_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """The few a person reads first; the rest is in metrics.jsonl and MLflow."""
+    key = {k: v for k, v in metrics.items() if k.split(".")[-1] in KEY_METRICS}
+    return key or dict(list(metrics.items())[:4])
+
+
+def text(title: str, result: dict[str, Any], seconds: float) -> str:
+    """The few lines a person reads at the end of a flow run (the full result: --json)."""
+    out = [f"{title}: done in {seconds:.0f} s"]
+    for stage, metrics in (result.get("metrics") or {}).items():
+        out.append(f"  {stage:<6} {fmt_metrics(key_metrics(metrics))}")
+    if result.get("best"):
+        best = result["best"]
+        out.append(f"  best trial {best['trial']}: {fmt_metrics(key_metrics(best['metrics']))}")
+    out.append("files:")
+    for label, path in (result.get("files") or {}).items():
+        out.append(f"  {label:<12} {path}")
+    out += [f"  picture      {p}" for p in result.get("pictures", [])]
+    links = result.get("links") or {}
+    if links:
+        out.append("MLflow runs:")
+        out += [f"  {stage:<6} {link}" for stage, link in links.items()]
+    if result.get("flow_run_id"):
+        out.append(f"Prefect flow run: {result['flow_run_id']}")
+    out.append("open the UIs on the same stores:")
+    out += ui_commands(result.get("mlflow_uris") or [])
+    out.append("(the full result as JSON: add --json)")
+    return "\n".join(out)

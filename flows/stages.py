@@ -30,27 +30,39 @@ class Steps:
             return t.with_options(refresh_cache=True) if refresh else t
 
         self.refresh = refresh
-        self.train = opt(train).with_options(
-            task_run_name="train {config[model][class]} {config[experiment][name]}"
-        )
-        self.checkpoint = opt(checkpoint).with_options(task_run_name="checkpoint {strategy}")
+        self.train = opt(train)
+        self.checkpoint = opt(checkpoint)
         self.validate = opt(validate)
         self.extract = opt(extract_embeddings)
         self.predict = opt(predict)
 
 
-def submit_model(steps: Steps, cfg: TrainingConfig, source: str, strategy: str | None) -> Futures:
+def named(task, step: str, cfg: TrainingConfig, stage: str = ""):
+    """The task with a run name the UI can be read by: 'vae: train VAE baseline'."""
+    label = f"{stage}: " if stage else ""
+    return task.with_options(
+        task_run_name=f"{label}{step} {cfg.model.class_} {cfg.experiment.name}"
+    )
+
+
+def submit_model(
+    steps: Steps, cfg: TrainingConfig, source: str, strategy: str | None, stage: str = ""
+) -> Futures:
     """train -> checkpoint -> validate for one model."""
-    trained = steps.train.submit(step_cfg.dump(cfg), source=source, fresh=steps.refresh)
-    ckpt = steps.checkpoint.submit(trained, step_cfg.checkpoint_strategy(cfg, strategy))
-    val = steps.validate.submit(ckpt, **step_cfg.validation(cfg))
+    trained = named(steps.train, "train", cfg, stage).submit(
+        step_cfg.dump(cfg), source=source, fresh=steps.refresh
+    )
+    strategy = step_cfg.checkpoint_strategy(cfg, strategy)
+    ckpt = named(steps.checkpoint, f"checkpoint ({strategy})", cfg, stage).submit(trained, strategy)
+    val = named(steps.validate, "validate", cfg, stage).submit(ckpt, **step_cfg.validation(cfg))
     return {"train": trained, "checkpoint": ckpt, "validate": val}
 
 
 def submit_vae(steps: Steps, pipe: pl.Pipeline) -> Futures:
-    futs = submit_model(steps, pipe.vae, pipe.vae_source, pipe.spec.checkpoint)
+    futs = submit_model(steps, pipe.vae, pipe.vae_source, pipe.spec.checkpoint, "vae")
     cfg = step_cfg.extract_config(pipe.vae, pipe.spec.extract)
-    futs["extract"] = steps.extract.submit(cfg, futs["checkpoint"], source=pipe.source)
+    extract = named(steps.extract, "extract embeddings", pipe.vae, "vae")
+    futs["extract"] = extract.submit(cfg, futs["checkpoint"], source=pipe.source)
     return futs
 
 
@@ -67,7 +79,7 @@ def submit_sae(
     steps: Steps, pipe: pl.Pipeline, embeddings: dict[str, Any]
 ) -> tuple[TrainingConfig, Futures]:
     cfg = sae_config(pipe, embeddings)
-    return cfg, submit_model(steps, cfg, pipe.sae_source, None)
+    return cfg, submit_model(steps, cfg, pipe.sae_source, None, "sae")
 
 
 def submit_predict(
@@ -91,9 +103,8 @@ def submit_predict(
         data_path = paths[step.split]
         if data_path is None:
             raise ConfigError("the VAE has no val section", pipe.source, "predict.split")
-    return steps.predict.submit(
-        step_cfg.predict_config(cfg, step, data_path), ckpt, source=pipe.source
-    )
+    task = named(steps.predict, f"predict {step.split}", cfg, step.model)
+    return task.submit(step_cfg.predict_config(cfg, step, data_path), ckpt, source=pipe.source)
 
 
 def result(futs: Futures, name: str) -> Any:

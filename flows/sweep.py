@@ -11,6 +11,7 @@ objective, a Prefect table artifact, and an MLflow parent run with one nested ru
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,10 @@ from alchemi_core.config import sweep as sw
 from alchemi_core.config import trials as tr
 from alchemi_core.errors import AlchemiError
 from alchemi_core.io import canonical_json, write_text
+from alchemi_core.plots import plot_sweep
 from alchemi_core.sweep_results import failed_row, rank, table, trial_row, write_csv
-from flows import dispatch
+from flows import dispatch, report
+from flows.params import run_name
 from flows.stages import Steps, resolve, result, submit_sae, submit_vae
 from tasks import forking
 from tasks.tracking import log_sweep
@@ -67,8 +70,14 @@ def ranked(rows: list[dict], objective: sw.Objective) -> list[dict]:
     return rank(rows, objective)
 
 
-@flow(name="sweep-trials")
+@flow(name="sweep-trials", flow_run_name=run_name("sweep trials"))
 def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
+    """Every trial of the sweep in `config`, ranked by its objective.
+
+    Args:
+        config: path of the sweep YAML file (relative to the working directory)
+        refresh: ignore cached results and run every step again
+    """
     cfg, trials = tr.load_sweep(config)
     rows, n_vae = trial_rows(Steps(refresh), trials)
     rows = ranked(rows, cfg.objective)
@@ -93,6 +102,7 @@ def log_results(config: str, cfg: sw.SweepConfig, trials: list[tr.Trial], out: d
     flat = table(rows, metric)
     csv_path = write_csv(Path(cfg.output_dir) / "results.csv", flat)
     best = rows[0] if rows[0]["status"] == "ok" else None
+    picture = objective_plot(rows, metric, Path(cfg.output_dir) / "objective.png", best)
     create_table_artifact(table=flat, key="sweep-results", description=f"{config}: best first")
     best_line = (
         f"best trial: **{best['trial']}** {metric}={best['metrics'][metric]:.6g} "
@@ -107,6 +117,9 @@ def log_results(config: str, cfg: sw.SweepConfig, trials: list[tr.Trial], out: d
         "vae_stages": out["vae_stages"],
         "trials_flow_run_id": out["flow_run_id"],
         "rows": rows,
+        "files": {"results": str(csv_path)},
+        "pictures": [str(picture)] if picture else [],
+        "mlflow_uris": [],
     }
     mlflow = trials[0].pipeline.sae.get("mlflow")
     if mlflow:
@@ -115,17 +128,40 @@ def log_results(config: str, cfg: sw.SweepConfig, trials: list[tr.Trial], out: d
             "objective": f"{metric} ({cfg.objective.direction})",
             "grid": canonical_json(cfg.grid),
         }
-        summary["mlflow"] = log_sweep(mlflow, Path(config).stem, spec, rows, metric)
+        summary["mlflow"] = log_sweep(
+            mlflow, Path(config).stem, spec, rows, metric, summary["pictures"]
+        )
+        summary["mlflow_uris"] = [mlflow["tracking_uri"]]
+        summary["links"] = {"sweep": summary["mlflow"]["link"]}
+    lines = report.pictures({}, [picture] if picture else [])
     create_markdown_artifact(
-        markdown=f"# Sweep {config}\n\n{best_line}\n\nresults: `{csv_path}`\n",
+        markdown="\n".join(
+            [f"# Sweep {config}", "", best_line, "", f"results: `{csv_path}`", *lines]
+        ),
         key="sweep-summary",
     )
     return summary
 
 
-@flow(name="sweep")
+def objective_plot(rows: list[dict], metric: str, out: Path, best: dict | None) -> Path | None:
+    """The objective against each swept parameter; a plotting problem is only a warning."""
+    trials = [{"params": r["params"], "value": r["metrics"].get(metric)} for r in rows]
+    top = {"params": best["params"], "value": best["metrics"][metric]} if best else None
+    try:
+        return plot_sweep(trials, metric, out, top)
+    except Exception as exc:  # noqa: BLE001
+        logging.getLogger("alchemi").warning("could not plot the sweep: %s", exc)
+        return None
+
+
+@flow(name="sweep", flow_run_name=run_name("sweep"))
 def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
-    """Run the sweep in `config` (a sweep YAML path) with its concurrency."""
+    """Run the sweep in `config` (a sweep YAML path) with its concurrency.
+
+    Args:
+        config: path of the sweep YAML file (relative to the working directory)
+        refresh: ignore cached results and run every step again
+    """
     forking.install()
     cfg, trials = tr.load_sweep(config)
     if cfg.executor.kind == "deployment":
@@ -142,7 +178,7 @@ def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     from flows.cli import main as cli_main
 
-    return cli_main(__doc__.splitlines()[0], tr.load_sweep, sweep_flow, argv)
+    return cli_main(__doc__.splitlines()[0], tr.load_sweep, sweep_flow, argv, "sweep")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from prefect.artifacts import create_markdown_artifact
 from alchemi_core.config import pipeline as pl
 from alchemi_core.config import steps as step_cfg
 from flows import report
+from flows.params import run_name
 from flows.stages import Steps, resolve, result, submit_predict, submit_sae, submit_vae
 from tasks import forking
 from tasks.tracking import link_runs
@@ -69,12 +70,33 @@ def summarize(pipe: pl.Pipeline, out: dict[str, Any], links: dict[str, str]) -> 
     ]
     notes = [f"- pipeline: `{pipe.source}`"]
     notes += [f"- MLflow {stage}: {link}" for stage, link in links.items()]
+    notes += report.pictures(run_dirs(out["results"]))
     return report.markdown("VAE -> SAE pipeline", rows, notes)
 
 
-@flow(name="vae-then-sae")
+def run_dirs(results: dict[str, Any]) -> dict[str, str]:
+    return {stage: steps["train"]["run_dir"] for stage, steps in results.items()}
+
+
+def files(results: dict[str, Any]) -> dict[str, str]:
+    """What a person looks for: run folders, embeddings, predictions."""
+    out = {f"{stage} run": path for stage, path in run_dirs(results).items()}
+    for split, v in results["vae"]["extract"]["splits"].items():
+        out[f"emb. {split}"] = v["path"]
+    for steps in results.values():
+        if "predict" in steps:
+            out["predictions"] = steps["predict"]["path"]
+    return out
+
+
+@flow(name="vae-then-sae", flow_run_name=run_name("vae-sae"))
 def vae_then_sae_flow(config: str, refresh: bool = False) -> dict[str, Any]:
-    """Run the pipeline in `config` (a pipeline YAML path); `refresh` re-runs every step."""
+    """Run the pipeline in `config` (a pipeline YAML path); `refresh` re-runs every step.
+
+    Args:
+        config: path of the pipeline YAML file (relative to the working directory)
+        refresh: ignore cached results and run every step again
+    """
     forking.install()
     pipe = pl.load_pipeline(config)
     out = run_pipeline(pipe, Steps(refresh))
@@ -92,13 +114,18 @@ def vae_then_sae_flow(config: str, refresh: bool = False) -> dict[str, Any]:
         "predict": next((r["predict"] for r in res.values() if "predict" in r), None),
         "links": links,
         "flow_run_id": str(runtime.flow_run.id),
+        "files": files(res),
+        "pictures": report.picture_files(run_dirs(res)),
+        "mlflow_uris": [c.mlflow.tracking_uri for c in (pipe.vae, out["sae_config"]) if c.mlflow],
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     from flows.cli import main as cli_main
 
-    return cli_main(__doc__.splitlines()[0], pl.load_pipeline, vae_then_sae_flow, argv)
+    return cli_main(
+        __doc__.splitlines()[0], pl.load_pipeline, vae_then_sae_flow, argv, "VAE -> SAE pipeline"
+    )
 
 
 if __name__ == "__main__":

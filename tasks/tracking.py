@@ -48,8 +48,15 @@ def link_runs(mlflow: dict, runs: dict[str, str], tags: dict[str, str]) -> dict:
 
 
 @task(name="log_sweep", cache_policy=NO_CACHE, tags=["alchemi"], **retry_options(3))
-def log_sweep(mlflow: dict, name: str, spec: dict, rows: list[dict], objective: str) -> dict:
-    """One parent run for the sweep, one nested run per trial (params, metrics, run ids)."""
+def log_sweep(
+    mlflow: dict,
+    name: str,
+    spec: dict,
+    rows: list[dict],
+    objective: str,
+    pictures: list[str] | None = None,
+) -> dict:
+    """One parent run for the sweep (with `pictures`), one nested run per trial."""
     try:
         c = client(mlflow)
         exp = c.get_experiment_by_name(mlflow["experiment_name"])
@@ -78,6 +85,8 @@ def log_sweep(mlflow: dict, name: str, spec: dict, rows: list[dict], objective: 
         if best is not None:
             c.set_tag(parent, "alchemi.best_trial", best["trial"])
             c.log_metric(parent, f"best.{objective}", float(best["metrics"][objective]))
+        for path in pictures or []:
+            c.log_artifact(parent, path)
         c.set_terminated(parent, "FINISHED")
     except Exception as exc:
         raise TrackingUnavailable(f"MLflow: {redact_uri(str(exc))[:200]}") from None

@@ -1,6 +1,16 @@
 import json
 
-from alchemi_core.plots import plot_curves
+import numpy as np
+
+from alchemi_core.plots import (
+    plot_curves,
+    plot_embedding_map,
+    plot_firing_histogram,
+    plot_retrieval_ranks,
+    plot_spectra,
+    plot_sweep,
+)
+from alchemi_core.plots.maps import pca_2d
 
 
 def test_curves_png_from_metrics(tmp_path):
@@ -25,3 +35,60 @@ def test_no_metrics_no_plot(tmp_path):
     (tmp_path / "metrics.jsonl").write_text("")
     assert plot_curves(tmp_path / "metrics.jsonl") is None
     assert not (tmp_path / "curves.png").exists()
+
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_pca_finds_the_dominant_direction():
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=500)
+    x = np.stack([3 * t, -3 * t, 0.01 * rng.normal(size=500)], axis=1)
+    coords, ratio = pca_2d(x)
+    assert ratio[0] > 0.99
+    assert abs(np.corrcoef(coords[:, 0], t)[0, 1]) > 0.999
+
+
+def test_embedding_map_groups_rare_categories(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = [f"c{i % 12}" for i in range(600)]
+    out = plot_embedding_map(rng.normal(size=(600, 4)), labels, tmp_path / "map.png", "cut")
+    assert out.read_bytes()[:8] == PNG and out.stat().st_size > 10_000
+
+
+def test_firing_histogram_counts_dead_latents(tmp_path):
+    freq = np.array([0.0, 0.0, 0.1, 0.5, 0.9])
+    out = plot_firing_histogram(freq, tmp_path / "firing.png")
+    assert out.read_bytes()[:8] == PNG
+
+
+def test_sweep_plot_one_panel_per_parameter_and_none_without_results(tmp_path):
+    trials = [
+        {"params": {"sae.lr": lr, "sae.act": act}, "value": v}
+        for lr, act, v in [(1e-4, "relu", 1.0), (1e-2, "topk", 0.5), (1e-3, "relu", None)]
+    ]
+    out = plot_sweep(trials, "sae.val_loss", tmp_path / "sweep.png", trials[1])
+    assert out.read_bytes()[:8] == PNG
+    assert plot_sweep(trials[2:], "sae.val_loss", tmp_path / "none.png") is None
+    assert not (tmp_path / "none.png").exists()
+
+
+def test_alignment_pictures(tmp_path):
+    rng = np.random.default_rng(0)
+    ranks = rng.integers(1, 200, size=300)
+    assert plot_retrieval_ranks(ranks, tmp_path / "ranks.png").read_bytes()[:8] == PNG
+    wl = np.linspace(400, 2500, 120)
+    true = np.sin(wl / 300)[None] + rng.normal(scale=0.05, size=(5, 120))
+    out = plot_spectra(wl, true, true + 0.05, tmp_path / "spectra.png", n=4)
+    assert out.read_bytes()[:8] == PNG
+
+
+def test_run_pictures_of_the_vae_and_sae(write_config, tmp_path, monkeypatch):
+    """A trained VAE gets an embedding map; its embeddings' SAE gets a firing histogram."""
+    from alchemi_core import api
+
+    monkeypatch.setenv("ALCHEMI_PLOTS", "1")
+    result = api.train(write_config())
+    run = tmp_path / "out" / "debug"
+    assert {"curves.png", "embedding_map.png"} <= {p.name for p in run.iterdir()}
+    assert result.status == "finished"

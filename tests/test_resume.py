@@ -132,7 +132,8 @@ def test_truncated_checkpoint_is_one_line_error_naming_file(tmp_path, write_conf
 
 def test_checkpoint_with_arbitrary_pickle_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
-    torch.save({"format": checkpoints.FORMAT, "payload": FolderLock(tmp_path)}, path)
+    arbitrary = __import__("argparse").Namespace(x=1)  # any class weights_only does not allow
+    torch.save({"format": checkpoints.FORMAT, "payload": arbitrary}, path)
     with pytest.raises(CheckpointError, match="corrupt or truncated checkpoint") as e:
         checkpoints.load(path)
     assert str(e.value).startswith(str(path))

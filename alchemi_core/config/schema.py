@@ -187,6 +187,9 @@ class MLflowConfig(Strict):
     run_name: str | None = None
     # What to do when the server cannot be reached at start: fail, or train without tracking.
     on_unreachable: Literal["fail", "skip"] = "fail"
+    # Register the run's logged model under this name, and point this alias at the new version.
+    register_model_name: str | None = None
+    register_alias: str | None = None
 
     @field_validator("tracking_uri")
     @classmethod

@@ -7,14 +7,13 @@ it), payload (what a checkpoint holds), session (the per-epoch callback), assemb
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alchemi_core import assembly, distributed, plots
+from alchemi_core import assembly, distributed
 from alchemi_core.assembly import Built
-from alchemi_core.training import resume, session
+from alchemi_core.training import figures, resume, session
 from alchemi_core.training.run_dir import RunFolder
 from alchemi_core.training.tracking import NullTracker, flatten
 
@@ -95,9 +94,10 @@ def _execute(b: Built, folder: RunFolder, tracker, overwrite: bool) -> TrainResu
         raise
 
     folder.write_info(status="finished", checkpoints=folder.checkpoint_hashes())
-    plot(folder)
+    checkpoint = folder.best_checkpoint() or folder.last_checkpoint()
+    figures.draw(folder.path, checkpoint and str(checkpoint), b.val_loader or b.train_loader, b.cfg)
     fill_result(result, run)
-    session.finish_tracking(folder, tracker)
+    session.finish_tracking(folder, tracker, b.train_loader)
     return result
 
 
@@ -115,19 +115,6 @@ def follow(b: Built, folder: RunFolder) -> TrainResult:
         trainer.epochs = start_epoch
     result.epochs_run = trainer.fit(start_epoch, run.on_epoch_end, log.debug)
     return result
-
-
-def plot(folder: RunFolder) -> None:
-    """curves.png beside metrics.jsonl (about a second; ALCHEMI_PLOTS=0 skips it).
-
-    A plotting problem never fails a finished run.
-    """
-    if os.environ.get("ALCHEMI_PLOTS", "1") == "0":
-        return
-    try:
-        plots.plot_curves(folder.path / "metrics.jsonl")
-    except Exception as exc:  # noqa: BLE001
-        log.warning("could not plot training curves: %s", exc)
 
 
 def start_message(b: Built, run_dir: Path) -> str:

@@ -111,14 +111,19 @@ def resend_metrics(folder: RunFolder, tracker, rows: list[dict]) -> None:
             tracker.log_metrics(m, step=int(m["epoch"]))
 
 
-def finish_tracking(folder: RunFolder, tracker) -> None:
-    """Artifacts (config, metrics, curves, the best or last checkpoint), then FINISHED."""
-    for name in ("config.yaml", "metrics.jsonl", "curves.png"):
+def finish_tracking(folder: RunFolder, tracker, loader=None) -> None:
+    """Artifacts (config, metrics, the pictures, the best or last checkpoint), the MLflow model
+    of that checkpoint when the run's `loader` is given (its input example), then FINISHED."""
+    for name in ("config.yaml", "metrics.jsonl"):
         if (folder.path / name).exists():
             tracker.log_artifact(folder.path / name)
+    for picture in sorted(folder.path.glob("*.png")):
+        tracker.log_artifact(picture)
     checkpoint = folder.best_checkpoint() or folder.last_checkpoint()
     if checkpoint:
         tracker.log_artifact(str(checkpoint), "checkpoints")
+        if loader is not None:
+            tracker.log_model(checkpoint, loader)
     tracker.finish("FINISHED")
     folder.write_info(**tracking_state(folder, tracker))
 

@@ -24,6 +24,8 @@ class Tracker(Protocol):
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None: ...
 
+    def log_model(self, checkpoint: str | Path, loader) -> str | None: ...
+
     def set_tags(self, tags: dict[str, str]) -> None: ...
 
     def finish(self, status: str = "FINISHED") -> None: ...
@@ -45,6 +47,9 @@ class NullTracker:
 
     def log_artifact(self, path, artifact_path=None):
         pass
+
+    def log_model(self, checkpoint, loader):
+        return None
 
     def set_tags(self, tags):
         pass

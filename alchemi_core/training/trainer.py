@@ -6,15 +6,13 @@ and an `on_epoch_end(epoch, metrics) -> stop?` callback. Host syncs: one per epo
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
 
 import torch
-from tqdm.auto import tqdm
 
-from alchemi_core import distributed
+from alchemi_core import distributed, progress
 from alchemi_core.data.batching import Batch, BatchLoader
 from alchemi_core.errors import TrainingDiverged
 from alchemi_core.runtime import Runtime
@@ -34,10 +32,6 @@ def needs_move(batch: Batch, device: torch.device, dtype: torch.dtype) -> bool:
     return any(
         v.device != device or (v.is_floating_point() and v.dtype != dtype) for v in batch.values()
     )
-
-
-def show_progress() -> bool:
-    return sys.stderr.isatty()
 
 
 class Trainer:
@@ -72,7 +66,7 @@ class Trainer:
 
     # -- one pass ----------------------------------------------------------------
     def _run_epoch(
-        self, loader: BatchLoader, loss_fn, train: bool, epoch: int, bar: tqdm | None
+        self, loader: BatchLoader, loss_fn, train: bool, epoch: int, bar=None
     ) -> dict[str, float]:
         """One pass. The hot loop only keeps each batch's terms; they are weighted, summed and
         read (one host sync) after the last batch."""
@@ -178,25 +172,16 @@ class Trainer:
         log: Callable[[str], None] = print,
     ) -> int:
         """Train epochs start_epoch+1 .. epochs. Returns the last epoch run."""
-        progress = show_progress()
         epoch = start_epoch
         for epoch in range(start_epoch + 1, self.epochs + 1):
             t0 = time.perf_counter()
             n_batches = len(self.train_loader)
-            bar = (
-                tqdm(
-                    total=n_batches, desc=f"epoch {epoch}/{self.epochs}", leave=False, unit="batch"
-                )
-                if progress
-                else None
-            )
             metrics = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"]}
             if hasattr(self.loss_fn, "start_epoch"):
                 self.loss_fn.start_epoch(epoch)
-            train_m = self._run_epoch(self.train_loader, self.loss_fn, True, epoch, bar)
+            with progress.bar(n_batches, f"epoch {epoch}/{self.epochs}") as bar:
+                train_m = self._run_epoch(self.train_loader, self.loss_fn, True, epoch, bar)
             metrics.update({f"train_{k}": v for k, v in train_m.items()})
-            if bar is not None:
-                bar.close()
             if self.val_loader is not None and epoch % self.val_frequency == 0:
                 val_m = self.evaluate(epoch=epoch)
                 metrics.update({f"val_{k}": v for k, v in val_m.items()})

@@ -78,9 +78,10 @@ def task_runs(flow_run_id=None) -> list:
     """Task runs of one flow run (or all), from the API."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.client.schemas.sorting import TaskRunSort
 
     with get_client(sync_client=True) as client:
-        if flow_run_id is None:
-            return client.read_task_runs()
+        if flow_run_id is None:  # the newest first: the API returns a limited page
+            return client.read_task_runs(sort=TaskRunSort.EXPECTED_START_TIME_DESC)
         flt = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
         return client.read_task_runs(flow_run_filter=flt)

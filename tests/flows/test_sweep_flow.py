@@ -32,8 +32,8 @@ def test_sweep_trains_the_vae_once_for_four_sae_trials(make_pipeline, tmp_path):
 
     assert out["trials"] == 4 and out["vae_stages"] == 1
     runs = task_runs(out["trials_flow_run_id"])
-    trains = sorted(r.name for r in runs if r.name.startswith("train "))
-    assert trains.count("train VAE debug") == 1 and len(trains) == 5  # 1 VAE + 4 SAE trainings
+    trains = sorted(r.name for r in runs if ": train " in r.name)
+    assert trains.count("vae: train VAE debug") == 1 and len(trains) == 5  # 1 VAE + 4 SAE
     assert len({r["vae_run_dir"] for r in out["rows"]}) == 1
     assert len({r["sae_run_dir"] for r in out["rows"]}) == 4
 
@@ -49,6 +49,9 @@ def test_sweep_trains_the_vae_once_for_four_sae_trials(make_pipeline, tmp_path):
     exp = client.get_experiment_by_name("sae")
     children = client.search_runs([exp.experiment_id], f"tags.mlflow.parentRunId = '{parent}'")
     assert len(children) == 4
+    # The objective against each swept parameter: a picture beside the CSV, in the parent run.
+    assert out["pictures"] == [str(tmp_path / "sweep" / "objective.png")]
+    assert "objective.png" in {a.path for a in client.list_artifacts(parent)}
 
     # A second sweep reuses everything through the cache.
     again = sweep_flow(str(sweep))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -107,8 +108,13 @@ def test_user_error_fails_at_once_without_retry(make_pipeline, tmp_path, capsys)
     path = make_pipeline(vae={"train__data_path": str(tmp_path / "missing.csv")})
     with pytest.raises(DataError, match="missing.csv"):
         vae_then_sae_flow(str(path))
-    (train,) = [r for r in task_runs() if r.state and str(tmp_path) in (r.state.message or "")]
-    assert train.name == "train VAE debug" and train.state.name == "Failed"
+    for _ in range(50):  # the Failed state may reach the API a moment after the flow raised
+        failed = [r for r in task_runs() if r.state and str(tmp_path) in (r.state.message or "")]
+        if failed:
+            break
+        time.sleep(0.2)
+    (train,) = failed
+    assert train.name == "vae: train VAE debug" and train.state.name == "Failed"
     assert train.run_count == 1  # not retried
     # The CLI shows the same one line and exits 2.
     assert main(["--config", str(path)]) == 2
@@ -134,5 +140,5 @@ def test_transient_failure_retried_and_resumes_from_checkpoint(make_pipeline, tm
     assert result["vae"]["status"] == "finished"
     lines = (Path(result["vae"]["run_dir"]) / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [1, 2, 3]
-    trains = [r for r in task_runs(result["flow_run_id"]) if r.name.startswith("train ")]
+    trains = [r for r in task_runs(result["flow_run_id"]) if ": train " in r.name]
     assert sorted(r.run_count for r in trains) == [1, 2]  # VAE retried once, SAE ran once

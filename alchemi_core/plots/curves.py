@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alchemi_core.io import atomic_write
+from alchemi_core.plots.common import figure, save
 from alchemi_core.training.run_dir import read_metrics
 
 SKIP = {"epoch", "epoch_seconds"}
+
+
+def y_label(name: str) -> str:
+    if name == "lr":
+        return "learning rate"
+    if "accuracy" in name or name in ("fve", "dead_fraction"):
+        return f"{name} (fraction)"
+    return f"{name} (mean per row)"
 
 
 def plot_curves(metrics_path: str | Path, out: str | Path | None = None) -> Path | None:
@@ -15,7 +23,6 @@ def plot_curves(metrics_path: str | Path, out: str | Path | None = None) -> Path
     rows = read_metrics(Path(metrics_path).parent)
     if not rows:
         return None
-    from matplotlib.figure import Figure  # the OO API: no pyplot, no GUI backend, thread-safe
     from matplotlib.ticker import MaxNLocator
 
     names = sorted(
@@ -24,7 +31,7 @@ def plot_curves(metrics_path: str | Path, out: str | Path | None = None) -> Path
     panels = [n for n in names if n == "loss"] + [n for n in names if n != "loss"] + ["lr"]
     cols = min(3, len(panels))
     nrows = -(-len(panels) // cols)
-    fig = Figure(figsize=(4.2 * cols, 3.0 * nrows))
+    fig = figure(4.2 * cols, 3.0 * nrows)
     axes = fig.subplots(nrows, cols, squeeze=False)
     for ax, name in zip(axes.flat, panels, strict=False):
         for split, style in (("train", "-"), ("val", "o--")):
@@ -42,12 +49,10 @@ def plot_curves(metrics_path: str | Path, out: str | Path | None = None) -> Path
             ax.set_yscale("log")  # losses that fall by orders of magnitude
         ax.set_title(name)
         ax.set_xlabel("epoch")
+        ax.set_ylabel(y_label(name), fontsize=9)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.08, top=0.94, wspace=0.3, hspace=0.55)
-    out = Path(out) if out else Path(metrics_path).with_name("curves.png")
-    atomic_write(out, lambda p: fig.savefig(p, dpi=90, format="png"))
-    return out
+    return save(fig, Path(out) if out else Path(metrics_path).with_name("curves.png"))

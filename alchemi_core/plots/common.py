@@ -1,0 +1,19 @@
+"""The figure/save helpers every plot shares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alchemi_core.io import atomic_write
+
+DPI = 90
+
+
+def figure(width: float, height: float):
+    from matplotlib.figure import Figure  # OO API: no pyplot, no GUI backend, thread-safe
+
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def save(fig, out: str | Path) -> Path:
+    return atomic_write(Path(out), lambda p: fig.savefig(p, dpi=DPI, format="png"))

@@ -1,0 +1,76 @@
+"""Alignment and spectral pictures: retrieval ranks, and reconstructed against true spectra."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from alchemi_core.plots.common import figure, save
+
+
+def plot_retrieval_ranks(ranks: np.ndarray, out: str | Path, title: str = "") -> Path:
+    """Histogram of the rank (1 = best) of each query's true match, with recall@1/5/10 marked.
+
+    `ranks`: one integer rank per query, 1-based.
+    """
+    ranks = np.asarray(ranks, dtype=np.int64)
+    n = len(ranks)
+    fig = figure(6.4, 4.0)
+    ax = fig.add_subplot()
+    top = max(int(ranks.max()), 10) if n else 10
+    bins = np.unique(np.geomspace(1, top + 1, num=min(40, top + 1)).astype(int))
+    ax.hist(ranks, bins=bins, color="tab:blue", label=f"queries ({n})")
+    ax.set_xscale("log")
+    for k, colour in ((1, "tab:green"), (5, "tab:orange"), (10, "tab:red")):
+        recall = float((ranks <= k).mean()) if n else 0.0
+        ax.axvline(
+            k + 0.5, color=colour, linestyle="--", linewidth=1, label=f"recall@{k} = {recall:.2f}"
+        )
+    ax.set_xlabel("rank of the true match (1 = retrieved first, log scale)")
+    ax.set_ylabel("queries (count)")
+    ax.set_title(title or "Retrieval ranks")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save(fig, out)
+
+
+def plot_spectra(
+    wavelengths: np.ndarray,
+    true: np.ndarray,
+    reconstructed: np.ndarray,
+    out: str | Path,
+    n: int = 4,
+    x_label: str = "wavelength (nm)",
+    y_label: str = "reflectance",
+    title: str = "",
+) -> Path:
+    """The first `n` samples, one panel each: the true spectrum and its reconstruction."""
+    true = np.atleast_2d(np.asarray(true, dtype=np.float64))
+    rec = np.atleast_2d(np.asarray(reconstructed, dtype=np.float64))
+    n = min(n, len(true))
+    cols = min(2, n)
+    rows = -(-n // cols)
+    fig = figure(5.0 * cols, 3.2 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        if i >= n:
+            ax.axis("off")
+            continue
+        err = float(np.sqrt(np.mean((true[i] - rec[i]) ** 2)))
+        ax.plot(wavelengths, true[i], color="black", linewidth=1.2, label="true")
+        ax.plot(
+            wavelengths,
+            rec[i],
+            color="tab:orange",
+            linestyle="--",
+            linewidth=1.2,
+            label="reconstructed",
+        )
+        ax.set_title(f"sample {i}  (RMSE {err:.3g})", fontsize=10)
+        ax.set_xlabel(x_label)
+        ax.set_ylabel(y_label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title or "Reconstructed vs true spectra")
+    return save(fig, out)

@@ -1,0 +1,51 @@
+"""A sweep's objective against each swept parameter, one panel per parameter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alchemi_core.plots.common import figure, save
+
+
+def plot_sweep(
+    trials: list[dict[str, Any]], objective: str, out: str | Path, best: dict | None = None
+) -> Path | None:
+    """`trials`: [{"params": {name: value}, "value": float | None}]; failed trials are skipped.
+
+    Numeric parameters get a numeric axis (log when they span > 2 decades), others a category
+    axis. The best trial, if given, is ringed.
+    """
+    done = [t for t in trials if t.get("value") is not None]
+    names = sorted({k for t in done for k in t["params"]})
+    if not done or not names:
+        return None
+    cols = min(3, len(names))
+    rows = -(-len(names) // cols)
+    fig = figure(4.2 * cols, 3.4 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        pts = [(t["params"][name], t["value"]) for t in done if name in t["params"]]
+        xs = [p[0] for p in pts]
+        numeric = all(isinstance(x, int | float) and not isinstance(x, bool) for x in xs)
+        if not numeric:
+            cats = sorted({str(x) for x in xs})
+            xs = [cats.index(str(x)) for x in xs]
+            ax.set_xticks(range(len(cats)), cats, rotation=30, ha="right", fontsize=8)
+        ax.scatter(xs, [p[1] for p in pts], s=18, label="trial")
+        if best is not None and name in best.get("params", {}):
+            bx = best["params"][name]
+            bx = bx if numeric else sorted({str(x) for x, _ in pts}).index(str(bx))
+            ax.scatter(
+                [bx], [best["value"]], s=90, facecolors="none", edgecolors="tab:red", label="best"
+            )
+        if numeric and min(xs) > 0 and max(xs) > 100 * min(xs):
+            ax.set_xscale("log")
+        ax.set_xlabel(name)
+        ax.set_ylabel(f"{objective} (objective)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    fig.suptitle(f"{objective} per trial, {len(done)} of {len(trials)} trials finished")
+    return save(fig, out)

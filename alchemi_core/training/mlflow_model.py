@@ -1,0 +1,130 @@
+"""The final model of a run as an MLflow model (the pytorch flavor, also loadable as pyfunc).
+
+The models take dict batches and return dicts; MLflow's pytorch flavor wants one float tensor
+in and one tensor out. `FlatModel` is that thin wrapper: its input is the data columns side by
+side (numerical, then categorical codes, then embedding columns, in the checkpoint's DataSpec
+order), its output the model's embedding (`embed`: the VAE's encoder mean, the SAE's latents).
+
+Serialization: "pickle" (the flavor's default). Loading needs `alchemi_core` importable (and a
+plugin model's module); in exchange any model the registry can build is logged, including
+plugins with Python control flow that torch.export ("pt2") could not trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from alchemi_core.data.batching import DataSpec
+
+log = logging.getLogger("alchemi")
+EXAMPLE_ROWS = 5
+_URI_LOCK = threading.Lock()  # log_model reads the global tracking URI: one at a time
+
+
+def columns(spec: DataSpec) -> list[str]:
+    """The wrapper's input columns: numerical, categorical codes, embedding components."""
+    emb = [f"embedding_{i}" for i in range(spec.embedding_dim)]
+    return [*spec.numerical, *spec.categorical, *emb]
+
+
+class FlatModel(nn.Module):
+    """model(batch dict) -> embed, as a function of one float tensor of the columns above."""
+
+    def __init__(self, model: nn.Module, spec: DataSpec):
+        super().__init__()
+        self.model = model.eval()
+        self.n_num = len(spec.numerical)
+        self.n_cat = len(spec.categorical)
+        self.emb_dim = spec.embedding_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.embed(to_batch(x, self.n_num, self.n_cat, self.emb_dim))
+
+
+def to_batch(x: torch.Tensor, n_num: int, n_cat: int, emb_dim: int) -> dict[str, torch.Tensor]:
+    batch: dict[str, torch.Tensor] = {}
+    if n_num:
+        batch["numerical"] = x[:, :n_num].float()
+    if n_cat:
+        batch["categorical"] = x[:, n_num : n_num + n_cat].round().long()
+    if emb_dim:
+        batch["embeddings"] = x[:, n_num + n_cat : n_num + n_cat + emb_dim].float()
+    return batch
+
+
+def example_input(loader, spec: DataSpec):
+    """A few rows of the run's data, as the DataFrame the pyfunc model takes."""
+    import pandas as pd
+
+    batch = next(iter(loader))
+    keys = [k for k in ("numerical", "categorical", "embeddings") if k in batch]
+    x = torch.cat([batch[k][:EXAMPLE_ROWS].float().cpu() for k in keys], dim=1)
+    return pd.DataFrame(x.numpy().astype(np.float32), columns=columns(spec))
+
+
+def log_model(
+    uri: str,
+    run_id: str,
+    checkpoint: str | Path,
+    loader,
+    register: str | None = None,
+    alias: str | None = None,
+) -> str | None:
+    """Log the checkpoint's model to the run (registered as `register`, `alias` pointed at the
+    new version, when given); returns the model URI, None for a model without `embed`."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from alchemi_core.assembly import load_model
+
+    model, ckpt = load_model(checkpoint)
+    if not hasattr(model, "embed"):
+        log.warning("MLflow model not logged: %s has no embed()", ckpt["model_class"])
+        return None
+    spec = DataSpec.from_dict(ckpt["data_spec"])
+    flat = FlatModel(model, spec)
+    example = example_input(loader, spec)
+    with torch.no_grad():
+        output = flat(torch.tensor(example.to_numpy())).numpy()
+    signature = infer_signature(example, output)
+    flavor_log = logging.getLogger("mlflow.pytorch")  # its warning about pickle: chosen above
+    with _URI_LOCK:
+        previous, level = mlflow.get_tracking_uri(), flavor_log.level
+        mlflow.set_tracking_uri(uri)
+        flavor_log.setLevel(logging.ERROR)
+        try:
+            client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+            experiment = client.get_run(run_id).info.experiment_id  # the run's, not the default
+            logged = client.create_logged_model(
+                experiment, name="model", source_run_id=run_id, model_type="pytorch"
+            )
+            with warnings.catch_warnings():  # MLflow's own check of the example: not ours
+                warnings.simplefilter("ignore", UserWarning)
+                info = mlflow.pytorch.log_model(
+                    flat,
+                    name="model",
+                    run_id=run_id,
+                    signature=signature,
+                    input_example=example,
+                    serialization_format="pickle",
+                    pip_requirements=[
+                        f"torch=={torch.__version__.split('+')[0]}",
+                        "mlflow",
+                        "pandas",
+                    ],
+                    registered_model_name=register,
+                    model_id=logged.model_id,
+                )
+            if register and alias and info.registered_model_version is not None:
+                client.set_registered_model_alias(register, alias, info.registered_model_version)
+        finally:
+            mlflow.set_tracking_uri(previous)
+            flavor_log.setLevel(level)
+    return info.model_uri

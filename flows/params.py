@@ -1,0 +1,39 @@
+"""Readable flow run names. (The flows' parameters are typed, and described in their
+docstrings' Args sections: Prefect turns both into the form its UI shows.)"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def run_name(kind: str):
+    """A flow_run_name callable: '<kind> <config stem>: <model> <experiment> -> ...'."""
+
+    def name() -> str:
+        from prefect import runtime
+
+        config = str(runtime.flow_run.parameters.get("config", ""))
+        return f"{kind} {Path(config).stem}{describe(config)}"
+
+    return name
+
+
+def describe(config: str) -> str:
+    """': VAE baseline -> SAE baseline' for a pipeline, ': VAE debug' for a training file."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(config).read_text()) or {}
+        parts = [data] if "model" in data else [data.get(k) for k in ("vae", "sae")]
+        parts = [  # a stage given as a file path, relative to the pipeline file
+            yaml.safe_load((Path(config).parent / p).read_text()) if isinstance(p, str) else p
+            for p in parts
+        ]
+        labels = [
+            f"{p['model']['class']} {p['experiment']['name']}"
+            for p in parts
+            if isinstance(p, dict) and "model" in p and "experiment" in p
+        ]
+    except Exception:  # noqa: BLE001 - a name is never worth a failure; validation reports it
+        return ""
+    return f": {' -> '.join(labels)}" if labels else ""
