@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
 from alchemi_core import builders, runtime
+from alchemi_core.checkpoint_model import load_model
 from alchemi_core.config.checks import check_inference, check_training
-from alchemi_core.data.batching import DataSpec
 from alchemi_core.errors import CheckpointError, DataError
-from alchemi_core.registry import MODELS
-from alchemi_core.training import checkpoints, identity
+from alchemi_core.training import identity
 from alchemi_core.training.early_stopping import EarlyStopper, Tracker
 from alchemi_core.training.payload import TrainState
 from alchemi_core.training.run_dir import RunFolder
@@ -171,28 +169,6 @@ def inference_runtime(
     if threads:
         torch.set_num_threads(threads)
     return rt
-
-
-def load_model(
-    checkpoint: str | Path, device: str | torch.device = "cpu", load_strategy: str = "best"
-) -> tuple[nn.Module, dict[str, Any]]:
-    """The model of a checkpoint file (or run/checkpoints folder), rebuilt in eval mode.
-
-    The returned checkpoint dict gains "path": the file actually loaded.
-    """
-    path = checkpoints.resolve(checkpoint, load_strategy)
-    ckpt = checkpoints.load(path, map_location=device)
-    builders.import_user_modules((ckpt.get("config") or {}).get("imports", []), str(path))
-    cls = MODELS.get(ckpt["model_class"], str(path), "model_class")
-    spec = DataSpec.from_dict(ckpt["data_spec"])
-    model = builders.instantiate_model(cls, ckpt["model_params"], spec, str(path))
-    try:
-        model.load_state_dict(ckpt["model_state"])
-    except RuntimeError as exc:
-        reason = str(exc).splitlines()[0][:160]
-        raise CheckpointError(f"weights do not fit {ckpt['model_class']}: {reason}", path) from None
-    ckpt["path"] = str(path)
-    return model.to(device).eval(), ckpt
 
 
 def open_checkpoint(cfg, source: str) -> tuple[nn.Module, dict, runtime.Runtime]:

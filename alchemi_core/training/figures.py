@@ -75,7 +75,7 @@ def model_figure(run_dir: Path, checkpoint: str | None, loader, cfg) -> Path | N
     if checkpoint is None or loader is None:
         return None
     from alchemi_core import plots
-    from alchemi_core.assembly import load_model
+    from alchemi_core.checkpoint_model import load_model
 
     model, _ = load_model(checkpoint)
     outs, codes = collect(model, loader, torch.device("cpu"))

@@ -82,7 +82,7 @@ def log_model(
     import mlflow
     from mlflow.models import infer_signature
 
-    from alchemi_core.assembly import load_model
+    from alchemi_core.checkpoint_model import load_model
 
     model, ckpt = load_model(checkpoint)
     if not hasattr(model, "embed"):

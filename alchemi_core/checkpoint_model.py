@@ -1,0 +1,40 @@
+"""A model rebuilt from its checkpoint file: the class from the registry, its params and data
+spec from the checkpoint, then the weights. `assembly.load_model` is this function; it lives
+apart so that modules the assembly itself builds (the MLflow tracker) can use it too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from alchemi_core import builders
+from alchemi_core.data.batching import DataSpec
+from alchemi_core.errors import CheckpointError
+from alchemi_core.registry import MODELS
+from alchemi_core.training import checkpoints
+
+
+def load_model(
+    checkpoint: str | Path, device: str | torch.device = "cpu", load_strategy: str = "best"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """The model of a checkpoint file (or run/checkpoints folder), rebuilt in eval mode.
+
+    The returned checkpoint dict gains "path": the file actually loaded.
+    """
+    path = checkpoints.resolve(checkpoint, load_strategy)
+    ckpt = checkpoints.load(path, map_location=device)
+    builders.import_user_modules((ckpt.get("config") or {}).get("imports", []), str(path))
+    cls = MODELS.get(ckpt["model_class"], str(path), "model_class")
+    spec = DataSpec.from_dict(ckpt["data_spec"])
+    model = builders.instantiate_model(cls, ckpt["model_params"], spec, str(path))
+    try:
+        model.load_state_dict(ckpt["model_state"])
+    except RuntimeError as exc:
+        reason = str(exc).splitlines()[0][:160]
+        raise CheckpointError(f"weights do not fit {ckpt['model_class']}: {reason}", path) from None
+    ckpt["path"] = str(path)
+    return model.to(device).eval(), ckpt
