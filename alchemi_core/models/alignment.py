@@ -79,10 +79,12 @@ class AlignmentModel(nn.Module):
         sensor_encoder = lab_encoder if m.share_encoder else encoder()
         self.lab = Tower(dim, m.embed_dim, lab_encoder)
         self.sensor = Tower(dim, m.embed_dim, sensor_encoder)
-        self.cycle = _mlp(m.embed_dim, cycle_hidden, n_lab) if cycle_hidden else None
-        self.depth = _mlp(m.embed_dim, depth_hidden, n_features) if n_features else None
-        # cycle prior: the sensor readings interpolated onto these lab-token wavelengths
+        # cycle prior: the sensor readings interpolated onto these lab-token wavelengths; the
+        # head then reads [embedding, prior] and predicts a residual over the prior
         self.cycle_grid = None if lab_wavelengths is None else lab_wavelengths.float()
+        n_in = m.embed_dim + (n_lab if self.cycle_grid is not None else 0)
+        self.cycle = _mlp(n_in, cycle_hidden, n_lab) if cycle_hidden else None
+        self.depth = _mlp(m.embed_dim, depth_hidden, n_features) if n_features else None
         self.log_scale = nn.Parameter(torch.tensor(float(-torch.log(torch.tensor(temperature)))))
 
     def embed(self, tower: str, band_feats: Tensor, values: Tensor) -> Tensor:
@@ -96,11 +98,14 @@ class AlignmentModel(nn.Module):
     ) -> dict[str, Tensor]:
         """`centres` [K] and `values` [B, K]: the sensor reading, for the cycle prior."""
         out = {}
-        if self.cycle is not None:
+        if self.cycle is not None and self.cycle_grid is None:
             out["cycle"] = self.cycle(sensor_emb)
-            if self.cycle_grid is not None and values is not None:
-                grid = self.cycle_grid.to(values.device, values.dtype)
-                out["cycle"] = out["cycle"] + interp_bands(centres.to(values.dtype), values, grid)
+        elif self.cycle is not None:
+            if values is None:
+                raise ValueError("the cycle head's interpolation prior needs the sensor reading")
+            grid = self.cycle_grid.to(values.device, values.dtype)
+            prior = interp_bands(centres.to(values.dtype), values, grid)
+            out["cycle"] = prior + self.cycle(torch.cat([sensor_emb, prior], dim=-1))
         if self.depth is not None:
             out["depth"] = torch.sigmoid(self.depth(sensor_emb))
         return out
