@@ -48,7 +48,7 @@ def link_runs(mlflow: dict, runs: dict[str, str], tags: dict[str, str]) -> dict:
     return {"links": links, "outputs": {}}
 
 
-@task(name="log_sweep", cache_policy=NO_CACHE, tags=["alchemi"], **retry_options(3))
+@task(name="log_sweep", cache_policy=NO_CACHE, **retry_options(3))  # untagged: see step.py
 def log_sweep(mlflow: dict, name: str, spec: dict, rows: list[dict], objective: str) -> dict:
     """One parent run for the sweep, one nested run per trial (params, metrics, run ids)."""
     try:
