@@ -117,13 +117,15 @@ def fast_tensors(
                 if not (pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type)):
                     raise Unusual
                 num_np[row:end, i] = arr.to_numpy(zero_copy_only=False)
+            if not np.isfinite(num_np[row:end]).all():
+                raise Unusual  # nulls read as NaN; the careful path names the first bad row
             for i, col in enumerate(categorical):
                 cat_np[row:end, i] = _codes(batch.column(col), mappings[col])
             row = end
     except (Unusual, pa.ArrowException, KeyError, ValueError, TypeError, OSError):
         return None
-    if num is None or row == 0 or (numerical and not bool(torch.isfinite(num[:row]).all())):
-        return None  # nulls read as NaN; the careful path names the first bad row
+    if num is None or row == 0:
+        return None
     num, cat = num[:row], cat[:row]  # the estimate of a CSV's rows can exceed them
     out = {}
     if numerical:
