@@ -70,8 +70,18 @@ def _batches(path: Path, numerical: list[str], categorical: list[str]):
     missing = set(wanted) - set(pf.schema_arrow.names)
     if missing:
         raise Unusual
-    batches = pf.iter_batches(BATCH_ROWS, columns=wanted, use_threads=False)
-    return pf.metadata.num_rows, ((0, b) for b in batches)
+    return pf.metadata.num_rows, _parquet_batches(pf, wanted)
+
+
+def _parquet_batches(pf: pq.ParquetFile, wanted: list[str]):
+    """Row group by row group (iter_batches over the file holds several); large ones in slices."""
+    for i in range(pf.num_row_groups):
+        if pf.metadata.row_group(i).num_rows <= 4 * BATCH_ROWS:
+            parts = pf.read_row_group(i, columns=wanted, use_threads=False).to_batches()
+        else:
+            parts = pf.iter_batches(BATCH_ROWS, [i], columns=wanted, use_threads=False)
+        for batch in parts:
+            yield 0, batch
 
 
 def _codes(arr: pa.Array, mapping: dict[str, int]) -> np.ndarray:
