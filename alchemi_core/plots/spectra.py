@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -9,24 +10,46 @@ import numpy as np
 from alchemi_core.plots.common import figure, save
 
 
-def plot_retrieval_ranks(ranks: np.ndarray, out: str | Path, title: str = "") -> Path:
-    """Histogram of the rank (1 = best) of each query's true match, with recall@1/5/10 marked.
+def plot_retrieval_ranks(
+    ranks: np.ndarray | dict[str, np.ndarray],
+    out: str | Path,
+    title: str = "",
+    held_out: Collection[str] = (),
+) -> Path:
+    """Histogram of the rank (1 = best) of each query's true match.
 
-    `ranks`: one integer rank per query, 1-based.
+    `ranks`: one integer rank per query, 1-based; or {sensor: ranks}, one outline per sensor
+    (the `held_out` sensors dashed), each labelled with its recall@1 and recall@5. A single
+    array gets recall@1/5/10 marked as lines.
     """
-    ranks = np.asarray(ranks, dtype=np.int64)
-    n = len(ranks)
+    groups = ranks if isinstance(ranks, dict) else {"": ranks}
+    groups = {k: np.asarray(v, dtype=np.int64) for k, v in groups.items()}
     fig = figure(6.4, 4.0)
     ax = fig.add_subplot()
-    top = max(int(ranks.max()), 10) if n else 10
+    top = max([10, *(int(r.max()) for r in groups.values() if len(r))])
     bins = np.unique(np.geomspace(1, top + 1, num=min(40, top + 1)).astype(int))
-    ax.hist(ranks, bins=bins, color="tab:blue", label=f"queries ({n})")
     ax.set_xscale("log")
-    for k, colour in ((1, "tab:green"), (5, "tab:orange"), (10, "tab:red")):
-        recall = float((ranks <= k).mean()) if n else 0.0
-        ax.axvline(
-            k + 0.5, color=colour, linestyle="--", linewidth=1, label=f"recall@{k} = {recall:.2f}"
-        )
+    if "" in groups:
+        r = groups[""]
+        ax.hist(r, bins=bins, color="tab:blue", label=f"queries ({len(r)})")
+        for k, colour in ((1, "tab:green"), (5, "tab:orange"), (10, "tab:red")):
+            recall = float((r <= k).mean()) if len(r) else 0.0
+            ax.axvline(
+                k + 0.5, color=colour, linestyle="--", linewidth=1, label=f"recall@{k} = {recall:.2f}"
+            )
+    else:
+        for name, r in groups.items():
+            held = name in held_out
+            at1, at5 = ((float((r <= k).mean()) if len(r) else 0.0) for k in (1, 5))
+            ax.hist(
+                r,
+                bins=bins,
+                histtype="step",
+                linewidth=1.6,
+                linestyle="--" if held else "-",
+                label=f"{name} ({'held out' if held else 'training'}): "
+                f"R@1 {at1:.2f}, R@5 {at5:.2f}",
+            )
     ax.set_xlabel("rank of the true match (1 = retrieved first, log scale)")
     ax.set_ylabel("queries (count)")
     ax.set_title(title or "Retrieval ranks")
