@@ -53,7 +53,8 @@ def alignment_flow(
     scores = {k: {m: v[m] for m in EVAL_KEYS} | {"held_out": k in held} for k, v in evals.items()}
     train = {k: v for k, v in trained.items() if k != "outputs"}
     create_markdown_artifact(
-        markdown=summary(config, cfg.experiment.name, states, train, scores), key="alignment-summary"
+        markdown=summary(config, cfg.experiment.name, states, train, scores),
+        key="alignment-summary",
     )
     return {
         "states": states,

@@ -60,9 +60,7 @@ def pictures(run_dirs: dict[str, str], extra: list[Path] | None = None) -> list[
 
 
 def picture_files(run_dirs: dict[str, str]) -> list[str]:
-    return [
-        str(Path(d) / n) for d in run_dirs.values() for n in NAMES if (Path(d) / n).exists()
-    ]
+    return [str(Path(d) / n) for d in run_dirs.values() for n in NAMES if (Path(d) / n).exists()]
 
 
 def ui_commands(mlflow_uris: list[str]) -> list[str]:

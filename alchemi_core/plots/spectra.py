@@ -16,11 +16,11 @@ def plot_retrieval_ranks(
     title: str = "",
     held_out: Collection[str] = (),
 ) -> Path:
-    """Histogram of the rank (1 = best) of each query's true match.
+    """The distribution of the rank (1 = best) of each query's true match.
 
-    `ranks`: one integer rank per query, 1-based; or {sensor: ranks}, one outline per sensor
-    (the `held_out` sensors dashed), each labelled with its recall@1 and recall@5. A single
-    array gets recall@1/5/10 marked as lines.
+    `ranks`: one integer rank per query, 1-based: a histogram with recall@1/5/10 marked. Or
+    {sensor: ranks}: one cumulative curve per sensor (recall@k against k; the `held_out`
+    sensors dashed), each labelled with its recall@1 and recall@5.
     """
     groups = ranks if isinstance(ranks, dict) else {"": ranks}
     groups = {k: np.asarray(v, dtype=np.int64) for k, v in groups.items()}
@@ -35,23 +35,35 @@ def plot_retrieval_ranks(
         for k, colour in ((1, "tab:green"), (5, "tab:orange"), (10, "tab:red")):
             recall = float((r <= k).mean()) if len(r) else 0.0
             ax.axvline(
-                k + 0.5, color=colour, linestyle="--", linewidth=1, label=f"recall@{k} = {recall:.2f}"
+                k + 0.5,
+                color=colour,
+                linestyle="--",
+                linewidth=1,
+                label=f"recall@{k} = {recall:.2f}",
             )
-    else:
-        for name, r in groups.items():
+        ax.set_ylabel("queries (count)")
+    else:  # one cumulative curve per sensor: the fraction found within the first k (recall@k)
+        markers = "osD^v<>ph*"
+        for i, (name, r) in enumerate(groups.items()):
             held = name in held_out
-            at1, at5 = ((float((r <= k).mean()) if len(r) else 0.0) for k in (1, 5))
-            ax.hist(
-                r,
-                bins=bins,
-                histtype="step",
-                linewidth=1.6,
+            k = np.arange(1, top + 1)
+            found = np.searchsorted(np.sort(r), k, side="right")
+            recall = found / len(r) if len(r) else np.zeros(top)
+            ax.step(
+                k,
+                recall,
+                where="post",
+                linewidth=1.5,
                 linestyle="--" if held else "-",
+                marker=markers[i % len(markers)],
+                markevery=[0, 4] if top > 4 else [0],
                 label=f"{name} ({'held out' if held else 'training'}): "
-                f"R@1 {at1:.2f}, R@5 {at5:.2f}",
+                f"R@1 {recall[0]:.2f}, R@5 {recall[min(4, top - 1)]:.2f}",
             )
-    ax.set_xlabel("rank of the true match (1 = retrieved first, log scale)")
-    ax.set_ylabel("queries (count)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel("recall@k (fraction of queries)")
+    k = "" if "" in groups else "k = "
+    ax.set_xlabel(f"{k}rank of the true match (1 = retrieved first, log scale)")
     ax.set_title(title or "Retrieval ranks")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -80,7 +92,8 @@ def plot_spectra(
         if i >= n:
             ax.axis("off")
             continue
-        err = float(np.sqrt(np.mean((true[i] - rec[i]) ** 2)))
+        ok = np.isfinite(true[i])  # gaps in the true spectrum (NaN) are left out
+        err = float(np.sqrt(np.mean((true[i][ok] - rec[i][ok]) ** 2))) if ok.any() else np.nan
         ax.plot(wavelengths, true[i], color="black", linewidth=1.2, label="true")
         ax.plot(
             wavelengths,

@@ -26,7 +26,10 @@ def test_pictures_in_the_run_folder_and_mlflow(tmp_path, mlflow_uri, monkeypatch
         image = imread(run / name)
         assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 300
         assert np.ptp(image[..., :3]) > 0.5  # something is drawn on the white canvas
-    arts = {a.path for a in MlflowClient(tracking_uri=mlflow_uri).list_artifacts(result["mlflow_run_id"])}
+    arts = {
+        a.path
+        for a in MlflowClient(tracking_uri=mlflow_uri).list_artifacts(result["mlflow_run_id"])
+    }
     assert PICTURES <= arts
 
 
