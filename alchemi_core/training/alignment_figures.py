@@ -1,5 +1,6 @@
 """The pictures of a finished alignment run, beside its metrics.jsonl (ALCHEMI_PLOTS=0 skips them).
 
+- curves.png: the losses and the main validation metrics per epoch
 - retrieval_ranks.png: per sensor, the rank of each validation spectrum's true lab spectrum
   among the validation lab spectra (training sensors solid, held-out sensors dashed)
 - spectra.png: the cycle head's reconstruction against the true lab spectrum, for the first
@@ -16,7 +17,8 @@ from pathlib import Path
 from alchemi_core.training.figures import enabled
 
 log = logging.getLogger("alchemi")
-NAMES = ("retrieval_ranks.png", "spectra.png")
+NAMES = ("retrieval_ranks.png", "spectra.png")  # curves.png: in figures.NAMES
+CURVES = ("loss", "nce", "cycle", "depth", "top1", "heldout_top1", "sam_deg", "heldout_sam_deg")
 SAMPLES = 4
 
 
@@ -24,11 +26,19 @@ def draw(trainer, folder) -> list[Path]:
     """Every picture of the run in `folder` (a RunFolder); returns the files written."""
     if not enabled():
         return []
-    try:
-        return _draw(trainer, folder.path, "best" if folder.best_checkpoint() else "last")
-    except Exception as exc:  # noqa: BLE001
-        log.warning("could not draw the alignment pictures: %s", exc)
-        return []
+    from alchemi_core import plots
+
+    which = "best" if folder.best_checkpoint() else "last"
+    written: list[Path] = []
+    for name, fn in (
+        ("curves", lambda: [plots.plot_curves(folder.path / "metrics.jsonl", only=CURVES)]),
+        ("alignment", lambda: _draw(trainer, folder.path, which)),
+    ):
+        try:
+            written += [p for p in fn() if p is not None]
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not draw the %s pictures: %s", name, exc)
+    return written
 
 
 def _draw(trainer, run_dir: Path, which: str) -> list[Path]:

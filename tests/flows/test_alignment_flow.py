@@ -37,7 +37,8 @@ def test_summary_artifact_embeds_the_pictures(tmp_path, monkeypatch):
     cfg = str(tiny_config(tmp_path / "d", tmp_path / "runs", **{"trainer.epochs": 1}))
     out = alignment_flow(config=cfg)
     run_dir = tmp_path / "runs/align_debug"
-    assert out["pictures"] == [str(run_dir / "retrieval_ranks.png"), str(run_dir / "spectra.png")]
+    names = ("curves.png", "retrieval_ranks.png", "spectra.png")
+    assert out["pictures"] == [str(run_dir / n) for n in names]
     summary = artifacts(out["flow_run_id"])["alignment-summary"].data
-    assert summary.count("](data:image/png;base64,") == 2
+    assert summary.count("](data:image/png;base64,") == 3
     assert "retrieval_ranks" in summary and "spectra" in summary and "eval unseen" in summary
