@@ -58,7 +58,8 @@ def _draw(trainer, run_dir: Path, which: str) -> list[Path]:
     ranks, held, cycle = {}, set(), None
     for s in d.sensors:
         feats = ev.band_feats(model, s.sensor, rt.device)
-        emb, heads = ev.embed(model, "sensor", feats, trainer.val_readings[s.name], rt)
+        reading = trainer.val_readings[s.name]
+        emb, heads = ev.embed(model, "sensor", feats, reading, rt, centres=s.sensor.centres)
         ranks[s.name] = retrieval.ranks(retrieval.cosine_scores(emb, lab_emb)).numpy()
         if s.held_out:
             held.add(s.name)
