@@ -64,6 +64,11 @@ def load_run(
     return cfg, model.eval(), ckpt
 
 
+def cpu_runtime(seed: int = 0) -> runtime.Runtime:
+    """Evaluation and pictures run on the CPU in float32."""
+    return runtime.Runtime(seed, "--seed", torch.device("cpu"), torch.float32, None, False)
+
+
 def lab_tokens(model, ckpt: dict, lab: spectral.LabLibrary, device) -> tuple:
     """Lab-tower band features and values of a lab table, at about the token spacing the
     model was trained with (every k-th wavelength)."""
@@ -84,7 +89,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Sensor->lab retrieval among every spectrum of `lab_path`, and the cycle head's error."""
     cfg, model, ckpt = load_run(run_dir, which)
-    rt = runtime.Runtime(seed, "--seed", torch.device("cpu"), torch.float32, None, False)
+    rt = cpu_runtime(seed)
     lab = spectral.load_lab(lab_path)
     sensor = spectral.load_sensor(sensor_path)
     matrix = torch.from_numpy(spectral.band_matrix(sensor, lab.wavelengths)).float()

@@ -15,11 +15,15 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script or loaded by path: make tasks/ importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from prefect import flow
+from prefect import flow, runtime
+from prefect.artifacts import create_markdown_artifact
 
 from alchemi_core.config.alignment import load_alignment_config
 from alchemi_core.training import checkpoints
+from flows import report
 from tasks.align import align_eval, align_train
+
+EVAL_KEYS = ("top1", "recall_at_5", "mean_rank", "n", "rmse", "sam_deg")
 
 
 @flow(name="alignment")
@@ -46,21 +50,45 @@ def alignment_flow(
     evals = {name: f.result() for name, f in futures.items()}
     states.update({f"eval.{name}": f.state.name for name, f in futures.items()})
     held = {Path(p).stem for p in cfg.data.eval_sensor_paths}
+    scores = {k: {m: v[m] for m in EVAL_KEYS} | {"held_out": k in held} for k, v in evals.items()}
+    train = {k: v for k, v in trained.items() if k != "outputs"}
+    create_markdown_artifact(
+        markdown=summary(config, cfg.experiment.name, states, train, scores),
+        key="alignment-summary",
+    )
     return {
         "states": states,
-        "train": {k: v for k, v in trained.items() if k != "outputs"},
-        "eval": {
-            k: {m: v[m] for m in ("top1", "recall_at_5", "mean_rank", "n", "rmse", "sam_deg")}
-            | {"held_out": k in held}
-            for k, v in evals.items()
-        },
+        "train": train,
+        "eval": scores,
+        "metrics": {k: {m: v[m] for m in EVAL_KEYS if v[m] is not None} for k, v in scores.items()},
+        "files": {"run": run_dir, "checkpoint": ckpt},
+        "pictures": report.picture_files({"alignment": run_dir}),
+        "mlflow_uris": [cfg.mlflow.tracking_uri] if cfg.mlflow else [],
+        "flow_run_id": str(runtime.flow_run.id),
     }
+
+
+def summary(config: str, name: str, states: dict, train: dict, scores: dict) -> str:
+    """The flow run's markdown: one row per step, then the run's pictures."""
+    rows = [report.step_row("", "train", states["train"], train)]
+    for sensor, m in scores.items():
+        kind = "held out" if m["held_out"] else "training"
+        metrics = {k: v for k, v in m.items() if k != "held_out" and v is not None}
+        result = {"metrics": metrics, "path": f"{sensor} ({kind} sensor)"}
+        rows.append(report.step_row("", f"eval {sensor}", states[f"eval.{sensor}"], result))
+    notes = [f"- config: `{config}`", f"- run folder: `{train['run_dir']}`"]
+    if train.get("mlflow_run_id"):
+        notes.append(f"- MLflow run: `{train['mlflow_run_id']}`")
+    notes += report.pictures({"alignment": train["run_dir"]})
+    return report.markdown(f"Alignment {name}", rows, notes)
 
 
 def main(argv: list[str] | None = None) -> int:
     from flows.cli import main as cli_main
 
-    return cli_main(__doc__.splitlines()[0], load_alignment_config, alignment_flow, argv)
+    return cli_main(
+        __doc__.splitlines()[0], load_alignment_config, alignment_flow, argv, "alignment"
+    )
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ import base64
 from pathlib import Path
 from typing import Any
 
-from alchemi_core.training import figures
+from alchemi_core.training import alignment_figures, figures
+
+NAMES = figures.NAMES + alignment_figures.NAMES  # every picture a run folder may hold
 
 
 def fmt_metrics(metrics: dict[str, float] | None, limit: int = 6) -> str:
@@ -47,7 +49,7 @@ def data_uri(path: Path) -> str:
 
 def pictures(run_dirs: dict[str, str], extra: list[Path] | None = None) -> list[str]:
     """Markdown for every picture of the runs, embedded (the Prefect UI shows them inline)."""
-    found = [(stage, Path(d) / n) for stage, d in run_dirs.items() for n in figures.NAMES]
+    found = [(stage, Path(d) / n) for stage, d in run_dirs.items() for n in NAMES]
     found += [("sweep", p) for p in extra or []]
     lines = ["", "## Pictures", ""]
     for stage, path in found:
@@ -58,9 +60,7 @@ def pictures(run_dirs: dict[str, str], extra: list[Path] | None = None) -> list[
 
 
 def picture_files(run_dirs: dict[str, str]) -> list[str]:
-    return [
-        str(Path(d) / n) for d in run_dirs.values() for n in figures.NAMES if (Path(d) / n).exists()
-    ]
+    return [str(Path(d) / n) for d in run_dirs.values() for n in NAMES if (Path(d) / n).exists()]
 
 
 def ui_commands(mlflow_uris: list[str]) -> list[str]:

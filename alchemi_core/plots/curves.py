@@ -13,13 +13,18 @@ SKIP = {"epoch", "epoch_seconds"}
 def y_label(name: str) -> str:
     if name == "lr":
         return "learning rate"
-    if "accuracy" in name or name in ("fve", "dead_fraction"):
+    if "accuracy" in name or name in ("fve", "dead_fraction") or "top1" in name:
         return f"{name} (fraction)"
+    if "sam_deg" in name:
+        return f"{name} (degrees)"
     return f"{name} (mean per row)"
 
 
-def plot_curves(metrics_path: str | Path, out: str | Path | None = None) -> Path | None:
-    """One panel per metric family (loss, each component, lr); train and val on the same axes."""
+def plot_curves(
+    metrics_path: str | Path, out: str | Path | None = None, only: tuple[str, ...] = ()
+) -> Path | None:
+    """One panel per metric family (loss, each component, lr); train and val on the same axes.
+    `only`: just these families (and lr), in that order."""
     rows = read_metrics(Path(metrics_path).parent)
     if not rows:
         return None
@@ -28,7 +33,10 @@ def plot_curves(metrics_path: str | Path, out: str | Path | None = None) -> Path
     names = sorted(
         {k.split("_", 1)[1] for r in rows for k in r if k.startswith(("train_", "val_"))}
     )
-    panels = [n for n in names if n == "loss"] + [n for n in names if n != "loss"] + ["lr"]
+    panels = [n for n in names if n == "loss"] + [n for n in names if n != "loss"]
+    if only:
+        panels = [n for n in only if n in names]
+    panels.append("lr")
     cols = min(3, len(panels))
     nrows = -(-len(panels) // cols)
     fig = figure(4.2 * cols, 3.0 * nrows)

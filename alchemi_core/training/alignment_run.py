@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from alchemi_core.io import file_sha256
-from alchemi_core.training import resume, session
+from alchemi_core.training import alignment_figures, resume, session
 from alchemi_core.training.early_stopping import Tracker
 from alchemi_core.training.identity import config_hash, resolved_config
 from alchemi_core.training.payload import TrainState
@@ -89,6 +89,7 @@ def _fit(trainer, folder: RunFolder, tracker, overwrite: bool) -> dict:
         session.record_failure(folder, tracker, exc)
         raise
     folder.write_info(status="finished", checkpoints=folder.checkpoint_hashes())
+    alignment_figures.draw(trainer, folder)  # before finish_tracking, which logs the *.png
     session.finish_tracking(folder, tracker)
     return {**summary, "best_metric": best.best, "best_epoch": best.best_epoch, **_result(folder)}
 

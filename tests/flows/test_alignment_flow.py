@@ -28,3 +28,17 @@ def test_bad_alignment_config_exits_2_before_running(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {cfg}: trainer.epochs") and "\n" not in err
     assert not (tmp_path / "runs").exists()
+
+
+def test_summary_artifact_embeds_the_pictures(tmp_path, monkeypatch):
+    from tests.flows.test_presentation import artifacts
+
+    monkeypatch.setenv("ALCHEMI_PLOTS", "1")
+    cfg = str(tiny_config(tmp_path / "d", tmp_path / "runs", **{"trainer.epochs": 1}))
+    out = alignment_flow(config=cfg)
+    run_dir = tmp_path / "runs/align_debug"
+    names = ("curves.png", "retrieval_ranks.png", "spectra.png")
+    assert out["pictures"] == [str(run_dir / n) for n in names]
+    summary = artifacts(out["flow_run_id"])["alignment-summary"].data
+    assert summary.count("](data:image/png;base64,") == 3
+    assert "retrieval_ranks" in summary and "spectra" in summary and "eval unseen" in summary
