@@ -53,7 +53,12 @@ def assert_same_training(a, b) -> None:
     wa, wb = weights(a), weights(b)
     assert wa.keys() == wb.keys()
     for k in wa:
-        assert torch.allclose(wa[k], wb[k], atol=1e-5, rtol=1e-4), k
+        x, y = wa[k], wb[k]
+        if k.endswith("attn.kv.bias"):
+            # The key bias shifts every logit of a softmax row alike: its true gradient is 0,
+            # and Adam scales float noise of ~1e-9 up to steps of ~lr. Compare the value half.
+            x, y = x[len(x) // 2 :], y[len(y) // 2 :]
+        assert torch.allclose(x, y, atol=1e-5, rtol=1e-4), k
     ma, mb = metrics(a), metrics(b)
     assert [m["epoch"] for m in ma] == [m["epoch"] for m in mb] == list(range(1, EPOCHS + 1))
     for x, y in zip(ma, mb, strict=True):
@@ -87,3 +92,15 @@ def test_two_ranks_at_half_batch_match_one_rank_and_a_killed_run_resumes(tmp_pat
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert json.loads(resumed.stdout[resumed.stdout.index("{") :])["resumed_from_epoch"] == 1
     assert_same_training(runs / "two", runs / "killed")
+
+
+def test_a_bad_config_fails_before_any_rank_starts(tmp_path, capsys):
+    from alchemi_core.cli import main
+
+    cfg = config(tmp_path, "bad", 8)
+    argv = ["align", "train", "--config", cfg, "--nproc", "2"]
+    assert main([*argv, "--set", "trainer.epochs=0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"error: {cfg}: trainer.epochs")
+    assert not (tmp_path / "runs").exists()
+    assert main([*argv[:-1], "0"]) == 2
