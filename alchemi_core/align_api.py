@@ -61,7 +61,7 @@ def load_run(
     ckpt = checkpoints.load(checkpoints.resolve(run_dir, which))
     if ckpt.get("model_class") != "AlignmentModel":
         raise CheckpointError("not an alignment checkpoint", run_dir)
-    model = build_model(cfg, len(ckpt["lab_wavelengths"]))
+    model = build_model(cfg, ckpt["lab_wavelengths"])
     try:
         model.load_state_dict(ckpt["model_state"])
     except RuntimeError:
@@ -99,7 +99,8 @@ def evaluate(
     reading = spectral.simulate(values, matrix, noise, gen).float()
     feats, lab_values = lab_tokens(model, ckpt, lab, rt.device)
     lab_emb, _ = ev.embed(model, "lab", feats, lab_values, rt)
-    emb, heads = ev.embed(model, "sensor", ev.band_feats(model, sensor, rt.device), reading, rt)
+    feats = ev.band_feats(model, sensor, rt.device)
+    emb, heads = ev.embed(model, "sensor", feats, reading, rt, centres=sensor.centres)
     out: dict[str, Any] = retrieval.retrieval_metrics(retrieval.cosine_scores(emb, lab_emb))
     out.update(rmse=None, sam_deg=None)
     if "cycle" in heads:
@@ -107,6 +108,10 @@ def evaluate(
         pred = np.stack([np.interp(lab.wavelengths, grid, row) for row in heads["cycle"].numpy()])
         pred_t = torch.from_numpy(pred)
         out.update(rmse=retrieval.rmse(pred_t, values), sam_deg=retrieval.sam_deg(pred_t, values))
+        l2 = retrieval.neg_l2_scores(pred_t, values)
+        fused = retrieval.fused_scores(retrieval.cosine_scores(emb, lab_emb), l2)
+        out["cycle_top1"] = retrieval.retrieval_metrics(l2)["top1"]
+        out["fused_top1"] = retrieval.retrieval_metrics(fused)["top1"]
     out.update(
         sensor=sensor.name, noise=noise, seed=seed, checkpoint=which, epoch=int(ckpt["epoch"])
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import inspect
 import os
 import sys
@@ -45,16 +44,6 @@ def import_user_modules(modules: list[str], file: str | None) -> None:
             importlib.import_module(name)
         except ImportError as exc:
             raise ConfigError(f"cannot import {name!r}: {exc}", file, f"imports[{i}]") from None
-
-
-def module_file(name: str) -> str | None:
-    """The source file of an importable module, if it has one."""
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return None
-    origin = spec.origin if spec else None
-    return origin if origin and os.path.isfile(origin) else None
 
 
 def accepted_kwargs(fn: Any) -> tuple[set[str], bool]:

@@ -2,7 +2,8 @@
 
 Seed precedence (first set wins): --seed, global.seed, experiment.seed, train.seed (legacy), 0.
 Device precedence: global.device, experiment.device, then "auto" (CUDA when present, else CPU);
-`device_name` is that rule, and every config kind (training, extract, predict, pipeline) uses it.
+`device_name` (in config/schema.py: torch-free) is that rule, and every config kind (training,
+extract, predict, pipeline) uses it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import torch
 
 from alchemi_core import distributed
+from alchemi_core.config.schema import device_name  # noqa: F401  (torch-free, re-exported)
 from alchemi_core.errors import ConfigError
 
 DTYPES = {
@@ -75,11 +77,6 @@ def resolve_seed(cfg, cli_seed: int | None = None) -> tuple[int, str]:
         if value is not None:
             return int(value), source
     return DEFAULT_SEED, "default"
-
-
-def device_name(cfg) -> str:
-    """The device a config asks for: global.device, else experiment.device, else "auto"."""
-    return cfg.global_.device or getattr(cfg.experiment, "device", None) or "auto"
 
 
 def resolve_device(name: str | None, file: str | None = None) -> torch.device:

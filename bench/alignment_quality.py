@@ -7,6 +7,8 @@ tokenizer) and with `tokenizer.use_width=false` (centre-only ablation); MLflow o
 Scored on the config's validation spectra (never trained on), per sensor and noise level
 (multiplicative Gaussian, seeded), sensor -> lab retrieval among all of them:
   ours      the sensor tower's embedding vs the lab tower's (cosine); cycle head for RMSE/SAM
+  cycle     retrieval through the cycle head: reconstructed lab spectrum -> nearest (L2)
+  fused     embedding cosine and cycle L2 scores, each standardised per query, summed
   centre    the same with the centre-only tokenizer
   ridge     ridge regression sensor bands -> lab spectrum, fitted on the training spectra
             simulated through THAT sensor at that noise (it has seen the sensor; ours has
@@ -113,6 +115,8 @@ def main() -> int:
                 "split": split,
                 "noise": f"{noise:.0%}",
                 "ours_top1": ours["top1"],
+                "cycle_top1": ours["cycle_top1"],
+                "fused_top1": ours["fused_top1"],
                 "centre_top1": centre["top1"],
                 "ridge_top1": base["ridge"]["top1"],
                 "ceiling_top1": base["ceiling"]["top1"],
@@ -137,7 +141,11 @@ def goals(raw: list[dict]) -> dict:
         return float(np.mean(v))
 
     held3, train3 = mean("ours_top1", "held-out", "3%"), mean("ours_top1", "train", "3%")
+    fused3 = mean("fused_top1", "held-out", "3%")
     return {
+        "fused_held_out_at_3pct_vs_ridge": [fused3, mean("ridge_top1", "held-out", "3%")],
+        "fused_held_out_over_train_top1": mean("fused_top1", "held-out")
+        / max(mean("fused_top1", "train"), 1e-9),
         "held_out_beats_ridge_at_3pct": [held3, mean("ridge_top1", "held-out", "3%")],
         "held_out_over_train_top1": mean("ours_top1", "held-out")
         / max(mean("ours_top1", "train"), 1e-9),

@@ -6,7 +6,6 @@ from typing import Any
 
 from alchemi_core.errors import CheckpointError
 from alchemi_core.io import file_sha256
-from alchemi_core.training.checkpoints import resolve
 from tasks.step import step
 
 
@@ -34,6 +33,8 @@ def verified(ckpt: dict[str, Any]) -> str:
 @step("checkpoint", describe, gpu=False)
 def checkpoint(train: dict, strategy: str = "best") -> dict:
     """`train` is the train task's result; returns {path, sha256, strategy}."""
+    from alchemi_core.training.checkpoints import resolve  # torch: only when the step runs
+
     path = str(resolve(train["run_dir"], strategy))
     recorded = train["outputs"].get(path)
     if recorded is None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from alchemi_core import api
 from tasks.caching import data_files, outputs
 from tasks.checkpoint import verified
 from tasks.step import step
@@ -25,6 +24,8 @@ def describe(params: dict[str, Any]) -> tuple[dict, dict[str, str]]:
 @step("extract_embeddings", describe)
 def extract_embeddings(config: dict, checkpoint: dict, source: str = "<pipeline>") -> dict:
     """`config` is an extract config whose checkpoint is the given checkpoint task result."""
+    from alchemi_core import api  # torch: only when the step runs
+
     verified(checkpoint)
     splits = api.extract(with_checkpoint(config, checkpoint), source=source)
     files = [p for s in splits.values() for p in (s["path"], s.get("sidecar"))]

@@ -6,8 +6,8 @@ User errors (bad config or data) and diverged training fail at once: retrying ca
 from __future__ import annotations
 
 import os
+import sys
 
-import torch
 from prefect.tasks import exponential_backoff
 
 from alchemi_core.errors import TransientError, UserError
@@ -20,7 +20,10 @@ JITTER = 0.2
 def is_transient(exc: BaseException) -> bool:
     if isinstance(exc, UserError):
         return False
-    if isinstance(exc, TransientError | OSError | torch.OutOfMemoryError):
+    if isinstance(exc, TransientError | OSError):
+        return True
+    torch = sys.modules.get("torch")  # not loaded: the failure cannot be a torch one
+    if torch is not None and isinstance(exc, torch.OutOfMemoryError):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 

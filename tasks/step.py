@@ -16,6 +16,8 @@ def step(name: str, describe: Describe, retries: int = 3, gpu: bool = True) -> C
         cache_policy=StepCache(describe=describe),
         persist_result=True,
         result_storage=shared_storage(),
-        tags=["alchemi", "gpu"] if gpu else ["alchemi"],
+        # Prefect asks the API for a concurrency slot for every tagged task run (~0.1-0.3 s
+        # each); only GPU steps need one (`prefect concurrency-limit create gpu 1`).
+        tags=["alchemi", "gpu"] if gpu else [],
         **retry_options(retries),
     )

@@ -7,7 +7,6 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from alchemi_core import assembly
 from alchemi_core.secrets import redact_uri
 from alchemi_core.training.mlflow_tracker import TrackingUnavailable
 from tasks.retry import retry_options
@@ -15,6 +14,8 @@ from tasks.step import step
 
 
 def client(mlflow: dict):
+    from alchemi_core import assembly  # torch and mlflow: only when a step talks to MLflow
+
     return assembly.build_tracker(mlflow).client
 
 
@@ -47,7 +48,7 @@ def link_runs(mlflow: dict, runs: dict[str, str], tags: dict[str, str]) -> dict:
     return {"links": links, "outputs": {}}
 
 
-@task(name="log_sweep", cache_policy=NO_CACHE, tags=["alchemi"], **retry_options(3))
+@task(name="log_sweep", cache_policy=NO_CACHE, **retry_options(3))  # untagged: see step.py
 def log_sweep(
     mlflow: dict,
     name: str,

@@ -9,7 +9,6 @@ from typing import Any
 
 from prefect.runtime import task_run
 
-from alchemi_core import api
 from alchemi_core.config.loading import validate
 from alchemi_core.config.schema import TrainingConfig
 from alchemi_core.training import identity
@@ -44,6 +43,8 @@ def train(config: dict, source: str = "<pipeline>", fresh: bool = False) -> dict
     if fresh and task_run.run_count <= 1 and folder.exists():  # a retry resumes
         log.info("training %s from scratch (refresh)", folder)
         shutil.rmtree(folder)
+    from alchemi_core import api  # torch: only when the step runs (a cached re-run skips it)
+
     result = api.train(cfg, overwrite=True, source=source)
     outs = outputs(*sorted((folder / "checkpoints").glob("*.pt")))
     return {**result.to_dict(), "outputs": outs}

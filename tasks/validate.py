@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from alchemi_core import api
 from alchemi_core.io import write_json
 from tasks.caching import data_files, outputs
 from tasks.checkpoint import verified
@@ -20,6 +19,8 @@ def describe(params: dict[str, Any]) -> tuple[dict, dict[str, str]]:
 @step("validate", describe)
 def validate(checkpoint: dict, split: dict, data: dict, loss: dict, out: str) -> dict:
     """Metrics of `checkpoint` (a checkpoint task result) over `split`, written to `out`."""
+    from alchemi_core import api  # torch: only when the step runs
+
     metrics = api.evaluate(verified(checkpoint), split, data, loss)
     write_json(
         out,

@@ -132,6 +132,13 @@ def _forget_secrets():
     from alchemi_core import secrets
 
     before = set(secrets._known)
+    names = (*secrets.SECRET_ENV, "MLFLOW_TRACKING_USERNAME")
+    env = {k: os.environ.get(k) for k in names}  # a tracker exports its credentials
     yield
     secrets._known.clear()
     secrets._known.update(before)
+    for k, v in env.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v

@@ -154,7 +154,7 @@ def test_canary_password_never_leaks_from_the_flow(server, tmp_path, penguins_di
         "MLFLOW_TRACKING_PASSWORD": CANARY,
     }
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "flows/vae_sae.py"), "--config", str(pipeline)],
+        [sys.executable, str(ROOT / "flows/vae_sae.py"), "--config", str(pipeline), "--json"],
         cwd=tmp_path,
         env=subprocess_env(env),
         capture_output=True,

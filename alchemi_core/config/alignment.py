@@ -22,6 +22,9 @@ class AlignTrainer(Strict):
     batch_size: PositiveInt = 256
     batches_per_epoch: PositiveInt | None = None  # None: one pass over the training spectra
     learning_rate: PositiveFloat = 1e-3
+    # per step: linear warm-up over `warmup_steps`, then constant or cosine decay to 0
+    warmup_steps: int = Field(default=0, ge=0)
+    lr_schedule: Literal["constant", "cosine"] = "constant"
     weight_decay: NonNegativeFloat = 0.0
     temperature: PositiveFloat = 0.07
     grad_clip_norm: PositiveFloat | None = 1.0
@@ -56,6 +59,8 @@ class TokenizerCfg(Strict):
     max_wavelength_nm: PositiveFloat = 2550.0
     use_width: bool = True  # false: centre-only ablation (DOFA-style)
     use_response: bool = False  # encode the full response curve when the sensor has one
+    # divide each spectrum by its mean value; log(mean) becomes an extra token feature
+    normalize: bool = False
     hidden: PositiveInt = 128
 
     @model_validator(mode="after")
@@ -80,6 +85,10 @@ class AlignModel(Strict):
 class CycleHead(Strict):
     weight: NonNegativeFloat = 1.0
     hidden: PositiveInt = 256
+    # interp: the head predicts a residual over the sensor readings linearly interpolated
+    # between band centres onto the lab grid (a physical prior that holds for any sensor)
+    prior: Literal["none", "interp"] = "none"
+    sam_weight: NonNegativeFloat = 0.0  # adds sam_weight * (1 - cosine(pred, lab spectrum))
 
 
 class Feature(Strict):

@@ -235,3 +235,9 @@ class TrainingConfig(Strict):
                 f"({self.train.epochs}), so validation would never run"
             )
         return self
+
+
+def device_name(cfg) -> str:
+    """The device a config asks for: global.device, else experiment.device, else "auto".
+    (Torch-free: cache keys and step configs use it without loading torch.)"""
+    return cfg.global_.device or getattr(cfg.experiment, "device", None) or "auto"

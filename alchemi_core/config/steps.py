@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from alchemi_core.config.loading import validate
-from alchemi_core.config.schema import TrainingConfig
+from alchemi_core.config.schema import TrainingConfig, device_name
 from alchemi_core.errors import ConfigError
 
 
@@ -33,8 +33,6 @@ def checkpoint_strategy(cfg: TrainingConfig, chosen: str | None = None) -> str:
 
 
 def device(cfg: TrainingConfig) -> str:
-    from alchemi_core.runtime import device_name  # torch only when a step is built
-
     return device_name(cfg)
 
 

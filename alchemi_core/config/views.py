@@ -66,7 +66,8 @@ def _with_defaults(registry: Any, section: dict, name_key: str, params_key: str)
 
 def runtime_block(cfg: Any) -> dict:
     """The global block as a run resolves it: seed by precedence, device by its one rule."""
-    from alchemi_core.runtime import device_name, resolve_seed
+    from alchemi_core.config.schema import device_name
+    from alchemi_core.runtime import resolve_seed
 
     g = cfg.global_
     seed, _ = resolve_seed(cfg)

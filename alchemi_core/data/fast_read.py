@@ -20,42 +20,77 @@ import torch
 
 POOL = pa.system_memory_pool()  # freed buffers go back to malloc, where torch can reuse them
 BATCH_ROWS = 1 << 16
+CHUNK = 1 << 22  # bytes of CSV parsed at a time
 
 
 class Unusual(Exception):
     """Leave it to the careful path."""
 
 
-def count_lines(path: Path, chunk: int = 1 << 24) -> int:
-    """Newlines in the file, plus one for a last line without one: at least the row count
-    plus the header (quoted newlines only add to it)."""
-    lines, last = 0, b"\n"
+def csv_blocks(path: Path):
+    """The file's bytes in blocks of whole lines, read here rather than by arrow's streaming
+    reader, whose read-ahead holds up to 32 blocks. A block never ends inside quotes."""
+    rest = b""
     with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            lines += block.count(b"\n")
-            last = block[-1:]
-    return lines + (last != b"\n")
+        while block := fh.read(CHUNK):
+            block = rest + block if rest else block
+            cut = block.rfind(b"\n") + 1
+            if cut == 0 or _quotes(block, cut) % 2:
+                rest = block  # a quoted newline or a very long line: read on
+                continue
+            rest = block[cut:]
+            yield memoryview(block)[:cut]
+    if rest:
+        yield rest
+
+
+def _quotes(block: bytes, end: int) -> int:
+    return int(np.count_nonzero(np.frombuffer(block, np.uint8, end) == 34))  # 3x bytes.count
+
+
+def _csv_batches(path: Path, numerical: list[str], categorical: list[str]):
+    types = {c: pa.float32() for c in numerical}
+    types.update({c: pa.dictionary(pa.int32(), pa.string()) for c in categorical})
+    conv = pacsv.ConvertOptions(column_types=types, include_columns=numerical + categorical)
+    names = None
+    for block in csv_blocks(path):
+        opts = pacsv.ReadOptions(use_threads=False, block_size=len(block) + 1)
+        if names is None:  # the header starts the first block
+            head = bytes(block[: bytes(block[:65536]).find(b"\n") + 1])
+            names = pacsv.read_csv(pa.py_buffer(head)).column_names
+            opts.skip_rows = 1
+        opts.column_names = names
+        table = pacsv.read_csv(pa.py_buffer(block), opts, convert_options=conv, memory_pool=POOL)
+        for batch in table.to_batches():  # one: the block is parsed as one
+            yield len(block), batch
 
 
 def _batches(path: Path, numerical: list[str], categorical: list[str]):
-    """(an upper bound of the row count, record batches) read in blocks, never whole."""
-    wanted = numerical + categorical
+    """(an estimate of the row count or None, record batches) read in blocks, never whole."""
     if path.suffix.lower() == ".csv":
-        types = {c: pa.float32() for c in numerical}
-        types.update({c: pa.dictionary(pa.int32(), pa.string()) for c in categorical})
-        conv = pacsv.ConvertOptions(column_types=types, include_columns=wanted)
-        reader = pacsv.open_csv(
-            path,
-            pacsv.ReadOptions(use_threads=False, block_size=1 << 22),
-            convert_options=conv,
-            memory_pool=POOL,
-        )
-        return count_lines(path) - 1, reader
-    pf = pq.ParquetFile(path, read_dictionary=categorical or None, pre_buffer=False)
+        return None, _csv_batches(path, numerical, categorical)
+    wanted = numerical + categorical
+    default = pa.default_memory_pool()
+    pa.set_memory_pool(POOL)  # the parquet reader takes its pool from the default when made;
+    try:  # mimalloc's default keeps freed pages (~1x the tensors at 1M rows)
+        pf = pq.ParquetFile(path, read_dictionary=categorical or None, pre_buffer=False)
+    finally:
+        pa.set_memory_pool(default)
     missing = set(wanted) - set(pf.schema_arrow.names)
     if missing:
         raise Unusual
-    return pf.metadata.num_rows, pf.iter_batches(BATCH_ROWS, columns=wanted, use_threads=False)
+    return pf.metadata.num_rows, _parquet_batches(pf, wanted)
+
+
+def _parquet_batches(pf: pq.ParquetFile, wanted: list[str]):
+    """Row group by row group (iter_batches over the file holds several); large ones in slices."""
+    for i in range(pf.num_row_groups):
+        if pf.metadata.row_group(i).num_rows <= 4 * BATCH_ROWS:
+            parts = pf.read_row_group(i, columns=wanted, use_threads=False).to_batches()
+        else:
+            parts = pf.iter_batches(BATCH_ROWS, [i], columns=wanted, use_threads=False)
+        for batch in parts:
+            yield 0, batch
 
 
 def _codes(arr: pa.Array, mapping: dict[str, int]) -> np.ndarray:
@@ -70,33 +105,47 @@ def _codes(arr: pa.Array, mapping: dict[str, int]) -> np.ndarray:
     return codes
 
 
+def _empty(n: int, n_num: int, n_cat: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.empty((n, n_num), dtype=torch.float32), torch.empty((n, n_cat), dtype=torch.int64)
+
+
+def _grow(num: torch.Tensor, cat: torch.Tensor, row: int, end: int):
+    """Larger outputs holding the first `row` rows (only when the estimate was short)."""
+    new_num, new_cat = _empty(max(end, len(num) * 5 // 4), num.shape[1], cat.shape[1])
+    new_num[:row], new_cat[:row] = num[:row], cat[:row]
+    return new_num, new_cat
+
+
 def fast_tensors(
     path: Path, numerical: list[str], categorical: list[str], mappings: dict[str, dict[str, int]]
 ) -> dict[str, torch.Tensor] | None:
     try:
         n, batches = _batches(path, numerical, categorical)
-        if n == 0:
-            return None
-        num = torch.empty((n, len(numerical)), dtype=torch.float32)
-        cat = torch.empty((n, len(categorical)), dtype=torch.int64)
-        num_np, cat_np, row = num.numpy(), cat.numpy(), 0
-        for batch in batches:
+        num = cat = None
+        row = 0
+        for nbytes, batch in batches:
             end = row + batch.num_rows
-            if end > n:
-                raise Unusual
+            if num is None:  # CSV: sized from the first block; untouched pages cost no memory
+                n = n if n is not None else int(path.stat().st_size / nbytes * end * 1.05) + 64
+                num, cat = _empty(n, len(numerical), len(categorical))
+            if end > len(num):
+                num, cat = _grow(num, cat, row, end)
+            num_np, cat_np = num.numpy(), cat.numpy()
             for i, col in enumerate(numerical):
                 arr = batch.column(col)
                 if not (pa.types.is_floating(arr.type) or pa.types.is_integer(arr.type)):
                     raise Unusual
                 num_np[row:end, i] = arr.to_numpy(zero_copy_only=False)
+            if not np.isfinite(num_np[row:end]).all():
+                raise Unusual  # nulls read as NaN; the careful path names the first bad row
             for i, col in enumerate(categorical):
                 cat_np[row:end, i] = _codes(batch.column(col), mappings[col])
             row = end
     except (Unusual, pa.ArrowException, KeyError, ValueError, TypeError, OSError):
         return None
-    if row == 0 or (numerical and not bool(torch.isfinite(num[:row]).all())):
-        return None  # nulls read as NaN; the careful path names the first bad row
-    num, cat = num[:row], cat[:row]  # a CSV's line count can exceed its rows (blank lines)
+    if num is None or row == 0:
+        return None
+    num, cat = num[:row], cat[:row]  # the estimate of a CSV's rows can exceed them
     out = {}
     if numerical:
         out["numerical"] = num

@@ -36,9 +36,11 @@ class BandTokenizer(nn.Module):
         use_width: bool = True,
         use_response: bool = False,
         hidden: int = 128,
+        normalize: bool = False,
     ):
         super().__init__()
         self.dim, self.use_width, self.use_response = dim, use_width, use_response
+        self.normalize = normalize
         self.lo, self.span = float(min_wavelength_nm), float(max_wavelength_nm - min_wavelength_nm)
         # periods from the whole range down to ~5 nm (on the normalised scale [0, 1])
         shortest = 5.0 / self.span
@@ -55,7 +57,7 @@ class BandTokenizer(nn.Module):
         vfreqs = math.pi * 2.0 ** torch.arange(n_value // 2, dtype=torch.float32)
         self.register_buffer("vfreqs", vfreqs, persistent=False)
         self.mlp = nn.Sequential(
-            nn.Linear(n_pos + n_width + n_value + 1, hidden),
+            nn.Linear(n_pos + n_width + n_value + 1 + int(normalize), hidden),
             nn.GELU(),
             nn.Linear(hidden, dim),
         )
@@ -99,10 +101,19 @@ class BandTokenizer(nn.Module):
 
         Non-finite values (missing readings) become 0 here; mask them as padding.
         """
-        v = torch.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+        ok = torch.isfinite(values)
+        v = torch.where(ok, values, torch.zeros_like(values))
         if band_feats.dim() == 2:
             band_feats = band_feats.expand(v.shape[0], *band_feats.shape)
-        vf = torch.cat([v[..., None], fourier(v, self.vfreqs)], dim=-1)
+        extra = []
+        if self.normalize:
+            # shape (value / mean) and brightness (log mean) apart: multiplicative changes
+            # of the whole spectrum move one feature only
+            mean = v.sum(-1, keepdim=True) / ok.sum(-1, keepdim=True).clamp_min(1)
+            mean = mean.abs().clamp_min(1e-3)
+            v = v / mean
+            extra = [torch.log(mean)[..., None].expand(*v.shape, 1)]
+        vf = torch.cat([v[..., None], fourier(v, self.vfreqs), *extra], dim=-1)
         return self.mlp(torch.cat([band_feats.to(v.dtype), vf], dim=-1))
 
 
@@ -115,4 +126,5 @@ def from_config(cfg) -> BandTokenizer:
         use_width=cfg.use_width,
         use_response=cfg.use_response,
         hidden=cfg.hidden,
+        normalize=cfg.normalize,
     )

@@ -25,6 +25,12 @@ def neg_l2_scores(queries: Tensor, keys: Tensor) -> Tensor:
     return -torch.cdist(q, k).pow(2)
 
 
+def fused_scores(*scores: Tensor) -> Tensor:
+    """Sum of score matrices, each standardised per query row (mean 0, std 1)."""
+    z = [(s - s.mean(1, keepdim=True)) / s.std(1, keepdim=True).clamp_min(1e-12) for s in scores]
+    return torch.stack(z).sum(0)
+
+
 def ranks(scores: Tensor) -> Tensor:
     """[Q] rank of the true key (the diagonal) of each query."""
     true = scores.diagonal()[:, None]

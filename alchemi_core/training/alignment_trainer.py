@@ -25,6 +25,17 @@ from alchemi_core.training import alignment_eval as ev
 log = logging.getLogger("alchemi")
 
 
+def scheduled_lr(step: int, base: float, warmup: int, total: int, schedule: str) -> float:
+    """Learning rate at global step `step` (0-based) of `total`: linear warm-up over `warmup`
+    steps, then constant or cosine decay to 0. A function of the step only, so a resumed run
+    follows the same schedule."""
+    scale = min(1.0, (step + 1) / warmup) if warmup else 1.0
+    if schedule == "cosine":
+        frac = min(1.0, max(0, step - warmup) / max(1, total - warmup))
+        scale *= 0.5 * (1 + math.cos(math.pi * frac))
+    return base * scale
+
+
 class AlignmentTrainer:
     def __init__(self, cfg: AlignmentConfig, source: str = "<config>", seed: int | None = None):
         self.cfg, self.source = cfg, source
@@ -32,7 +43,7 @@ class AlignmentTrainer:
         runtime.apply(self.rt)
         feats = [(f.left_nm, f.right_nm) for f in cfg.banddepth.features] if cfg.banddepth else None
         self.data = pairs.load_pairs(cfg.data, feats)
-        self.model: AlignmentModel = build_model(cfg, len(self.data.lab_tokens_wl))
+        self.model: AlignmentModel = build_model(cfg, self.data.lab_tokens_wl)
         self.model.to(device=self.rt.device, dtype=self.rt.dtype)
         self.net = distributed.wrap(self.model)  # DDP under torchrun: gradients averaged
         t = cfg.trainer
@@ -96,8 +107,9 @@ class AlignmentTrainer:
         lab = d.lab_values[idx].to(rt.device, rt.dtype)
         reading = reading.to(rt.device, rt.dtype)
         with rt.autocast():
+            c = torch.as_tensor(np.asarray(centres, dtype=np.float32), device=rt.device)
             lab_emb, sen_emb, heads = self.net(
-                self.lab_feats.to(rt.dtype), lab, feats.to(rt.dtype), reading
+                self.lab_feats.to(rt.dtype), lab, feats.to(rt.dtype), reading, c
             )
         out = {"nce": self.model.info_nce(lab_emb, sen_emb)}
         total = out["nce"]
@@ -106,6 +118,11 @@ class AlignmentTrainer:
             diff = (heads["cycle"].float() - torch.nan_to_num(lab).float())[ok]
             out["cycle"] = diff.pow(2).mean()
             total = total + cfg.cycle.weight * out["cycle"]
+            if cfg.cycle.sam_weight:
+                pred = torch.where(ok, heads["cycle"].float(), 0.0)
+                cos = F.cosine_similarity(pred, torch.nan_to_num(lab).float(), dim=-1)
+                out["cycle_cos"] = (1 - cos).mean()
+                total = total + cfg.cycle.sam_weight * out["cycle_cos"]
         if "depth" in heads:
             target = d.depths[idx].to(rt.device)
             out["depth"] = F.mse_loss(heads["depth"].float(), target)
@@ -113,16 +130,27 @@ class AlignmentTrainer:
         out["loss"] = total
         return out
 
-    def train_epoch(self) -> dict[str, float]:
+    def n_batches(self) -> int:
+        t = self.cfg.trainer
+        size = t.batch_size * distributed.world()  # the global batch: batch_size per rank
+        n = max(1, len(self.data.train_idx) // size)
+        return min(n, t.batches_per_epoch) if t.batches_per_epoch else n
+
+    def lr_at(self, step: int) -> float:
+        t = self.cfg.trainer
+        total = t.epochs * self.n_batches()
+        return scheduled_lr(step, t.learning_rate, t.warmup_steps, total, t.lr_schedule)
+
+    def train_epoch(self, epoch: int = 1) -> dict[str, float]:
         t = self.cfg.trainer
         self.model.train()
         order = torch.from_numpy(self.data.train_idx)[torch.randperm(len(self.data.train_idx))]
         size = t.batch_size * distributed.world()  # batch_size rows on each rank
-        n_batches = max(1, len(order) // size)
-        if t.batches_per_epoch:
-            n_batches = min(n_batches, t.batches_per_epoch)
+        n_batches = self.n_batches()
         sums: dict[str, torch.Tensor] = {}
         for b in range(n_batches):
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr_at((epoch - 1) * n_batches + b)
             idx = order[b * size : (b + 1) * size]
             out = self.losses(idx)
             if not torch.isfinite(distributed.reduce_sum(out["loss"].detach())):  # all ranks
@@ -148,7 +176,12 @@ class AlignmentTrainer:
         groups: dict[str, list[dict]] = {"val": [], "val_heldout": []}
         for s in d.sensors:
             emb, heads = ev.embed(
-                self.model, "sensor", self.feats[s.name], self.val_readings[s.name], self.rt
+                self.model,
+                "sensor",
+                self.feats[s.name],
+                self.val_readings[s.name],
+                self.rt,
+                centres=s.sensor.centres,
             )
             m = ev.sensor_metrics(lab_emb, emb, heads, d.lab_values[val], depth)
             metrics.update({f"val_{k}/{s.name}": v for k, v in m.items()})
@@ -160,7 +193,7 @@ class AlignmentTrainer:
 
     def epoch(self, epoch: int) -> dict[str, float]:
         """One epoch (and its validation when due): the metrics line for metrics.jsonl."""
-        metrics = {"epoch": epoch, **self.train_epoch()}
+        metrics = {"epoch": epoch, **self.train_epoch(epoch)}
         metrics["lr"] = self.optimizer.param_groups[0]["lr"]
         if epoch % self.cfg.trainer.val_frequency == 0 or epoch == self.cfg.trainer.epochs:
             # rank 0 validates on the whole set; the others wait for its metrics

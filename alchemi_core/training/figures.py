@@ -15,7 +15,6 @@ import os
 from pathlib import Path
 
 import numpy as np
-import torch
 
 log = logging.getLogger("alchemi")
 MAX_ROWS = 5000
@@ -49,6 +48,8 @@ def draw(run_dir: Path, checkpoint: str | None, loader, cfg) -> list[Path]:
 
 def collect(model, loader, device, max_rows: int = MAX_ROWS):
     """The model's outputs and the batches over the first max_rows rows, concatenated."""
+    import torch  # flows import this module for NAMES only: no torch there
+
     from alchemi_core.training.trainer import to_device
 
     outs: dict[str, list[torch.Tensor]] = {}
@@ -74,6 +75,8 @@ def collect(model, loader, device, max_rows: int = MAX_ROWS):
 def model_figure(run_dir: Path, checkpoint: str | None, loader, cfg) -> Path | None:
     if checkpoint is None or loader is None:
         return None
+    import torch
+
     from alchemi_core import plots
     from alchemi_core.checkpoint_model import load_model
 

@@ -6,12 +6,16 @@ cache key (tasks/train.py) both hash it, so the two can never disagree on what a
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+from typing import TYPE_CHECKING
 
-from alchemi_core import builders
 from alchemi_core.io import canonical_json, file_sha256, text_sha256
-from alchemi_core.runtime import Runtime
 from alchemi_core.secrets import redact
+
+if TYPE_CHECKING:  # no torch import: the task cache key is computed from this module
+    from alchemi_core.runtime import Runtime
 
 
 def input_files(cfg) -> dict[str, str]:
@@ -23,8 +27,18 @@ def input_files(cfg) -> dict[str, str]:
     if cfg.val:
         paths["val.data_path"] = cfg.val.data_path
     for i, name in enumerate(cfg.imports):
-        paths[f"imports[{i}]"] = builders.module_file(name)
+        paths[f"imports[{i}]"] = module_file(name)
     return {k: str(p) for k, p in paths.items() if p}
+
+
+def module_file(name: str) -> str | None:
+    """The source file of an importable module, if it has one."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    origin = spec.origin if spec else None
+    return origin if origin and os.path.isfile(origin) else None
 
 
 def input_hashes(cfg) -> dict[str, str]:

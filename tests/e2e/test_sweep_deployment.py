@@ -76,7 +76,7 @@ def test_sweep_trials_run_as_deployment_runs_on_two_workers(tmp_path, penguins_d
             workers.append(start([*cmd, "--name", f"gpu-{i}"], env, tmp_path / f"worker{i}.log"))
         for i in range(2):  # both workers polling before any run exists (a busy machine)
             wait_started(tmp_path / f"worker{i}.log", workers[i])
-        swept = run([sys.executable, "flows/sweep.py", "--config", str(sweep)], env, 900)
+        swept = run([sys.executable, "flows/sweep.py", "--config", str(sweep), "--json"], env, 900)
         logs = "".join((tmp_path / f"worker{i}.log").read_text()[-2000:] for i in range(2))
         assert swept.returncode == 0, swept.stderr[-3000:] + logs
     finally:

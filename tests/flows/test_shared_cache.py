@@ -48,7 +48,9 @@ def run(cmd: list[str], cwd, env: dict) -> str:
 
 
 def train_flow(config, cwd, env: dict) -> dict:
-    out = run([sys.executable, str(ROOT / "flows/train.py"), "--config", str(config)], cwd, env)
+    out = run(
+        [sys.executable, str(ROOT / "flows/train.py"), "--config", str(config), "--json"], cwd, env
+    )
     return json.loads(out[out.index("{") :])
 
 

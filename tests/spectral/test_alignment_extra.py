@@ -77,6 +77,7 @@ def test_shipped_config_runs_on_real_data(tmp_path):
         f"experiment.output_dir={tmp_path / 'runs'}",
         "data.max_samples=400",
         "trainer.epochs=3",
+        "trainer.val_frequency=3",
         "trainer.batches_per_epoch=2",
     ]
     cfg = load_alignment_config(ROOT / "configs/phase2/alignment.yaml", sets)

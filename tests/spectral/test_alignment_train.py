@@ -126,7 +126,9 @@ def test_bf16_autocast_on_cpu(tmp_path):
 
 @pytest.mark.slow
 def test_resume_after_kill_matches_uninterrupted(tmp_path):
-    cfg = tiny_config(tmp_path / "d", tmp_path / "runs", **{"trainer.epochs": 3})
+    # the warm-up + cosine schedule depends on the step only: a resumed run follows it too
+    sched = {"trainer.warmup_steps": 2, "trainer.lr_schedule": "cosine"}
+    cfg = tiny_config(tmp_path / "d", tmp_path / "runs", **{"trainer.epochs": 3, **sched})
     env = dict(os.environ, ALCHEMI_FAILPOINT="epoch.saved:2", OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "alchemi_core.cli", "align", "train", "--config", str(cfg)]
     killed = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
