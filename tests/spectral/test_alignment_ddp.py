@@ -30,6 +30,10 @@ def config(tmp_path, name: str, batch: int) -> str:
         "trainer.batch_size": batch,
         "trainer.batches_per_epoch": 3,
         "trainer.save_strategy": "last",
+        "trainer.warmup_steps": 2,  # the per-step schedule counts global steps
+        "trainer.lr_schedule": "cosine",
+        "cycle.prior": "interp",  # the cycle head reads each rank's own readings
+        "cycle.sam_weight": 0.1,
     }
     return str(tiny_config(tmp_path / name, tmp_path / "runs", **changes))
 
