@@ -34,14 +34,19 @@ def train(
     overwrite: bool = False,
     tracker: Any = None,
 ) -> dict[str, Any]:
+    from alchemi_core import distributed
+    from alchemi_core.config.alignment import load_alignment_config
     from alchemi_core.training.alignment_run import fit
     from alchemi_core.training.alignment_trainer import AlignmentTrainer
 
-    if isinstance(config, AlignmentConfig):
-        trainer = AlignmentTrainer(config, "<config>", seed)
-    else:
-        trainer = AlignmentTrainer.from_yaml(config, overrides, seed)
-    return fit(trainer, tracker if tracker is not None else make_tracker(trainer.cfg), overwrite)
+    source = "<config>" if isinstance(config, AlignmentConfig) else str(config)
+    if not isinstance(config, AlignmentConfig):
+        config = load_alignment_config(config, overrides)
+    distributed.init(runtime.device_name(config))  # under torchrun: join the ranks (else no-op)
+    trainer = AlignmentTrainer(config, source, seed)
+    if tracker is None and distributed.is_main():  # only rank 0 tracks
+        tracker = make_tracker(trainer.cfg)
+    return fit(trainer, tracker, overwrite)
 
 
 def load_run(

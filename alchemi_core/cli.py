@@ -12,7 +12,13 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from alchemi_core.commands import GROUPS, add_config_options, add_run_options
+from alchemi_core.commands import (
+    GROUPS,
+    add_config_options,
+    add_nproc_option,
+    add_run_options,
+    launch_ranks,
+)
 from alchemi_core.errors import AlchemiError, UserError
 from alchemi_core.secrets import scrub
 
@@ -30,26 +36,16 @@ class _Parser(argparse.ArgumentParser):
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from alchemi_core import api, distributed
+    from alchemi_core.config.loading import load_config
 
-    if args.nproc < 1:
-        raise UserError(f"--nproc {args.nproc}: give 1 or more processes", "command line")
-    if args.nproc > 1 and not distributed.launched():
-        from alchemi_core.config.loading import load_config
-
-        load_config(args.config, args.set)  # a bad config: one line here, not N rank failures
-        return distributed.launch(args.nproc, train_argv(args))
+    code = launch_ranks(args, ["train"], load_config)
+    if code is not None:
+        return code
     result = api.train(args.config, args.set, seed=args.seed, overwrite=args.overwrite)
     if distributed.is_main():
         print(json.dumps(result.to_dict(), indent=2))
     distributed.finish()
     return 0
-
-
-def train_argv(args: argparse.Namespace) -> list[str]:
-    """The `train` arguments again, for each torchrun rank."""
-    argv = ["train", "--config", args.config, *(f"--set={s}" for s in args.set)]
-    argv += ["--seed", str(args.seed)] if args.seed is not None else []
-    return argv + (["--overwrite"] if args.overwrite else [])
 
 
 def _cmd_extract(args: argparse.Namespace) -> int:
@@ -95,13 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
     t = sub.add_parser("train", help="train a model from a YAML config")
     add_run_options(t, "training config YAML")
-    t.add_argument(
-        "--nproc",
-        type=int,
-        default=1,
-        metavar="N",
-        help="data parallel: N processes on this machine (torchrun; one per GPU, or gloo on CPU)",
-    )
+    add_nproc_option(t)
     _inference_parser(sub, "extract", "write embeddings of train/val/test")
     _inference_parser(sub, "predict", "write predictions (and metrics) for the test split")
     d = sub.add_parser("prepare-data", help="write the example data set's splits")

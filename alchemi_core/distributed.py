@@ -76,6 +76,16 @@ def mean_rows(x: torch.Tensor) -> torch.Tensor:
     return total[:-1] / total[-1]
 
 
+def all_rows(x: torch.Tensor) -> torch.Tensor:
+    """Every rank's rows of `x` (equal counts), in rank order; the gradient of each rank's
+    part flows back to that rank (contrastive losses: every rank's rows as negatives)."""
+    if not active() or world() == 1:
+        return x
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(x))
+
+
 def share(obj: Any) -> Any:
     """Rank 0's `obj` on every rank (pickled; for small decisions and resume states)."""
     if not active():

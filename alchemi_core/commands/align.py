@@ -5,14 +5,20 @@ from __future__ import annotations
 import argparse
 import json
 
-from alchemi_core.commands import add_run_options
+from alchemi_core.commands import add_nproc_option, add_run_options, launch_ranks
 
 
 def _train(args: argparse.Namespace) -> int:
-    from alchemi_core import align_api
+    from alchemi_core import align_api, distributed
+    from alchemi_core.config.alignment import load_alignment_config
 
+    code = launch_ranks(args, ["align", "train"], load_alignment_config)
+    if code is not None:
+        return code
     result = align_api.train(args.config, args.set, seed=args.seed, overwrite=args.overwrite)
-    print(json.dumps(result, indent=2))
+    if distributed.is_main():
+        print(json.dumps(result, indent=2))
+    distributed.finish()
     return 0
 
 
@@ -39,6 +45,7 @@ def register(sub) -> None:
     asub = a.add_subparsers(dest="align_command", required=True, parser_class=type(a))
     t = asub.add_parser("train", help="train the alignment model from a YAML config")
     add_run_options(t, "alignment config YAML")
+    add_nproc_option(t)
     t.set_defaults(func=_train)
     e = asub.add_parser("eval", help="retrieval and cycle metrics on a lab table and a sensor")
     e.add_argument("--run", required=True, help="alignment run folder")

@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from alchemi_core import distributed
 from alchemi_core.models.band_tokenizer import BandTokenizer, from_config
 from alchemi_core.models.set_encoder import build_set_encoder
 
@@ -110,12 +111,24 @@ class AlignmentModel(nn.Module):
             out["depth"] = torch.sigmoid(self.depth(sensor_emb))
         return out
 
+    def forward(self, lab_feats, lab, sensor_feats, reading, centres=None):
+        """One training step's (lab embedding, sensor embedding, heads): the call DDP wraps.
+        `centres` [K]: the sensor's band centres, for the cycle head's prior."""
+        lab_emb = self.embed("lab", lab_feats, lab)
+        sensor_emb = self.embed("sensor", sensor_feats, reading)
+        return lab_emb, sensor_emb, self.heads(sensor_emb, centres, reading)
+
     def info_nce(self, a: Tensor, b: Tensor) -> Tensor:
-        """Symmetric InfoNCE between paired rows of a and b."""
+        """Symmetric InfoNCE between paired rows of a and b, the mean over this rank's rows.
+
+        Data parallel: every rank's rows are the negatives (gathered with their gradient), so
+        DDP's mean over ranks is the loss of the whole global batch."""
         a, b = F.normalize(a.float(), dim=-1), F.normalize(b.float(), dim=-1)
-        logits = a @ b.T * self.log_scale.float().clamp(max=4.6).exp()
-        target = torch.arange(len(a), device=a.device)
-        return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+        scale = self.log_scale.float().clamp(max=4.6).exp()
+        target = torch.arange(len(a), device=a.device) + distributed.rank() * len(a)
+        a_to_b = a @ distributed.all_rows(b).T * scale
+        b_to_a = b @ distributed.all_rows(a).T * scale
+        return 0.5 * (F.cross_entropy(a_to_b, target) + F.cross_entropy(b_to_a, target))
 
 
 def build_model(cfg, lab_wavelengths) -> AlignmentModel:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from alchemi_core import distributed
 from alchemi_core.io import file_sha256
 from alchemi_core.training import alignment_figures, resume, session
 from alchemi_core.training.early_stopping import Tracker
@@ -43,15 +44,14 @@ def fit(trainer, tracker=None, overwrite: bool = False) -> dict:
     """Train (or resume, or reuse a finished run of the same config and inputs)."""
     cfg = trainer.cfg
     folder = RunFolder(Path(cfg.experiment.output_dir) / cfg.experiment.name)
-    with folder.claimed():
+    if not distributed.is_main():
+        return _follow(trainer, folder)
+    with folder.claimed():  # data parallel: rank 0 owns the folder
         return _fit(trainer, folder, tracker or NullTracker(), overwrite)
 
 
-def _fit(trainer, folder: RunFolder, tracker, overwrite: bool) -> dict:
-    cfg, t = trainer.cfg, trainer.cfg.trainer
-    res = resolved(trainer)
-    run_id = config_hash(res, {k: file_sha256(p) for k, p in input_files(cfg).items()})
-    decision = resume.decide(folder, run_id, overwrite)
+def _session(trainer, folder: RunFolder, tracker, res: dict, run_id: str) -> session.Session:
+    t = trainer.cfg.trainer
     meta = {
         "model_class": MODEL_CLASS,
         "config": res,
@@ -60,7 +60,29 @@ def _fit(trainer, folder: RunFolder, tracker, overwrite: bool) -> dict:
     }
     state = TrainState(trainer.model, trainer.optimizer)
     best = Tracker(t.checkpoint_metric, t.checkpoint_mode)
-    run = session.Session(folder, tracker, state, meta, best, save_strategy=t.save_strategy)
+    return session.Session(folder, tracker, state, meta, best, save_strategy=t.save_strategy)
+
+
+def _follow(trainer, folder: RunFolder) -> dict:
+    """A rank other than 0: rank 0's decision and checkpoint, the same epochs, no writes."""
+    state, ckpt = distributed.share(None)
+    if state == resume.FINISHED:
+        return {"run_dir": str(folder.path), "status": "already_finished"}
+    run = _session(trainer, folder, NullTracker(), {}, "")
+    start = run.restore(ckpt)[0] if state == resume.RESUME else 0
+    for epoch in range(start + 1, trainer.cfg.trainer.epochs + 1):
+        run.on_epoch_end(epoch, trainer.epoch(epoch))
+    return {"run_dir": str(folder.path), "status": "finished"}
+
+
+def _fit(trainer, folder: RunFolder, tracker, overwrite: bool) -> dict:
+    cfg, t = trainer.cfg, trainer.cfg.trainer
+    res = resolved(trainer)
+    run_id = config_hash(res, {k: file_sha256(p) for k, p in input_files(cfg).items()})
+    decision = resume.decide(folder, run_id, overwrite)
+    distributed.share((decision.state, decision.checkpoint))  # the other ranks do the same
+    run = _session(trainer, folder, tracker, res, run_id)
+    best = run.best
     summary = {"run_dir": str(folder.path), "config_hash": run_id, "status": "finished"}
     if decision.state == resume.FINISHED:
         log.info("%s already finished (config %s); nothing to do", folder.path, run_id)

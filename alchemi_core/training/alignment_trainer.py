@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from alchemi_core import runtime
+from alchemi_core import distributed, runtime
 from alchemi_core.config.alignment import AlignmentConfig, load_alignment_config
 from alchemi_core.data import pairs, spectral
 from alchemi_core.errors import TrainingDiverged
@@ -45,6 +45,7 @@ class AlignmentTrainer:
         self.data = pairs.load_pairs(cfg.data, feats)
         self.model: AlignmentModel = build_model(cfg, self.data.lab_tokens_wl)
         self.model.to(device=self.rt.device, dtype=self.rt.dtype)
+        self.net = distributed.wrap(self.model)  # DDP under torchrun: gradients averaged
         t = cfg.trainer
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay
@@ -88,6 +89,10 @@ class AlignmentTrainer:
         return ev.band_feats(self.model, s, self.rt.device), m, None, s.centres
 
     def losses(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The losses of this rank's part of the global batch `idx`.
+
+        Every rank draws the augmentation (sensor, noise, dropped bands) of the whole batch
+        from the same RNG stream, then keeps its own rows: the same draws as on one process."""
         cfg, d, rt = self.cfg, self.data, self.rt
         feats, matrix, sd, centres = self._batch_sensor()
         if sd is not None:
@@ -97,13 +102,15 @@ class AlignmentTrainer:
         if cfg.data.band_dropout or cfg.data.cutoff_prob:
             c = torch.tensor(np.array(centres), dtype=torch.float32)
             reading = spectral.drop_bands(reading, c, cfg.data.band_dropout, cfg.data.cutoff_prob)
+        mine = distributed.shard(torch.arange(len(idx)), pad=True)
+        idx, reading = idx[mine], reading[mine]
         lab = d.lab_values[idx].to(rt.device, rt.dtype)
         reading = reading.to(rt.device, rt.dtype)
         with rt.autocast():
-            lab_emb = self.model.embed("lab", self.lab_feats.to(rt.dtype), lab)
-            sen_emb = self.model.embed("sensor", feats.to(rt.dtype), reading)
             c = torch.as_tensor(np.asarray(centres, dtype=np.float32), device=rt.device)
-            heads = self.model.heads(sen_emb, c, reading)
+            lab_emb, sen_emb, heads = self.net(
+                self.lab_feats.to(rt.dtype), lab, feats.to(rt.dtype), reading, c
+            )
         out = {"nce": self.model.info_nce(lab_emb, sen_emb)}
         total = out["nce"]
         if "cycle" in heads:
@@ -125,7 +132,8 @@ class AlignmentTrainer:
 
     def n_batches(self) -> int:
         t = self.cfg.trainer
-        n = max(1, len(self.data.train_idx) // t.batch_size)
+        size = t.batch_size * distributed.world()  # the global batch: batch_size per rank
+        n = max(1, len(self.data.train_idx) // size)
         return min(n, t.batches_per_epoch) if t.batches_per_epoch else n
 
     def lr_at(self, step: int) -> float:
@@ -137,14 +145,15 @@ class AlignmentTrainer:
         t = self.cfg.trainer
         self.model.train()
         order = torch.from_numpy(self.data.train_idx)[torch.randperm(len(self.data.train_idx))]
+        size = t.batch_size * distributed.world()  # batch_size rows on each rank
         n_batches = self.n_batches()
-        sums: dict[str, float] = {}
+        sums: dict[str, torch.Tensor] = {}
         for b in range(n_batches):
             for group in self.optimizer.param_groups:
                 group["lr"] = self.lr_at((epoch - 1) * n_batches + b)
-            idx = order[b * t.batch_size : (b + 1) * t.batch_size]
+            idx = order[b * size : (b + 1) * size]
             out = self.losses(idx)
-            if not torch.isfinite(out["loss"]):
+            if not torch.isfinite(distributed.reduce_sum(out["loss"].detach())):  # all ranks
                 raise TrainingDiverged(f"non-finite alignment loss at batch {b}")
             self.optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
@@ -152,8 +161,10 @@ class AlignmentTrainer:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip_norm)
             self.optimizer.step()
             for k, v in out.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
-        return {f"train_{k}": v / n_batches for k, v in sums.items()}
+                sums[k] = sums.get(k, 0.0) + v.detach().float()
+        total = distributed.reduce_sum(torch.stack(list(sums.values())))
+        n = n_batches * distributed.world()  # the mean over ranks of each rank's mean
+        return {f"train_{k}": float(v) / n for k, v in zip(sums, total, strict=True)}
 
     # -- validation -----------------------------------------------------------------
     def validate(self) -> dict[str, float]:
@@ -185,5 +196,6 @@ class AlignmentTrainer:
         metrics = {"epoch": epoch, **self.train_epoch(epoch)}
         metrics["lr"] = self.optimizer.param_groups[0]["lr"]
         if epoch % self.cfg.trainer.val_frequency == 0 or epoch == self.cfg.trainer.epochs:
-            metrics.update(self.validate())
+            # rank 0 validates on the whole set; the others wait for its metrics
+            metrics.update(distributed.share(self.validate() if distributed.is_main() else None))
         return metrics
