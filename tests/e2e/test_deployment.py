@@ -86,6 +86,7 @@ def test_deployment_run_of_vae_sae_flow_completes(tmp_path, pipeline):
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_UI_ENABLED": "false",
         "PREFECT_WORKER_QUERY_SECONDS": "2",
+        "PYTHONUNBUFFERED": "1",  # worker logs reach the file before a SIGKILL
         "PREFECT_CLI_PROMPT": "false",
         "OMP_NUM_THREADS": "1",
     }
