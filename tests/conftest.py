@@ -125,18 +125,27 @@ def shipped_workspace(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(autouse=True)
-def _forget_secrets():
-    """A test's remembered secrets (e.g. the reference's password "pass") must not mask text in
-    the tests after it: the process-wide set is restored after each test."""
+def _secret_state() -> tuple[set[str], dict[str, str | None]]:
     from alchemi_core import secrets
 
-    before = set(secrets._known)
-    names = (*secrets.SECRET_ENV, "MLFLOW_TRACKING_USERNAME")
-    env = {k: os.environ.get(k) for k in names}  # a tracker exports its credentials
+    names = (*secrets.SECRET_ENV, "MLFLOW_TRACKING_USERNAME")  # a tracker exports credentials
+    return set(secrets._known), {k: os.environ.get(k) for k in names}
+
+
+_SECRETS_AT_START = _secret_state()
+
+
+@pytest.fixture(autouse=True)
+def _forget_secrets():
+    """Secrets remembered during a test, or by a module fixture before it (e.g. the reference's
+    password "pass"), must not mask text in later tests: after each test the process-wide set
+    and the credential variables go back to what they were when the session started."""
+    from alchemi_core import secrets
+
     yield
+    known, env = _SECRETS_AT_START
     secrets._known.clear()
-    secrets._known.update(before)
+    secrets._known.update(known)
     for k, v in env.items():
         if v is None:
             os.environ.pop(k, None)

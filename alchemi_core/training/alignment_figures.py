@@ -45,12 +45,13 @@ def _draw(trainer, run_dir: Path, which: str) -> list[Path]:
     import numpy as np
     import torch
 
-    from alchemi_core import align_api, plots
+    from alchemi_core import plots
     from alchemi_core.spectral import retrieval
     from alchemi_core.training import alignment_eval as ev
+    from alchemi_core.training.alignment_load import cpu_runtime, load_run
 
-    _, model, ckpt = align_api.load_run(run_dir, which)
-    rt = align_api.cpu_runtime()
+    _, model, ckpt = load_run(run_dir, which)
+    rt = cpu_runtime()
     d = trainer.data
     lab = d.lab_values[torch.from_numpy(d.val_idx)]
     lab_feats = ev.lab_feats(model, d.lab_tokens_wl, d.lab_token_fwhm, rt.device)
