@@ -77,11 +77,11 @@ def evaluate(
     feats, lab_values = lab_tokens(model, ckpt, lab, rt.device)
     lab_emb, _ = ev.embed(model, "lab", feats, lab_values, rt)
     feats = ev.band_feats(model, sensor, rt.device)
-    emb, heads = ev.embed(model, "sensor", feats, reading, rt, centres=sensor.centres)
+    emb, heads = ev.embed(model, "sensor", feats, reading, rt, sensor=sensor)
     out: dict[str, Any] = retrieval.retrieval_metrics(retrieval.cosine_scores(emb, lab_emb))
     out.update(rmse=None, sam_deg=None)
     if "cycle" in heads:
-        grid = np.asarray(ckpt["lab_wavelengths"])
+        grid = model.cycle_grid.numpy()
         pred = np.stack([np.interp(lab.wavelengths, grid, row) for row in heads["cycle"].numpy()])
         pred_t = torch.from_numpy(pred)
         out.update(rmse=retrieval.rmse(pred_t, values), sam_deg=retrieval.sam_deg(pred_t, values))

@@ -67,6 +67,7 @@ def extract(cfg: AlignExtractConfig, source: str) -> dict:
 
     _, model, ckpt = load_run(cfg.run, cfg.checkpoint)
     rt = runtime.Runtime(0, "default", torch.device("cpu"), torch.float32, None, False)
+    sensor = None
     if cfg.tower == "sensor":
         sensor = spectral.load_sensor(cfg.sensor_path)
         values = _readings(cfg.input_path, sensor)
@@ -74,7 +75,7 @@ def extract(cfg: AlignExtractConfig, source: str) -> dict:
     else:
         lab = spectral.load_lab(cfg.input_path)
         feats, values = lab_tokens(model, ckpt, lab, rt.device)
-    emb, _ = ev.embed(model, cfg.tower, feats, values, rt)
+    emb, _ = ev.embed(model, cfg.tower, feats, values, rt, sensor=sensor)
     meta = {
         "kind": "embeddings",
         "tower": cfg.tower,

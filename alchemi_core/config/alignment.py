@@ -85,10 +85,19 @@ class AlignModel(Strict):
 class CycleHead(Strict):
     weight: NonNegativeFloat = 1.0
     hidden: PositiveInt = 256
-    # interp: the head predicts a residual over the sensor readings linearly interpolated
-    # between band centres onto the lab grid (a physical prior that holds for any sensor)
-    prior: Literal["none", "interp"] = "none"
+    # the head predicts the lab spectrum on the full lab grid, as a residual over a physical
+    # prior that holds for any sensor: interp = the readings linearly interpolated between
+    # band centres; gaussian = the conditional mean of the spectrum given the readings under a
+    # Gaussian fitted on the training spectra, through the sensor's band matrix
+    prior: Literal["none", "interp", "gaussian"] = "none"
+    prior_tokens: bool = False  # gaussian: the sensor tower also reads the prior (lab tokens)
     sam_weight: NonNegativeFloat = 0.0  # adds sam_weight * (1 - cosine(pred, lab spectrum))
+
+    @model_validator(mode="after")
+    def _tokens(self) -> CycleHead:
+        if self.prior_tokens and self.prior != "gaussian":
+            raise ValueError("cycle.prior_tokens: needs cycle.prior: gaussian")
+        return self
 
 
 class Feature(Strict):

@@ -32,17 +32,20 @@ def lab_feats(model: AlignmentModel, wl: np.ndarray, fwhm: np.ndarray, device) -
 
 @torch.no_grad()
 def embed(
-    model, tower, feats, values, rt, batch: int = 512, centres=None
+    model, tower, feats, values, rt, batch: int = 512, sensor=None
 ) -> tuple[torch.Tensor, dict]:
     """Embeddings [N, E] (float32, CPU) and the heads' outputs for the sensor tower
-    (`centres`: the sensor's band centres in nm, for the cycle head's prior)."""
+    (`sensor`: the spectral.Sensor of the readings, for the cycle head's prior)."""
     embs, heads = [], {}
-    c = None if centres is None else torch.as_tensor(np.asarray(centres, dtype=np.float32))
+    args = model.prior_args(sensor) if tower == "sensor" and sensor is not None else {}
+    args = {k: a.to(rt.device) for k, a in args.items()}
     for i in range(0, len(values), batch):
         v = values[i : i + batch].to(rt.device, rt.dtype)
         with rt.autocast():
-            e = model.embed(tower, feats.to(rt.dtype), v)
-            h = model.heads(e, c, v) if tower == "sensor" else {}
+            if tower == "sensor":
+                e, h = model.encode_sensor(feats.to(rt.dtype), v, **args)
+            else:
+                e, h = model.embed(tower, feats.to(rt.dtype), v), {}
         embs.append(e.float().cpu())
         for k, out in h.items():
             heads.setdefault(k, []).append(out.float().cpu())

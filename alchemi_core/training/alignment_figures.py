@@ -42,7 +42,6 @@ def draw(trainer, folder) -> list[Path]:
 
 
 def _draw(trainer, run_dir: Path, which: str) -> list[Path]:
-    import numpy as np
     import torch
 
     from alchemi_core import plots
@@ -60,7 +59,7 @@ def _draw(trainer, run_dir: Path, which: str) -> list[Path]:
     for s in d.sensors:
         feats = ev.band_feats(model, s.sensor, rt.device)
         reading = trainer.val_readings[s.name]
-        emb, heads = ev.embed(model, "sensor", feats, reading, rt, centres=s.sensor.centres)
+        emb, heads = ev.embed(model, "sensor", feats, reading, rt, sensor=s.sensor)
         ranks[s.name] = retrieval.ranks(retrieval.cosine_scores(emb, lab_emb)).numpy()
         if s.held_out:
             held.add(s.name)
@@ -79,8 +78,8 @@ def _draw(trainer, run_dir: Path, which: str) -> list[Path]:
         name, rec = cycle
         out.append(
             plots.plot_spectra(
-                np.asarray(d.lab_tokens_wl),
-                lab.numpy(),
+                model.cycle_grid.numpy(),
+                trainer.cycle_target(torch.from_numpy(d.val_idx)).numpy(),
                 rec,
                 run_dir / NAMES[1],
                 n=SAMPLES,

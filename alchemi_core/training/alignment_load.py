@@ -27,7 +27,7 @@ def load_run(
     ckpt = checkpoints.load(checkpoints.resolve(run_dir, which))
     if ckpt.get("model_class") != "AlignmentModel":
         raise CheckpointError("not an alignment checkpoint", run_dir)
-    model = build_model(cfg, ckpt["lab_wavelengths"])
+    model = build_model(cfg, ckpt["lab_wavelengths"], ckpt.get("cycle_wavelengths"))
     try:
         model.load_state_dict(ckpt["model_state"])
     except RuntimeError:

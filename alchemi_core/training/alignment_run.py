@@ -57,6 +57,7 @@ def _session(trainer, folder: RunFolder, tracker, res: dict, run_id: str) -> ses
         "config": res,
         "config_hash": run_id,
         "lab_wavelengths": [float(w) for w in trainer.data.lab_tokens_wl],
+        "cycle_wavelengths": [float(w) for w in trainer.model.cycle_grid],
     }
     state = TrainState(trainer.model, trainer.optimizer)
     best = Tracker(t.checkpoint_metric, t.checkpoint_mode)

@@ -43,7 +43,10 @@ class AlignmentTrainer:
         runtime.apply(self.rt)
         feats = [(f.left_nm, f.right_nm) for f in cfg.banddepth.features] if cfg.banddepth else None
         self.data = pairs.load_pairs(cfg.data, feats)
-        self.model: AlignmentModel = build_model(cfg, self.data.lab_tokens_wl)
+        self.model: AlignmentModel = build_model(
+            cfg, self.data.lab_tokens_wl, self.data.lab.wavelengths
+        )
+        self.model.fit_prior(self.data.full_values[torch.from_numpy(self.data.train_idx)])
         self.model.to(device=self.rt.device, dtype=self.rt.dtype)
         self.net = distributed.wrap(self.model)  # DDP under torchrun: gradients averaged
         t = cfg.trainer
@@ -56,6 +59,7 @@ class AlignmentTrainer:
         )
         self.train_sensors = [s for s in self.data.sensors if not s.held_out]
         self.feats = {s.name: ev.band_feats(self.model, s.sensor, dev) for s in self.data.sensors}
+        self.prior_args = {s.name: self.model.prior_args(s.sensor) for s in self.train_sensors}
         self.val_readings = self._val_readings()
 
     @classmethod
@@ -73,20 +77,27 @@ class AlignmentTrainer:
             for s in self.data.sensors
         }
 
+    def cycle_target(self, idx: torch.Tensor) -> torch.Tensor:
+        """The lab spectra [len(idx), len(cycle grid)] the cycle head reconstructs."""
+        d = self.data
+        full = len(self.model.cycle_grid) == d.full_values.shape[1]
+        return (d.full_values if full else d.lab_values)[idx]
+
     # -- one training epoch ---------------------------------------------------------
     def _batch_sensor(self):
         """A sensor for this batch: a training sensor or, if configured, a random band set.
-        Returns (band features, band matrix, SensorData or None, centres)."""
+        Returns (band features, band matrix, SensorData or None, Sensor, prior arguments)."""
         n_real, n_rand = len(self.train_sensors), self.cfg.data.random_sensors
         pick = int(torch.randint(n_real + n_rand, (1,)))
         if pick < n_real:
             s = self.train_sensors[pick]
-            return self.feats[s.name], s.matrix, s, s.sensor.centres
+            return self.feats[s.name], s.matrix, s, s.sensor, self.prior_args[s.name]
         gen = torch.Generator().manual_seed(int(torch.randint(2**31 - 1, (1,))))
         wl = self.data.lab.wavelengths
         s = spectral.random_sensor(gen, float(wl[0]) + 10, float(wl[-1]) - 10)
         m = torch.from_numpy(spectral.band_matrix(s, wl)).float()
-        return ev.band_feats(self.model, s, self.rt.device), m, None, s.centres
+        feats = ev.band_feats(self.model, s, self.rt.device)
+        return feats, m, None, s, self.model.prior_args(s)
 
     def losses(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
         """The losses of this rank's part of the global batch `idx`.
@@ -94,26 +105,27 @@ class AlignmentTrainer:
         Every rank draws the augmentation (sensor, noise, dropped bands) of the whole batch
         from the same RNG stream, then keeps its own rows: the same draws as on one process."""
         cfg, d, rt = self.cfg, self.data, self.rt
-        feats, matrix, sd, centres = self._batch_sensor()
+        feats, matrix, sd, sensor, args = self._batch_sensor()
         if sd is not None:
             reading = pairs.readings(d, sd, idx, cfg.data.noise)
         else:
             reading = spectral.simulate(d.full_values[idx], matrix, cfg.data.noise).float()
         if cfg.data.band_dropout or cfg.data.cutoff_prob:
-            c = torch.tensor(np.array(centres), dtype=torch.float32)
+            c = torch.tensor(np.array(sensor.centres), dtype=torch.float32)
             reading = spectral.drop_bands(reading, c, cfg.data.band_dropout, cfg.data.cutoff_prob)
         mine = distributed.shard(torch.arange(len(idx)), pad=True)
         idx, reading = idx[mine], reading[mine]
         lab = d.lab_values[idx].to(rt.device, rt.dtype)
         reading = reading.to(rt.device, rt.dtype)
+        args = {k: a.to(rt.device) for k, a in args.items()}
         with rt.autocast():
-            c = torch.as_tensor(np.asarray(centres, dtype=np.float32), device=rt.device)
             lab_emb, sen_emb, heads = self.net(
-                self.lab_feats.to(rt.dtype), lab, feats.to(rt.dtype), reading, c
+                self.lab_feats.to(rt.dtype), lab, feats.to(rt.dtype), reading, **args
             )
         out = {"nce": self.model.info_nce(lab_emb, sen_emb)}
         total = out["nce"]
         if "cycle" in heads:
+            lab = self.cycle_target(idx).to(rt.device)
             ok = torch.isfinite(lab)
             diff = (heads["cycle"].float() - torch.nan_to_num(lab).float())[ok]
             out["cycle"] = diff.pow(2).mean()
@@ -181,9 +193,9 @@ class AlignmentTrainer:
                 self.feats[s.name],
                 self.val_readings[s.name],
                 self.rt,
-                centres=s.sensor.centres,
+                sensor=s.sensor,
             )
-            m = ev.sensor_metrics(lab_emb, emb, heads, d.lab_values[val], depth)
+            m = ev.sensor_metrics(lab_emb, emb, heads, self.cycle_target(val), depth)
             metrics.update({f"val_{k}/{s.name}": v for k, v in m.items()})
             groups["val_heldout" if s.held_out else "val"].append(m)
         for prefix, rows in groups.items():

@@ -67,12 +67,14 @@ def test_cycle_head_is_a_residual_over_the_interpolation_prior():
     torch.manual_seed(0)
     grid = torch.tensor([450.0, 550.0, 650.0, 750.0])
     tok = BandTokenizer(dim=16, num_frequencies=8, hidden=32)
-    model = AlignmentModel(tok, AlignModel(depth=1, embed_dim=8), 4, 16, lab_wavelengths=grid)
+    model = AlignmentModel(
+        tok, AlignModel(depth=1, embed_dim=8), 4, 16, lab_wavelengths=grid, prior="interp"
+    )
     centres, values = torch.tensor([500.0, 700.0]), torch.tensor([[0.2, 0.6], [0.3, NAN]])
-    emb = model.embed("sensor", tok.band_features(centres, torch.tensor([40.0, 40.0])), values)
+    feats = tok.band_features(centres, torch.tensor([40.0, 40.0]))
     prior = torch.tensor([[0.2, 0.3, 0.5, 0.6], [0.3, 0.3, 0.3, 0.3]])
-    assert not torch.allclose(model.heads(emb, centres, values)["cycle"], prior)
+    assert not torch.allclose(model.encode_sensor(feats, values, centres)[1]["cycle"], prior)
     with torch.no_grad():
         model.cycle[-1].weight.zero_()
         model.cycle[-1].bias.zero_()
-    torch.testing.assert_close(model.heads(emb, centres, values)["cycle"], prior)
+    torch.testing.assert_close(model.encode_sensor(feats, values, centres)[1]["cycle"], prior)
