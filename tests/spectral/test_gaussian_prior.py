@@ -64,3 +64,68 @@ def test_masked_bands_are_ignored():
         torch.full((1, 3), NAN, dtype=torch.float64), m, mu, cov, 0.01
     )
     torch.testing.assert_close(none[0], mu)  # nothing read: the prior mean
+
+
+def _model(use_width: bool):
+    from alchemi_core.config.alignment import AlignModel
+    from alchemi_core.models.alignment import AlignmentModel
+    from alchemi_core.models.band_tokenizer import BandTokenizer
+
+    grid = torch.arange(400.0, 1001.0, 20.0)
+    tok = BandTokenizer(dim=16, num_frequencies=8, hidden=32, use_width=use_width)
+    cfg = AlignModel(depth=1, embed_dim=8)
+    return AlignmentModel(tok, cfg, len(grid), 16, lab_wavelengths=grid, prior="gaussian")
+
+
+def test_centre_only_model_uses_no_width_in_its_prior():
+    from alchemi_core.data.spectral import make_sensor
+
+    narrow = make_sensor("n", ["a", "b"], [550, 800], [10, 10])
+    wide = make_sensor("w", ["a", "b"], [550, 800], [120, 120])
+    with_width, centre_only = _model(True), _model(False)
+    assert not torch.allclose(
+        with_width.prior_args(narrow)["matrix"], with_width.prior_args(wide)["matrix"]
+    )
+    torch.testing.assert_close(
+        centre_only.prior_args(narrow)["matrix"], centre_only.prior_args(wide)["matrix"]
+    )
+
+
+def test_gaussian_prior_run_is_saved_and_evaluates_from_its_folder(tmp_path):
+    from alchemi_core import align_api
+    from alchemi_core.data import spectral
+
+    from .helpers import tiny_config, write_gaussian_sensor
+
+    sets = {"cycle.prior": "gaussian", "cycle.prior_tokens": True, "trainer.epochs": 1}
+    cfg = tiny_config(tmp_path / "d", tmp_path / "runs", **sets)
+    run = align_api.train(cfg)["run_dir"]
+    _, model, ckpt = align_api.load_run(run, "last")
+    # the checkpoint holds the prior fitted on the training spectra, on the full lab grid
+    lab = spectral.load_lab(tmp_path / "d/lab.csv")
+    train_idx, _ = spectral.split(len(lab.ids), 0.25, 0)
+    mu, cov = gaussian_prior.fit(torch.from_numpy(lab.values[train_idx]))
+    torch.testing.assert_close(model.prior_mu, mu.float())
+    torch.testing.assert_close(model.prior_cov, cov.float())
+    assert ckpt["cycle_wavelengths"] == [float(w) for w in lab.wavelengths]
+    # a sensor the run never saw: the prior needs only its responses
+    other = write_gaussian_sensor(tmp_path / "other.csv", [450, 700, 1000], [10, 25, 80])
+    out = align_api.evaluate(run, tmp_path / "d/lab.csv", other, noise=0.0, which="last")
+    assert out["n"] == 96 and 0 < out["sam_deg"] < 90 and out["rmse"] > 0
+    # the cycle head is a residual over the prior: without it, the prior itself
+    from alchemi_core.training import alignment_eval as ev
+    from alchemi_core.training.alignment_load import cpu_runtime
+
+    with torch.no_grad():
+        model.cycle[-1].weight.zero_()
+        model.cycle[-1].bias.zero_()
+    sensor = spectral.load_sensor(other)
+    m = torch.from_numpy(spectral.band_matrix(sensor, lab.wavelengths)).float()
+    reading = spectral.simulate(torch.from_numpy(lab.values[:5]), m, 0.0)
+    feats = ev.band_feats(model, sensor, "cpu")
+    _, heads = ev.embed(model, "sensor", feats, reading, cpu_runtime(), sensor=sensor)
+    expected = gaussian_prior.conditional_mean(reading, m, model.prior_mu, model.prior_cov, 0.01)
+    torch.testing.assert_close(heads["cycle"], expected, atol=1e-5, rtol=1e-4)
+    # ... which reads back (through the band matrix) about what the sensor read
+    back = heads["cycle"] @ (m / m.sum(1, keepdim=True)).T
+    torch.testing.assert_close(back, reading, atol=0.0, rtol=0.03)
