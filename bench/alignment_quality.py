@@ -17,6 +17,7 @@ Scored on the config's validation spectra (never trained on), per sensor and noi
             query vs noiseless keys, L2): what the band values alone allow
 
   OMP_NUM_THREADS=1 .venv/bin/python bench/alignment_quality.py [--epochs N] [--reuse]
+      [--set k=v ...] [--tag SUFFIX]
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ def baselines(lab, train_idx, val_idx, sensor, noise: float, seed: int) -> dict:
 
 
 def train(name: str, overrides: list[str], epochs: int | None, reuse: bool) -> Path:
-    sets = [f"experiment.name={name}", "experiment.output_dir=experiments/bench", "mlflow=null"]
+    sets = ["mlflow=null", *overrides, f"experiment.name={name}"]
+    sets.append("experiment.output_dir=experiments/bench")
     if epochs:
         sets.append(f"trainer.epochs={epochs}")
     result = align_api.train(CONFIG, [*sets, *overrides], overwrite=not reuse)
@@ -81,15 +83,18 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--epochs", type=int, default=None, help="default: the config's")
     ap.add_argument("--reuse", action="store_true", help="keep finished runs of the same config")
+    ap.add_argument("--set", action="append", default=[], help="config overrides (k=v), both runs")
+    ap.add_argument("--tag", default="", help="suffix of the run names (parallel probes)")
     args = ap.parse_args()
     if not (ROOT / "data/spectra/lab.parquet").exists():
         from alchemi_core.data.prepare_spectra import prepare
 
         prepare(ROOT / "data/spectra")
-    cfg = load_alignment_config(CONFIG)
+    cfg = load_alignment_config(CONFIG, args.set)
+    width, centre = args.set, [*args.set, "tokenizer.use_width=false"]
     runs = {
-        "ours": train("align_width", [], args.epochs, args.reuse),
-        "centre": train("align_centre", ["tokenizer.use_width=false"], args.epochs, args.reuse),
+        "ours": train(f"align_width{args.tag}", width, args.epochs, args.reuse),
+        "centre": train(f"align_centre{args.tag}", centre, args.epochs, args.reuse),
     }
     lab = spectral.load_lab(cfg.data.lab_path)
     train_idx, val_idx = spectral.split(len(lab.ids), cfg.data.val_fraction, cfg.data.split_seed)
