@@ -32,7 +32,11 @@ def config(tmp_path, name: str, batch: int) -> str:
         "trainer.save_strategy": "last",
         "trainer.warmup_steps": 2,  # the per-step schedule counts global steps
         "trainer.lr_schedule": "cosine",
-        "cycle.prior": "interp",  # the cycle head reads each rank's own readings
+        # as shipped: the cycle prior and the sensor tower's prior tokens read each rank's
+        # own readings; one encoder serves both towers
+        "cycle.prior": "gaussian",
+        "cycle.prior_tokens": True,
+        "model.share_encoder": True,
         "cycle.sam_weight": 0.1,
     }
     return str(tiny_config(tmp_path / name, tmp_path / "runs", **changes))
