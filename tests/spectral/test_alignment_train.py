@@ -87,6 +87,7 @@ def test_train_then_eval_on_a_sensor_never_seen(tmp_path, capsys):
         ({"tokenizer.use_widht": False}, "tokenizer.use_widht"),
         ({"data.sensor_paths": []}, "data.sensor_paths"),
         ({"model.heads": 3}, "model.heads"),
+        ({"cycle.prior_tokens": True}, "cycle.prior_tokens"),  # needs the gaussian prior
     ],
 )
 def test_config_errors_are_one_line_exit_2(tmp_path, capsys, change, key):
