@@ -16,6 +16,7 @@ from alchemi_core.secrets import redact
 from tasks.checkpoint import checkpoint
 from tasks.extract import extract_embeddings
 from tasks.predict import predict
+from tasks.step import limited
 from tasks.train import train
 from tasks.validate import validate
 
@@ -40,7 +41,7 @@ class Steps:
 def named(task, step: str, cfg: TrainingConfig, stage: str = ""):
     """The task with a run name the UI can be read by: 'vae: train VAE baseline'."""
     label = f"{stage}: " if stage else ""
-    return task.with_options(
+    return limited(task).with_options(
         task_run_name=f"{label}{step} {cfg.model.class_} {cfg.experiment.name}"
     )
 
