@@ -6,21 +6,25 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from prefect.settings import (
     PREFECT_API_URL,
     PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
     PREFECT_SERVER_ANALYTICS_ENABLED,
+    PREFECT_SERVER_EPHEMERAL_ENABLED,
     PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+    PREFECT_UI_URL,
+    get_current_settings,
     temporary_settings,
 )
 
 from alchemi_core.cli import _Parser, setup_logging
 from alchemi_core.errors import AlchemiError, UserError
 from alchemi_core.secrets import redact_uri
-from flows import report
+from flows import local_api, report
 
 
 class _NoUserErrorTracebacks(logging.Filter):
@@ -37,6 +41,7 @@ def quiet_user_errors() -> None:
         handler.addFilter(_NoUserErrorTracebacks())
 
 
+LOCAL_UI = "http://127.0.0.1:4200"  # `prefect server start` on the same store
 FROM_CACHE = (
     "nothing changed: every step's result was read from the step cache; no Prefect flow run "
     "was recorded (--record runs the flow anyway)"
@@ -55,6 +60,22 @@ def local_settings() -> dict:
             PREFECT_SERVER_ANALYTICS_ENABLED: False,
         }
     return updates
+
+
+@contextmanager
+def temporary_api() -> Iterator[None]:
+    """Without an API URL: Prefect's temporary API, started by flows/local_api.py. Links in the
+    log then name the UI of `prefect server start` (the same store), unless PREFECT_UI_URL is set."""
+    api = None
+    if not PREFECT_API_URL.value() and PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        env = get_current_settings().to_environment_variables(exclude_unset=True)
+        api = local_api.start(env, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
+    if api is None:
+        yield
+        return
+    ui = get_current_settings().ui_url or LOCAL_UI  # set by the user, else None here
+    with temporary_settings({PREFECT_API_URL: api.url, PREFECT_UI_URL: ui}):
+        yield
 
 
 def main(
@@ -94,7 +115,7 @@ def main(
         fast = cached and not (args.refresh or args.record)
         result = cached(args.config) if fast else None
         if result is None:
-            with temporary_settings(local_settings()):
+            with temporary_settings(local_settings()), temporary_api():
                 result = run(config=args.config, refresh=args.refresh)
         else:
             print(FROM_CACHE, file=sys.stderr if args.json else sys.stdout)

@@ -100,3 +100,44 @@ def test_gpu_steps_ask_for_a_slot_only_under_a_gpu_limit(make_pipeline):
     assert with_limit["train"] == ["gpu"] and with_limit["checkpoint"] == []
     assert with_limit["extract"] == ["gpu"] and with_limit["predict"] == ["gpu"]
     assert set(without) == set(with_limit) and all(t == [] for t in without.values())
+
+
+def servers_of(home: Path) -> list[int]:
+    """Pids of Prefect API servers running with PREFECT_HOME=home."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmd = (proc / "cmdline").read_bytes()
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if (
+            b"prefect.server.api.server:create_app" in cmd
+            and f"PREFECT_HOME={home}".encode() in env
+        ):
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.mark.slow  # two processes, one of them starts Prefect's temporary API
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc")
+def test_command_line_without_a_server(make_pipeline, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    path = make_pipeline()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env |= {"PREFECT_HOME": str(tmp_path / "home"), "PREFECT_LOGGING_LEVEL": "INFO"}
+    cmd = [sys.executable, str(ROOT / "flows/vae_sae.py"), "--config", str(path)]
+    first = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "Prefect flow run:" in first.stdout and FROM_CACHE not in first.stdout
+    assert "View at http://127.0.0.1:4200/runs/flow-run/" in first.stdout + first.stderr
+    assert servers_of(tmp_path / "home") == []  # the temporary API stopped with the process
+
+    again = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert FROM_CACHE in again.stdout and "Prefect flow run:" not in again.stdout
