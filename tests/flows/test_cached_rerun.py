@@ -4,6 +4,7 @@ Prefect flow run; anything changed runs the flow. GPU steps ask for a slot only 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -86,7 +87,7 @@ def test_gpu_steps_ask_for_a_slot_only_under_a_gpu_limit(make_pipeline):
 
     path = str(make_pipeline())
     with get_client(sync_client=True) as client:
-        client.create_concurrency_limit(tag="gpu", concurrency_limit=1)
+        client.create_concurrency_limit(tag="gpu", concurrency_limit=10)
         try:
             limited = vae_then_sae_flow(path)
         finally:
@@ -94,7 +95,12 @@ def test_gpu_steps_ask_for_a_slot_only_under_a_gpu_limit(make_pipeline):
     free = vae_then_sae_flow(path)
 
     def tags(flow_run_id: str) -> dict[str, list[str]]:
-        return {r.name.split(" ", 2)[1]: r.tags for r in task_runs(flow_run_id) if ":" in r.name}
+        for _ in range(100):  # the API records task runs from their events, a moment later
+            runs = [r for r in task_runs(flow_run_id) if ":" in r.name]
+            if len(runs) == 8:
+                break
+            time.sleep(0.2)
+        return {r.name.split(" ", 2)[1]: r.tags for r in runs}
 
     with_limit, without = tags(limited["flow_run_id"]), tags(free["flow_run_id"])
     assert with_limit["train"] == ["gpu"] and with_limit["checkpoint"] == []
