@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,10 @@ import torch
 from alchemi_core import runtime
 from alchemi_core.config.alignment import AlignmentConfig
 from alchemi_core.data import spectral
+from alchemi_core.errors import UserError
 from alchemi_core.spectral import retrieval
 from alchemi_core.training import alignment_eval as ev
+from alchemi_core.training import alignment_figures
 from alchemi_core.training.alignment_load import cpu_runtime, load_run
 
 
@@ -63,8 +66,12 @@ def evaluate(
     noise: float | None = None,
     seed: int = 0,
     which: str = "best",
+    plots: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Sensor->lab retrieval among every spectrum of `lab_path`, and the cycle head's error."""
+    """Sensor->lab retrieval among every spectrum of `lab_path`, and the cycle head's error;
+    with `plots` (a folder), also its pictures there (`plots` in the result lists them)."""
+    if plots is not None:
+        check_out_dir(plots, "--plots")
     cfg, model, ckpt = load_run(run_dir, which)
     rt = cpu_runtime(seed)
     lab = spectral.load_lab(lab_path)
@@ -78,18 +85,54 @@ def evaluate(
     lab_emb, _ = ev.embed(model, "lab", feats, lab_values, rt)
     feats = ev.band_feats(model, sensor, rt.device)
     emb, heads = ev.embed(model, "sensor", feats, reading, rt, centres=sensor.centres)
-    out: dict[str, Any] = retrieval.retrieval_metrics(retrieval.cosine_scores(emb, lab_emb))
+    scores = retrieval.cosine_scores(emb, lab_emb)
+    out: dict[str, Any] = retrieval.retrieval_metrics(scores)
     out.update(rmse=None, sam_deg=None)
+    pred = None
     if "cycle" in heads:
         grid = np.asarray(ckpt["lab_wavelengths"])
         pred = np.stack([np.interp(lab.wavelengths, grid, row) for row in heads["cycle"].numpy()])
         pred_t = torch.from_numpy(pred)
         out.update(rmse=retrieval.rmse(pred_t, values), sam_deg=retrieval.sam_deg(pred_t, values))
         l2 = retrieval.neg_l2_scores(pred_t, values)
-        fused = retrieval.fused_scores(retrieval.cosine_scores(emb, lab_emb), l2)
+        fused = retrieval.fused_scores(scores, l2)
         out["cycle_top1"] = retrieval.retrieval_metrics(l2)["top1"]
         out["fused_top1"] = retrieval.retrieval_metrics(fused)["top1"]
     out.update(
         sensor=sensor.name, noise=noise, seed=seed, checkpoint=which, epoch=int(ckpt["epoch"])
     )
+    if plots is not None:
+        trained = {Path(p).stem for p in cfg.data.sensor_paths}
+        split = f"{len(values)} spectra of {Path(lab_path).name}, noise {noise:g}, "
+        split += f"epoch {out['epoch']} ({which})"
+        cycle = None if pred is None else (sensor.name, pred)
+        try:
+            drawn = alignment_figures.pictures(
+                Path(plots),
+                {sensor.name: retrieval.ranks(scores).numpy()},
+                set() if sensor.name in trained else {sensor.name},
+                split,
+                lab.wavelengths,
+                lab.values,
+                cycle,
+                prefix=f"{sensor.name}_",
+            )
+        except OSError as exc:
+            raise UserError(
+                f"cannot write the pictures ({exc.strerror})", plots, "--plots"
+            ) from None
+        out["plots"] = [str(p) for p in drawn]
     return out
+
+
+def check_out_dir(path: str | Path, key: str) -> None:
+    """A folder pictures can go to (it or its nearest existing parent writable), before any
+    work: a UserError otherwise. Nothing is created here."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError("exists and is not a folder", path, key)
+    parent = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise UserError(f"{parent} is not a folder", path, key)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write in {parent}", path, key)
