@@ -22,8 +22,9 @@ from alchemi_core.training import alignment_eval as ev
 from alchemi_core.training import checkpoints
 from alchemi_core.training.alignment_load import cpu_runtime, load_run
 from alchemi_core.training.mae import build_model
+from alchemi_core.training.mae_data import load_tokens
 from alchemi_core.training.mlflow_spectral import band_columns, token_columns
-from tests.spectral.helpers import tiny_config
+from tests.spectral.helpers import synthetic_lab, tiny_config
 
 pytestmark = pytest.mark.slow  # a tracked training and a model logged per test (~10 s here)
 MAE_DEBUG = Path(__file__).resolve().parents[1] / "configs/mae/synthetic_debug.yaml"
@@ -75,10 +76,14 @@ def test_alignment_sensor_tower_round_trip_and_registration(tmp_path, mlflow_uri
     assert version.run_id == result["mlflow_run_id"]
 
 
-def test_mae_encoder_round_trip(tmp_path, mlflow_uri, tracking):
+@pytest.mark.parametrize("data", ["synthetic", "spectra"])
+def test_mae_encoder_round_trip(tmp_path, mlflow_uri, tracking, data):
     raw = read_yaml(MAE_DEBUG)
     raw["experiment"]["output_dir"] = str(tmp_path)
     raw["train"].update(bench_repeats=0, mask_ratios=[0.75])
+    if data == "spectra":  # 96 usable bands (a gap dropped) -> 8 windows of 12, 4 coefficients
+        synthetic_lab(64).to_csv(tmp_path / "lab.csv", index=False)
+        raw["train"].update(data=str(tmp_path / "lab.csv"), num_tokens=8, token_dim=4)
     raw["mlflow"] = {"tracking_uri": mlflow_uri, "experiment_name": "mae"}
     result = api.pretrain_mae(raw, source=str(MAE_DEBUG))
     run_id = json.loads((Path(result.run_dir) / "run.json").read_text())["mlflow_run_id"]
@@ -88,12 +93,23 @@ def test_mae_encoder_round_trip(tmp_path, mlflow_uri, tracking):
     last = checkpoints.load(Path(result.run_dir) / "checkpoints/last_model.pt")
     mae.load_state_dict(last["model_state"])
     mae.eval()
-    tokens = torch.randn(6, t.num_tokens, t.token_dim, generator=torch.Generator().manual_seed(1))
+    visible = torch.arange(t.num_tokens).expand(6, -1)
+    if data == "spectra":  # the model takes spectra: the run's projector, fitted again here
+        tokens_of = load_tokens(t, 0, str(MAE_DEBUG))
+        spectra = tokens_of.eval_spectra[:6]
+        names = [f"{w:g}" for w in tokens_of.wavelengths]
+        assert names[:2] == ["400", "420"] and "1400" not in names and len(names) == 96
+        frame = pd.DataFrame(spectra.numpy(), columns=names)
+        tokens = tokens_of.projector(spectra)
+    else:
+        tokens = torch.randn(
+            6, t.num_tokens, t.token_dim, generator=torch.Generator().manual_seed(1)
+        )
+        frame = pd.DataFrame(
+            tokens.reshape(6, -1).numpy(), columns=token_columns(t.num_tokens, t.token_dim)
+        )
     with torch.no_grad():
-        expected = mae.encoder(tokens, torch.arange(t.num_tokens).expand(6, -1)).mean(1)
-    frame = pd.DataFrame(
-        tokens.reshape(6, -1).numpy(), columns=token_columns(t.num_tokens, t.token_dim)
-    )
+        expected = mae.encoder(tokens, visible).mean(1)
     got, predicted = loaded_both_ways(tracking, run_id, frame)
     assert got.shape == (6, t.embed_dim)
     torch.testing.assert_close(got, expected, rtol=0, atol=1e-5)

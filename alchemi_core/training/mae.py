@@ -231,7 +231,7 @@ def run_pretrain_mae(
         except BaseException as exc:
             folder.fail(exc)
             raise
-        folder.finish(partial(mlflow_spectral.mae, cfg=cfg, tokens=data.eval, build=build_model))
+        folder.finish(partial(mlflow_spectral.mae, cfg=cfg, data=data, build=build_model))
         result.rows = folder.rows
         return result
 

@@ -5,8 +5,10 @@
   vector `alchemi align eval` compares with the lab embeddings. The band features are computed
   once and kept in the module, so the input has a fixed shape.
 - MAE run: `TokenEmbedder`, the encoder of the last checkpoint (the last masking ratio) with
-  every token visible: tokens [B, N * D] (token-major, as the projector writes them) ->
-  the mean of the encoded tokens [B, E].
+  every token visible -> the mean of the encoded tokens [B, E]. On real spectra its input is a
+  spectrum [B, L] on the run's wavelengths (columns named like the lab table's), which the
+  run's fitted projector turns into tokens; on synthetic data, the tokens [B, N * D] themselves
+  (token-major).
 """
 
 from __future__ import annotations
@@ -30,13 +32,17 @@ class SensorEmbedder(nn.Module):
 
 
 class TokenEmbedder(nn.Module):
-    def __init__(self, encoder: nn.Module, num_tokens: int, token_dim: int):
+    def __init__(self, encoder: nn.Module, num_tokens: int, token_dim: int, projector=None):
         super().__init__()
         self.encoder = encoder.eval()
+        self.projector = projector
         self.num_tokens, self.token_dim = num_tokens, token_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        tokens = x.float().reshape(len(x), self.num_tokens, self.token_dim)
+        if self.projector is not None:
+            tokens = self.projector(x.float())
+        else:
+            tokens = x.float().reshape(len(x), self.num_tokens, self.token_dim)
         visible = torch.arange(self.num_tokens, device=x.device).expand(len(x), -1)
         return self.encoder(tokens, visible).mean(dim=1)
 
@@ -63,14 +69,18 @@ def token_columns(num_tokens: int, token_dim: int) -> list[str]:
     return [f"t{t}_c{k}" for t in range(num_tokens) for k in range(token_dim)]
 
 
-def mae(checkpoint: str | Path, cfg, tokens: torch.Tensor, build):
+def mae(checkpoint: str | Path, cfg, data, build):
     """The pack of an MAE run: TokenEmbedder of the checkpoint's encoder (the MAE made by
-    `build(cfg, runtime)`); a few of `tokens` (held-out tokens [S, N, D]) as the example."""
+    `build(cfg, runtime)`); a few held-out spectra, or tokens, of `data` (mae_data.Tokens) as
+    the example."""
     from alchemi_core.training import checkpoints
     from alchemi_core.training.alignment_load import cpu_runtime
 
     model = build(cfg, cpu_runtime())
     model.load_state_dict(checkpoints.load(checkpoint)["model_state"])
     n, d = cfg.train.num_tokens, cfg.train.token_dim
-    example = frame(tokens[:8].reshape(-1, n * d), token_columns(n, d))
+    if data.projector is not None:
+        names = [f"{w:g}" for w in data.wavelengths]
+        return TokenEmbedder(model.encoder, n, d, data.projector), frame(data.eval_spectra, names)
+    example = frame(data.eval[:8].reshape(-1, n * d), token_columns(n, d))
     return TokenEmbedder(model.encoder, n, d), example
