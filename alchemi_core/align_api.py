@@ -85,44 +85,48 @@ def evaluate(
     lab_emb, _ = ev.embed(model, "lab", feats, lab_values, rt)
     feats = ev.band_feats(model, sensor, rt.device)
     emb, heads = ev.embed(model, "sensor", feats, reading, rt, centres=sensor.centres)
-    scores = retrieval.cosine_scores(emb, lab_emb)
-    out: dict[str, Any] = retrieval.retrieval_metrics(scores)
+    out: dict[str, Any] = retrieval.retrieval_metrics(retrieval.cosine_scores(emb, lab_emb))
     out.update(rmse=None, sam_deg=None)
-    pred = None
     if "cycle" in heads:
         grid = np.asarray(ckpt["lab_wavelengths"])
         pred = np.stack([np.interp(lab.wavelengths, grid, row) for row in heads["cycle"].numpy()])
         pred_t = torch.from_numpy(pred)
         out.update(rmse=retrieval.rmse(pred_t, values), sam_deg=retrieval.sam_deg(pred_t, values))
         l2 = retrieval.neg_l2_scores(pred_t, values)
-        fused = retrieval.fused_scores(scores, l2)
+        fused = retrieval.fused_scores(retrieval.cosine_scores(emb, lab_emb), l2)
         out["cycle_top1"] = retrieval.retrieval_metrics(l2)["top1"]
         out["fused_top1"] = retrieval.retrieval_metrics(fused)["top1"]
     out.update(
         sensor=sensor.name, noise=noise, seed=seed, checkpoint=which, epoch=int(ckpt["epoch"])
     )
     if plots is not None:
-        trained = {Path(p).stem for p in cfg.data.sensor_paths}
-        split = f"{len(values)} spectra of {Path(lab_path).name}, noise {noise:g}, "
-        split += f"epoch {out['epoch']} ({which})"
-        cycle = None if pred is None else (sensor.name, pred)
-        try:
-            drawn = alignment_figures.pictures(
-                Path(plots),
-                {sensor.name: retrieval.ranks(scores).numpy()},
-                set() if sensor.name in trained else {sensor.name},
-                split,
-                lab.wavelengths,
-                lab.values,
-                cycle,
-                prefix=f"{sensor.name}_",
-            )
-        except OSError as exc:
-            raise UserError(
-                f"cannot write the pictures ({exc.strerror})", plots, "--plots"
-            ) from None
-        out["plots"] = [str(p) for p in drawn]
+        cycle = (sensor.name, pred) if "cycle" in heads else None
+        ranks = retrieval.ranks(retrieval.cosine_scores(emb, lab_emb)).numpy()
+        out["plots"] = eval_pictures(Path(plots), cfg, lab_path, lab, ranks, cycle, out)
     return out
+
+
+def eval_pictures(out_dir: Path, cfg, lab_path, lab, ranks, cycle, out: dict) -> list[str]:
+    """The evaluated sensor's retrieval ranks and, with a cycle head, its reconstructions
+    (`cycle` = (sensor, [N, L] on the lab table's wavelengths)), in `out_dir`."""
+    name = out["sensor"]
+    trained = {Path(p).stem for p in cfg.data.sensor_paths}
+    split = f"{len(lab.values)} spectra of {Path(lab_path).name}, noise {out['noise']:g}, "
+    split += f"epoch {out['epoch']} ({out['checkpoint']})"
+    try:
+        drawn = alignment_figures.pictures(
+            out_dir,
+            {name: ranks},
+            set() if name in trained else {name},
+            split,
+            lab.wavelengths,
+            lab.values,
+            cycle,
+            prefix=f"{name}_",
+        )
+    except OSError as exc:
+        raise UserError(f"cannot write the pictures ({exc.strerror})", out_dir, "--plots") from None
+    return [str(p) for p in drawn]
 
 
 def check_out_dir(path: str | Path, key: str) -> None:
