@@ -1,6 +1,6 @@
 """A re-run where nothing changed, answered from the step cache without a Prefect flow run.
 
-`answer(config)` walks the pipeline with the flow's own code (flows/vae_sae.outcome) on a
+`answer(config, outcome)` walks the pipeline with the flow's own code (flows/vae_sae.outcome) on a
 stand-in for the tasks: each step's cache key comes from the task's own cache policy
 (tasks/caching.StepCache) on the same parameters, and its record is read from the same result
 store the task writes. So there is one cache and one key function. Any miss, a record whose
@@ -110,14 +110,14 @@ def result_store():
     return ResultStore(result_storage=LocalFileSystem(basepath=str(Path(folder))))
 
 
-def answer(config: str) -> dict[str, Any] | None:
-    """The pipeline flow's result for `config` if every step is cached (flow_run_id None)."""
+def answer(config: str, outcome) -> dict[str, Any] | None:
+    """The pipeline flow's result for `config` if every step is cached (flow_run_id None).
+    `outcome(pipeline, steps)` is the flow's own walk (flows/vae_sae.outcome)."""
     try:
         store = result_store()
         if store is None:
             return None
         from alchemi_core.config import pipeline as pl
-        from flows.vae_sae import outcome
 
         return outcome(pl.load_pipeline(config), CachedSteps(store))[0]
     except Miss as exc:

@@ -127,6 +127,8 @@ def vae_then_sae_flow(config: str, refresh: bool = False) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from functools import partial
+
     from flows.cached import answer
     from flows.cli import main as cli_main
 
@@ -136,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         vae_then_sae_flow,
         argv,
         "VAE -> SAE pipeline",
-        cached=answer,
+        cached=partial(answer, outcome=outcome),
     )
 
 

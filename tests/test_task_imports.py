@@ -19,7 +19,7 @@ pipe = pl.load_pipeline({str(ROOT / "configs/pipelines/diamonds.yaml")!r})
 config, files = train.describe({{"config": steps.dump(pipe.vae)}})
 key = caching.step_key("train", config, files)
 steps.extract_config(pipe.vae, pipe.spec.extract)
-assert flows.cached.answer({str(ROOT / "configs/pipelines/diamonds.yaml")!r}) is None  # not run yet
+assert flows.cached.answer({str(ROOT / "configs/pipelines/diamonds.yaml")!r}, flows.vae_sae.outcome) is None  # not run yet
 print(len(key), sorted(files), sorted(m for m in ("torch", "mlflow") if m in sys.modules))
 """
 

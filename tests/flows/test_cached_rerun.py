@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from flows.cached import answer
+from flows.cached import answer as cached_answer
 from flows.cli import FROM_CACHE
-from flows.vae_sae import main, vae_then_sae_flow
+from flows.vae_sae import main, outcome, vae_then_sae_flow
 from tests.flows.conftest import task_runs
+
+
+def answer(config: str):
+    return cached_answer(config, outcome)
 
 
 def flow_run_count() -> int:
