@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,10 @@ import torch
 from alchemi_core import runtime
 from alchemi_core.config.alignment import AlignmentConfig
 from alchemi_core.data import spectral
+from alchemi_core.errors import UserError
 from alchemi_core.spectral import retrieval
 from alchemi_core.training import alignment_eval as ev
+from alchemi_core.training import alignment_figures
 from alchemi_core.training.alignment_load import cpu_runtime, load_run
 
 
@@ -63,8 +66,12 @@ def evaluate(
     noise: float | None = None,
     seed: int = 0,
     which: str = "best",
+    plots: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Sensor->lab retrieval among every spectrum of `lab_path`, and the cycle head's error."""
+    """Sensor->lab retrieval among every spectrum of `lab_path`, and the cycle head's error;
+    with `plots` (a folder), also its pictures there (`plots` in the result lists them)."""
+    if plots is not None:
+        check_out_dir(plots, "--plots")
     cfg, model, ckpt = load_run(run_dir, which)
     rt = cpu_runtime(seed)
     lab = spectral.load_lab(lab_path)
@@ -92,4 +99,44 @@ def evaluate(
     out.update(
         sensor=sensor.name, noise=noise, seed=seed, checkpoint=which, epoch=int(ckpt["epoch"])
     )
+    if plots is not None:
+        cycle = (sensor.name, pred) if "cycle" in heads else None
+        ranks = retrieval.ranks(retrieval.cosine_scores(emb, lab_emb)).numpy()
+        out["plots"] = eval_pictures(Path(plots), cfg, lab_path, lab, ranks, cycle, out)
     return out
+
+
+def eval_pictures(out_dir: Path, cfg, lab_path, lab, ranks, cycle, out: dict) -> list[str]:
+    """The evaluated sensor's retrieval ranks and, with a cycle head, its reconstructions
+    (`cycle` = (sensor, [N, L] on the lab table's wavelengths)), in `out_dir`."""
+    name = out["sensor"]
+    trained = {Path(p).stem for p in cfg.data.sensor_paths}
+    split = f"{len(lab.values)} spectra of {Path(lab_path).name}, noise {out['noise']:g}, "
+    split += f"epoch {out['epoch']} ({out['checkpoint']})"
+    try:
+        drawn = alignment_figures.pictures(
+            out_dir,
+            {name: ranks},
+            set() if name in trained else {name},
+            split,
+            lab.wavelengths,
+            lab.values,
+            cycle,
+            prefix=f"{name}_",
+        )
+    except OSError as exc:
+        raise UserError(f"cannot write the pictures ({exc.strerror})", out_dir, "--plots") from None
+    return [str(p) for p in drawn]
+
+
+def check_out_dir(path: str | Path, key: str) -> None:
+    """A folder pictures can go to (it or its nearest existing parent writable), before any
+    work: a UserError otherwise. Nothing is created here."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError("exists and is not a folder", path, key)
+    parent = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise UserError(f"{parent} is not a folder", path, key)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UserError(f"cannot write in {parent}", path, key)

@@ -14,6 +14,18 @@ from typing import Any
 
 from alchemi_core.errors import RunStateError
 
+_UMASK = os.umask(0o022)  # mkstemp makes 0600 files; outputs get 0666 & ~umask, as open() does
+os.umask(_UMASK)
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it (Linux); else the one seen at import."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return _UMASK
+
 
 @contextlib.contextmanager
 def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
@@ -27,6 +39,8 @@ def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
         yield tmp_path
         with open(tmp_path, "rb") as fh:
             os.fsync(fh.fileno())
+        mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~current_umask()
+        os.chmod(tmp_path, mode)
         os.replace(tmp_path, target)
         fsync_dir(target.parent)
     finally:

@@ -22,6 +22,7 @@ from alchemi_core.config.alignment import load_alignment_config
 from alchemi_core.training import checkpoints
 from flows import report
 from tasks.align import align_eval, align_train
+from tasks.step import limited
 
 EVAL_KEYS = ("top1", "recall_at_5", "mean_rank", "n", "rmse", "sam_deg")
 
@@ -34,7 +35,7 @@ def alignment_flow(
     (default: the config's data.noise)."""
     cfg = load_alignment_config(config)
     dumped = cfg.model_dump(mode="json", by_alias=True)
-    state = align_train.with_options(refresh_cache=refresh or None)(
+    state = limited(align_train).with_options(refresh_cache=refresh or None)(
         dumped, source=config, fresh=refresh, return_state=True
     )
     trained = state.result()

@@ -16,25 +16,34 @@ from alchemi_core.secrets import redact
 from tasks.checkpoint import checkpoint
 from tasks.extract import extract_embeddings
 from tasks.predict import predict
+from tasks.step import limited
+from tasks.tracking import link_runs
 from tasks.train import train
 from tasks.validate import validate
 
 Futures = dict[str, PrefectFuture]
+TASKS = {  # Steps' attribute -> task (flows/cached.py reads the same tasks' cache records)
+    "train": train,
+    "checkpoint": checkpoint,
+    "validate": validate,
+    "extract": extract_embeddings,
+    "predict": predict,
+}
 
 
 class Steps:
-    """The tasks, forced to re-run (cache refreshed) when `refresh` is set."""
+    """The tasks (GPU ones tagged where a limit exists), forced to re-run (cache refreshed) when
+    `refresh` is set. Made inside a flow run; flows/cached.py makes a cache-only stand-in."""
 
     def __init__(self, refresh: bool = False):
         def opt(t):
+            t = limited(t)
             return t.with_options(refresh_cache=True) if refresh else t
 
         self.refresh = refresh
-        self.train = opt(train)
-        self.checkpoint = opt(checkpoint)
-        self.validate = opt(validate)
-        self.extract = opt(extract_embeddings)
-        self.predict = opt(predict)
+        for name, task in TASKS.items():
+            setattr(self, name, opt(task))
+        self.link = link_runs  # bookkeeping: cached, never refreshed
 
 
 def named(task, step: str, cfg: TrainingConfig, stage: str = ""):

@@ -1,8 +1,10 @@
 """VAE -> SAE: train the VAE, extract its embeddings, train the SAE on them, predict if asked.
 
-    python flows/vae_sae.py --config configs/pipelines/penguins_debug.yaml [--refresh]
+    python flows/vae_sae.py --config configs/pipelines/penguins_debug.yaml [--refresh] [--record]
 
 Every step is a cached task (see tasks/caching.py): an unchanged re-run shows every step Cached.
+From the command line, a re-run where nothing changed is answered from those cache records
+without starting Prefect (flows/cached.py); `--record` runs (and records) the flow anyway.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from flows import report
 from flows.params import run_name
 from flows.stages import Steps, resolve, result, submit_predict, submit_sae, submit_vae
 from tasks import forking
-from tasks.tracking import link_runs
 
 
 def run_pipeline(pipe: pl.Pipeline, steps: Steps) -> dict[str, Any]:
@@ -43,7 +44,7 @@ def run_pipeline(pipe: pl.Pipeline, steps: Steps) -> dict[str, Any]:
     return {"results": results, "states": states, "sae_config": sae[0]}
 
 
-def link(pipe: pl.Pipeline, results: dict[str, Any], sae_cfg) -> dict[str, str]:
+def link(pipe: pl.Pipeline, results: dict[str, Any], sae_cfg, steps: Steps) -> dict[str, str]:
     """Tag the SAE's MLflow run with its VAE run and embedding hash; links to both runs."""
     if sae_cfg.mlflow is None or not results["sae"]["train"].get("mlflow_run_id"):
         return {}
@@ -59,7 +60,7 @@ def link(pipe: pl.Pipeline, results: dict[str, Any], sae_cfg) -> dict[str, str]:
         **{f"alchemi.embeddings.{s}.sha256": v["sha256"] for s, v in splits.items()},
     }
     mlflow = step_cfg.dump(sae_cfg)["mlflow"]
-    return link_runs(mlflow, runs, tags)["links"]
+    return steps.link(mlflow, runs, tags)["links"]
 
 
 def summarize(pipe: pl.Pipeline, out: dict[str, Any], links: dict[str, str]) -> str:
@@ -89,6 +90,27 @@ def files(results: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def outcome(pipe: pl.Pipeline, steps: Steps) -> tuple[dict[str, Any], str]:
+    """The flow's result (without its run id) and its summary markdown, from `steps`."""
+    out = run_pipeline(pipe, steps)
+    links = link(pipe, out["results"], out["sae_config"], steps)
+    res = out["results"]
+    result = {
+        "states": out["states"],
+        "vae": {k: v for k, v in res["vae"]["train"].items() if k != "outputs"},
+        "sae": {k: v for k, v in res["sae"]["train"].items() if k != "outputs"},
+        "metrics": {stage: res[stage]["validate"]["metrics"] for stage in res},
+        "embeddings": res["vae"]["extract"]["splits"],
+        "predict": next((r["predict"] for r in res.values() if "predict" in r), None),
+        "links": links,
+        "flow_run_id": None,
+        "files": files(res),
+        "pictures": report.picture_files(run_dirs(res)),
+        "mlflow_uris": [c.mlflow.tracking_uri for c in (pipe.vae, out["sae_config"]) if c.mlflow],
+    }
+    return result, summarize(pipe, out, links)
+
+
 @flow(name="vae-then-sae", flow_run_name=run_name("vae-sae"))
 def vae_then_sae_flow(config: str, refresh: bool = False) -> dict[str, Any]:
     """Run the pipeline in `config` (a pipeline YAML path); `refresh` re-runs every step.
@@ -99,32 +121,24 @@ def vae_then_sae_flow(config: str, refresh: bool = False) -> dict[str, Any]:
     """
     forking.install()
     pipe = pl.load_pipeline(config)
-    out = run_pipeline(pipe, Steps(refresh))
-    links = link(pipe, out["results"], out["sae_config"])
-    create_markdown_artifact(
-        markdown=summarize(pipe, out, links), key="vae-sae-summary", description=pipe.source
-    )
-    res = out["results"]
-    return {
-        "states": out["states"],
-        "vae": {k: v for k, v in res["vae"]["train"].items() if k != "outputs"},
-        "sae": {k: v for k, v in res["sae"]["train"].items() if k != "outputs"},
-        "metrics": {stage: res[stage]["validate"]["metrics"] for stage in res},
-        "embeddings": res["vae"]["extract"]["splits"],
-        "predict": next((r["predict"] for r in res.values() if "predict" in r), None),
-        "links": links,
-        "flow_run_id": str(runtime.flow_run.id),
-        "files": files(res),
-        "pictures": report.picture_files(run_dirs(res)),
-        "mlflow_uris": [c.mlflow.tracking_uri for c in (pipe.vae, out["sae_config"]) if c.mlflow],
-    }
+    result, markdown = outcome(pipe, Steps(refresh))
+    create_markdown_artifact(markdown=markdown, key="vae-sae-summary", description=pipe.source)
+    return {**result, "flow_run_id": str(runtime.flow_run.id)}
 
 
 def main(argv: list[str] | None = None) -> int:
+    from functools import partial
+
+    from flows.cached import answer
     from flows.cli import main as cli_main
 
     return cli_main(
-        __doc__.splitlines()[0], pl.load_pipeline, vae_then_sae_flow, argv, "VAE -> SAE pipeline"
+        __doc__.splitlines()[0],
+        pl.load_pipeline,
+        vae_then_sae_flow,
+        argv,
+        "VAE -> SAE pipeline",
+        cached=partial(answer, outcome=outcome),
     )
 
 

@@ -1,5 +1,6 @@
-"""A fully cached re-run must not pay for torch or MLflow: the flow modules and every step's
-cache key load neither (the steps import them when they actually run)."""
+"""A fully cached re-run must not pay for torch or MLflow: the flow modules, every step's cache
+key and the command line's cache-only answer (flows/cached.py) load neither (the steps import
+them when they actually run)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,13 @@ SCRIPT = f"""
 import sys
 sys.path.insert(0, {str(ROOT)!r})
 from alchemi_core.config import pipeline as pl, steps
-import flows.sweep, flows.vae_sae
+import flows.cached, flows.sweep, flows.vae_sae
 from tasks import caching, train
 pipe = pl.load_pipeline({str(ROOT / "configs/pipelines/diamonds.yaml")!r})
 config, files = train.describe({{"config": steps.dump(pipe.vae)}})
 key = caching.step_key("train", config, files)
 steps.extract_config(pipe.vae, pipe.spec.extract)
+assert flows.cached.answer({str(ROOT / "configs/pipelines/diamonds.yaml")!r}, flows.vae_sae.outcome) is None  # not run yet
 print(len(key), sorted(files), sorted(m for m in ("torch", "mlflow") if m in sys.modules))
 """
 

@@ -26,7 +26,13 @@ def _eval(args: argparse.Namespace) -> int:
     from alchemi_core import align_api
 
     out = align_api.evaluate(
-        args.run, args.lab, args.sensor, noise=args.noise, seed=args.seed, which=args.checkpoint
+        args.run,
+        args.lab,
+        args.sensor,
+        noise=args.noise,
+        seed=args.seed,
+        which=args.checkpoint,
+        plots=args.plots,
     )
     print(json.dumps(out))
     return 0
@@ -54,6 +60,12 @@ def register(sub) -> None:
     e.add_argument("--noise", type=float, default=None, help="default: the run's data.noise")
     e.add_argument("--seed", type=int, default=0, help="seed of the simulated noise")
     e.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    e.add_argument(
+        "--plots",
+        metavar="DIR",
+        default=None,
+        help="also save <sensor>_retrieval_ranks.png and <sensor>_spectra.png in DIR",
+    )
     e.set_defaults(func=_eval)
     p = sub.add_parser("prepare-spectra", help="write earthlib spectra and sensor responses")
     p.add_argument("--out", required=True, help="folder for lab.parquet and sensors/")

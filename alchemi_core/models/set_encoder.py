@@ -151,16 +151,7 @@ class SetEncoder(nn.Module):
         return self.pool(self.encode_tokens(tokens, pad_mask), pad_mask)
 
 
-def build_set_encoder(
-    dim: int,
-    *,
-    depth: int = 2,
-    heads: int = 4,
-    kind: str = "attention",
-    num_queries: int = 1,
-    num_inducing: int = 16,
-    ff_mult: int = 2,
-    dropout: float = 0.0,
-) -> SetEncoder:
-    """The one factory both spectral stacks (alignment towers, MAE) call."""
-    return SetEncoder(dim, depth, heads, kind, num_queries, num_inducing, ff_mult, dropout)
+def build_set_encoder(dim: int, **options) -> SetEncoder:
+    """The one factory both spectral stacks (alignment towers, MAE) call. Options, by keyword:
+    depth, heads, kind ("attention" or "isab_pma"), num_queries, num_inducing, ff_mult, dropout."""
+    return SetEncoder(dim, **options)

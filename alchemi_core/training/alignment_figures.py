@@ -44,7 +44,6 @@ def draw(trainer, folder) -> list[Path]:
 def _draw(trainer, run_dir: Path, which: str) -> list[Path]:
     import torch
 
-    from alchemi_core import plots
     from alchemi_core.spectral import retrieval
     from alchemi_core.training import alignment_eval as ev
     from alchemi_core.training.alignment_load import cpu_runtime, load_run
@@ -66,11 +65,24 @@ def _draw(trainer, run_dir: Path, which: str) -> list[Path]:
         elif cycle is None and "cycle" in heads:
             cycle = (s.name, heads["cycle"].numpy())
     split = f"{len(lab)} validation spectra, epoch {int(ckpt['epoch'])} ({which})"
+    true = trainer.cycle_target(torch.from_numpy(d.val_idx)).numpy()
+    return pictures(run_dir, ranks, held, split, model.cycle_grid.numpy(), true, cycle)
+
+
+def pictures(
+    out_dir: Path, ranks: dict, held: set, split: str, wavelengths, true, cycle, prefix: str = ""
+) -> list[Path]:
+    """retrieval_ranks.png ({sensor: ranks [N]}, `held` the held-out sensors) and, with a
+    cycle head, spectra.png (`cycle` = (sensor, reconstructions [N, L]) of `true` [N, L] on
+    `wavelengths` nm), in `out_dir`, their names prefixed with `prefix`; `split` ends the
+    titles (which spectra, which checkpoint)."""
+    from alchemi_core import plots
+
     out = [
         plots.plot_retrieval_ranks(
             ranks,
-            run_dir / NAMES[0],
-            title=f"Sensor -> lab retrieval ranks, {split}",
+            out_dir / f"{prefix}{NAMES[0]}",
+            title=f"Sensor -> lab retrieval ranks\n{split}",
             held_out=held,
         )
     ]
@@ -78,10 +90,10 @@ def _draw(trainer, run_dir: Path, which: str) -> list[Path]:
         name, rec = cycle
         out.append(
             plots.plot_spectra(
-                model.cycle_grid.numpy(),
-                trainer.cycle_target(torch.from_numpy(d.val_idx)).numpy(),
+                wavelengths,
+                true,
                 rec,
-                run_dir / NAMES[1],
+                out_dir / f"{prefix}{NAMES[1]}",
                 n=SAMPLES,
                 title=f"Cycle head: lab spectrum reconstructed from {name} readings, {split}",
             )

@@ -16,15 +16,16 @@ from alchemi_core.training import checkpoints
 
 
 def load_run(
-    run_dir: str | Path, which: str = "best"
+    run_dir: str | Path, which: str = "best", checkpoint: str | Path | None = None
 ) -> tuple[AlignmentConfig, AlignmentModel, dict]:
-    """The config, model (eval mode, CPU float32) and checkpoint of an alignment run."""
+    """The config, model (eval mode, CPU float32) and checkpoint (`checkpoint`, else the
+    run's `which` one) of an alignment run."""
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.yaml"
     if not cfg_path.is_file():
         raise CheckpointError("not an alignment run folder (no config.yaml)", run_dir)
     cfg = validate(read_yaml(cfg_path), AlignmentConfig, cfg_path)
-    ckpt = checkpoints.load(checkpoints.resolve(run_dir, which))
+    ckpt = checkpoints.load(checkpoint or checkpoints.resolve(run_dir, which))
     if ckpt.get("model_class") != "AlignmentModel":
         raise CheckpointError("not an alignment checkpoint", run_dir)
     model = build_model(cfg, ckpt["lab_wavelengths"], ckpt.get("cycle_wavelengths"))

@@ -5,11 +5,12 @@ finished / refuse), payload (what a checkpoint holds) and session (the per-epoch
 from __future__ import annotations
 
 import logging
+from functools import partial
 from pathlib import Path
 
 from alchemi_core import distributed
 from alchemi_core.io import file_sha256
-from alchemi_core.training import alignment_figures, resume, session
+from alchemi_core.training import alignment_figures, mlflow_spectral, resume, session
 from alchemi_core.training.early_stopping import Tracker
 from alchemi_core.training.identity import config_hash, resolved_config
 from alchemi_core.training.payload import TrainState
@@ -113,7 +114,7 @@ def _fit(trainer, folder: RunFolder, tracker, overwrite: bool) -> dict:
         raise
     folder.write_info(status="finished", checkpoints=folder.checkpoint_hashes())
     alignment_figures.draw(trainer, folder)  # before finish_tracking, which logs the *.png
-    session.finish_tracking(folder, tracker)
+    session.finish_tracking(folder, tracker, partial(mlflow_spectral.alignment, trainer=trainer))
     return {**summary, "best_metric": best.best, "best_epoch": best.best_epoch, **_result(folder)}
 
 

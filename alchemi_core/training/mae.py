@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from alchemi_core.config.loading import load_config
 from alchemi_core.config.mae import MAEConfig
 from alchemi_core.errors import TrainingDiverged
 from alchemi_core.models.mae import MAE
-from alchemi_core.training import mae_bare
+from alchemi_core.training import mae_bare, mlflow_spectral
 from alchemi_core.training.mae_data import Tokens, load_tokens, make_batch, step_generator
 from alchemi_core.training.mae_folder import MAEFolder
 from alchemi_core.training.tracking import NullTracker
@@ -230,7 +231,7 @@ def run_pretrain_mae(
         except BaseException as exc:
             folder.fail(exc)
             raise
-        folder.finish()
+        folder.finish(partial(mlflow_spectral.mae, cfg=cfg, data=data, build=build_model))
         result.rows = folder.rows
         return result
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from alchemi_core.config.mae import TrainCfg
@@ -20,6 +21,11 @@ class Tokens:
     train: torch.Tensor  # [S, num_tokens, token_dim]
     eval: torch.Tensor
     info: dict = field(default_factory=dict)
+    # real spectra: the projector that made the tokens, its wavelengths (nm) and the held-out
+    # spectra (the MLflow model takes spectra: mlflow_spectral.py)
+    projector: SpectralBasisProjector | None = None
+    wavelengths: np.ndarray | None = None
+    eval_spectra: torch.Tensor | None = None
 
 
 def load_tokens(tc: TrainCfg, seed: int, source: str) -> Tokens:
@@ -53,7 +59,7 @@ def load_tokens(tc: TrainCfg, seed: int, source: str) -> Tokens:
         # how much of a spectrum the tokens keep: the ceiling on what the MAE can reconstruct
         "basis_rmse": float(((recon - held) ** 2).mean().sqrt()),
     }
-    return Tokens(tokens_train, tokens_eval, info)
+    return Tokens(tokens_train, tokens_eval, info, proj.eval(), waves, held)
 
 
 def step_generator(seed: int, ratio_index: int, step: int) -> torch.Generator:

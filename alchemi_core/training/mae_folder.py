@@ -110,8 +110,9 @@ class MAEFolder:
     def fail(self, exc: BaseException) -> None:
         session.record_failure(self.folder, self.tracker, exc)
 
-    def finish(self) -> dict[str, Any]:
+    def finish(self, pack=None) -> dict[str, Any]:
+        """`pack`: the MLflow model of the last checkpoint (session.finish_tracking)."""
         f = self.folder
         f.write_info(status="finished", rows=self.rows, checkpoints=f.checkpoint_hashes())
-        session.finish_tracking(f, self.tracker)
+        session.finish_tracking(f, self.tracker, pack)
         return f.info

@@ -1,9 +1,14 @@
 """The final model of a run as an MLflow model (the pytorch flavor, also loadable as pyfunc).
 
-The models take dict batches and return dicts; MLflow's pytorch flavor wants one float tensor
-in and one tensor out. `FlatModel` is that thin wrapper: its input is the data columns side by
-side (numerical, then categorical codes, then embedding columns, in the checkpoint's DataSpec
-order), its output the model's embedding (`embed`: the VAE's encoder mean, the SAE's latents).
+MLflow's pytorch flavor wants one float tensor in and one tensor out. `log_model` logs such a
+module with a signature and an input example (a DataFrame of a few rows). Each run kind says
+what its module is with a `pack(checkpoint) -> (module, example) | None` function, which
+`session.finish_tracking` hands to the tracker:
+- `tabular` (VAE, SAE): the models take dict batches and return dicts; `FlatModel` is the thin
+  wrapper: its input is the data columns side by side (numerical, then categorical codes, then
+  embedding columns, in the checkpoint's DataSpec order), its output the model's embedding
+  (`embed`: the VAE's encoder mean, the SAE's latents);
+- alignment and MAE runs: see mlflow_spectral.py.
 
 Serialization: "pickle" (the flavor's default). Loading needs `alchemi_core` importable (and a
 plugin model's module); in exchange any model the registry can build is logged, including
@@ -61,27 +66,15 @@ def to_batch(x: torch.Tensor, n_num: int, n_cat: int, emb_dim: int) -> dict[str,
 
 def example_input(loader, spec: DataSpec):
     """A few rows of the run's data, as the DataFrame the pyfunc model takes."""
-    import pandas as pd
-
     batch = next(iter(loader))
     keys = [k for k in ("numerical", "categorical", "embeddings") if k in batch]
     x = torch.cat([batch[k][:EXAMPLE_ROWS].float().cpu() for k in keys], dim=1)
-    return pd.DataFrame(x.numpy().astype(np.float32), columns=columns(spec))
+    return frame(x, columns(spec))
 
 
-def log_model(
-    uri: str,
-    run_id: str,
-    checkpoint: str | Path,
-    loader,
-    register: str | None = None,
-    alias: str | None = None,
-) -> str | None:
-    """Log the checkpoint's model to the run (registered as `register`, `alias` pointed at the
-    new version, when given); returns the model URI, None for a model without `embed`."""
-    import mlflow
-    from mlflow.models import infer_signature
-
+def tabular(checkpoint: str | Path, loader):
+    """The pack of a VAE or SAE run: FlatModel of the checkpoint, rows of `loader` as the
+    example; None for a model without `embed`."""
     from alchemi_core.checkpoint_model import load_model
 
     model, ckpt = load_model(checkpoint)
@@ -89,10 +82,33 @@ def log_model(
         log.warning("MLflow model not logged: %s has no embed()", ckpt["model_class"])
         return None
     spec = DataSpec.from_dict(ckpt["data_spec"])
-    flat = FlatModel(model, spec)
-    example = example_input(loader, spec)
+    return FlatModel(model, spec), example_input(loader, spec)
+
+
+def frame(x: torch.Tensor, names: list[str]):
+    """The first EXAMPLE_ROWS rows of `x` [N, C] as the float32 DataFrame the pyfunc takes."""
+    import pandas as pd
+
+    return pd.DataFrame(x[:EXAMPLE_ROWS].float().cpu().numpy().astype(np.float32), columns=names)
+
+
+def log_model(
+    uri: str,
+    run_id: str,
+    module: nn.Module,
+    example,
+    register: str | None = None,
+    alias: str | None = None,
+) -> str:
+    """Log `module` (a float tensor of the `example` DataFrame's columns in, one tensor out) to
+    the run, registered as `register` (with `alias` pointed at the new version) when given;
+    returns the model URI."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    module = module.eval()
     with torch.no_grad():
-        output = flat(torch.tensor(example.to_numpy())).numpy()
+        output = module(torch.tensor(example.to_numpy())).numpy()
     signature = infer_signature(example, output)
     flavor_log = logging.getLogger("mlflow.pytorch")  # its warning about pickle: chosen above
     with _URI_LOCK:
@@ -108,7 +124,7 @@ def log_model(
             with warnings.catch_warnings():  # MLflow's own check of the example: not ours
                 warnings.simplefilter("ignore", UserWarning)
                 info = mlflow.pytorch.log_model(
-                    flat,
+                    module,
                     name="model",
                     run_id=run_id,
                     signature=signature,

@@ -249,25 +249,22 @@ class MLflowTracker:
         self.pending_artifacts.append((str(path), artifact_path))
         self.flush()
 
-    def log_model(self, checkpoint: str | Path, loader) -> str | None:
-        """The checkpoint's model as an MLflow model (see mlflow_model.py); registered when
+    def log_model(self, checkpoint: str | Path, pack) -> str | None:
+        """The MLflow model `pack(checkpoint)` makes (see mlflow_model.py); registered when
         mlflow.register_model_name is set. Skipped while the server is away; never raises."""
         if self.disabled or self.run_id is None or (self.offline and not self._reachable()):
             return None
         from alchemi_core.training.mlflow_model import log_model
 
         try:
+            packed = pack(checkpoint)
+            if packed is None:
+                return None
             cfg = self.cfg
             uri = log_model(
-                self.uri,
-                self.run_id,
-                checkpoint,
-                loader,
-                cfg.register_model_name,
-                cfg.register_alias,
+                self.uri, self.run_id, *packed, cfg.register_model_name, cfg.register_alias
             )
-            if uri:
-                self.client.set_tag(self.run_id, "alchemi.model_uri", uri)
+            self.client.set_tag(self.run_id, "alchemi.model_uri", uri)
             return uri
         except Exception as exc:  # noqa: BLE001 - the model is a convenience, the run is done
             log.warning("MLflow: could not log the model (%s)", _short(exc))

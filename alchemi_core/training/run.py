@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from alchemi_core import assembly, distributed
 from alchemi_core.assembly import Built
-from alchemi_core.training import figures, resume, session
+from alchemi_core.training import figures, mlflow_model, resume, session
 from alchemi_core.training.run_dir import RunFolder
 from alchemi_core.training.tracking import NullTracker, flatten
 
@@ -97,7 +98,7 @@ def _execute(b: Built, folder: RunFolder, tracker, overwrite: bool) -> TrainResu
     checkpoint = folder.best_checkpoint() or folder.last_checkpoint()
     figures.draw(folder.path, checkpoint and str(checkpoint), b.val_loader or b.train_loader, b.cfg)
     fill_result(result, run)
-    session.finish_tracking(folder, tracker, b.train_loader)
+    session.finish_tracking(folder, tracker, partial(mlflow_model.tabular, loader=b.train_loader))
     return result
 
 

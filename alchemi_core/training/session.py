@@ -111,9 +111,10 @@ def resend_metrics(folder: RunFolder, tracker, rows: list[dict]) -> None:
             tracker.log_metrics(m, step=int(m["epoch"]))
 
 
-def finish_tracking(folder: RunFolder, tracker, loader=None) -> None:
+def finish_tracking(folder: RunFolder, tracker, pack=None) -> None:
     """Artifacts (config, metrics, the pictures, the best or last checkpoint), the MLflow model
-    of that checkpoint when the run's `loader` is given (its input example), then FINISHED."""
+    of that checkpoint when `pack` is given (pack(checkpoint) -> (module, input example), see
+    mlflow_model.py), then FINISHED."""
     for name in ("config.yaml", "metrics.jsonl"):
         if (folder.path / name).exists():
             tracker.log_artifact(folder.path / name)
@@ -122,8 +123,8 @@ def finish_tracking(folder: RunFolder, tracker, loader=None) -> None:
     checkpoint = folder.best_checkpoint() or folder.last_checkpoint()
     if checkpoint:
         tracker.log_artifact(str(checkpoint), "checkpoints")
-        if loader is not None:
-            tracker.log_model(checkpoint, loader)
+        if pack is not None:
+            tracker.log_model(checkpoint, pack)
     tracker.finish("FINISHED")
     folder.write_info(**tracking_state(folder, tracker))
 

@@ -24,7 +24,7 @@ class Tracker(Protocol):
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None: ...
 
-    def log_model(self, checkpoint: str | Path, loader) -> str | None: ...
+    def log_model(self, checkpoint: str | Path, pack) -> str | None: ...
 
     def set_tags(self, tags: dict[str, str]) -> None: ...
 
@@ -48,7 +48,7 @@ class NullTracker:
     def log_artifact(self, path, artifact_path=None):
         pass
 
-    def log_model(self, checkpoint, loader):
+    def log_model(self, checkpoint, pack):
         return None
 
     def set_tags(self, tags):

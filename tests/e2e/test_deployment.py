@@ -28,6 +28,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def server_env(tmp_path: Path, port: int, **extra: str) -> dict:
+    """The environment of a test's own `prefect server`, its workers and its CLI calls."""
+    return {
+        **os.environ,
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_ENABLED": "false",
+        "PREFECT_WORKER_QUERY_SECONDS": "2",
+        "PYTHONUNBUFFERED": "1",  # worker logs reach the file before a SIGKILL
+        "PREFECT_CLI_PROMPT": "false",
+        "OMP_NUM_THREADS": "1",
+        **extra,
+    }
+
+
 def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 150) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -79,17 +95,7 @@ def pipeline(tmp_path, penguins_dir) -> Path:
 def test_deployment_run_of_vae_sae_flow_completes(tmp_path, pipeline):
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "PREFECT_API_URL": api,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "PREFECT_WORKER_QUERY_SECONDS": "2",
-        "PYTHONUNBUFFERED": "1",  # worker logs reach the file before a SIGKILL
-        "PREFECT_CLI_PROMPT": "false",
-        "OMP_NUM_THREADS": "1",
-    }
+    env = server_env(tmp_path, port)
     server = start(
         [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         env,

@@ -5,7 +5,6 @@ run at a time each), so the two trials with different VAEs run at once on differ
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 
@@ -13,7 +12,15 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, debug_config_dict
-from tests.e2e.test_deployment import PREFECT, free_port, run, start, stop, wait_healthy
+from tests.e2e.test_deployment import (
+    PREFECT,
+    free_port,
+    run,
+    server_env,
+    start,
+    stop,
+    wait_healthy,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -59,18 +66,8 @@ def test_sweep_trials_run_as_deployment_runs_on_two_workers(tmp_path, penguins_d
         )
     )
     port = free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "PREFECT_WORKER_QUERY_SECONDS": "2",
-        "PYTHONUNBUFFERED": "1",  # worker logs reach the file before a SIGKILL
-        "PREFECT_CLI_PROMPT": "false",
-        "OMP_NUM_THREADS": "1",
-        "ALCHEMI_CACHE_STORAGE": str(tmp_path / "cache"),  # what every worker mounts
-    }
+    # ALCHEMI_CACHE_STORAGE: what every worker mounts
+    env = server_env(tmp_path, port, ALCHEMI_CACHE_STORAGE=str(tmp_path / "cache"))
     server = start(
         [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         env,

@@ -9,15 +9,11 @@ Only rank 0 writes; a killed 2-rank run resumes to the same weights.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 import torch
 
-from tests.spectral.helpers import ROOT, tiny_config
+from tests.ddp_checks import check_two_ranks_and_resume, metrics, weights
+from tests.spectral.helpers import tiny_config
 
 EPOCHS = 2
 
@@ -42,21 +38,6 @@ def config(tmp_path, name: str, batch: int) -> str:
     return str(tiny_config(tmp_path / name, tmp_path / "runs", **changes))
 
 
-def align_train(cfg: str, *args: str, failpoint: str = "") -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "ALCHEMI_PLOTS": "0"}
-    env["ALCHEMI_FAILPOINT"] = failpoint
-    cmd = [sys.executable, "-m", "alchemi_core.cli", "align", "train", "--config", cfg, *args]
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
-
-
-def weights(run) -> dict[str, torch.Tensor]:
-    return torch.load(run / "checkpoints" / "last_model.pt", weights_only=False)["model_state"]
-
-
-def metrics(run) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-
-
 def assert_same_training(a, b) -> None:
     wa, wb = weights(a), weights(b)
     assert wa.keys() == wb.keys()
@@ -77,29 +58,10 @@ def assert_same_training(a, b) -> None:
 
 @pytest.mark.slow
 def test_two_ranks_at_half_batch_match_one_rank_and_a_killed_run_resumes(tmp_path):
-    one = align_train(config(tmp_path, "one", 16))
-    assert one.returncode == 0, one.stderr[-3000:]
-    two = align_train(config(tmp_path, "two", 8), "--nproc", "2")
-    assert two.returncode == 0, two.stderr[-3000:]
-    runs = tmp_path / "runs"
-    assert_same_training(runs / "one", runs / "two")
+    def command(name: str, batch: int) -> list[str]:
+        return ["align", "train", "--config", config(tmp_path, name, batch)]
 
-    # Written once: one result printed, one line per epoch, the folder lock released.
-    assert two.stdout.count('"run_dir"') == 1
-    assert "in use by pid" not in two.stderr
-    assert sorted(p.name for p in (runs / "two" / "checkpoints").iterdir()) == ["last_model.pt"]
-    info = json.loads((runs / "two" / "run.json").read_text())
-    assert info["status"] == "finished" and info["epoch"] == EPOCHS
-
-    # Killed (rank 0, SIGKILL) after the checkpoint of epoch 1; the same command resumes.
-    cfg = config(tmp_path, "killed", 8)
-    killed = align_train(cfg, "--nproc", "2", failpoint="epoch.saved:1")
-    assert killed.returncode != 0
-    assert json.loads((runs / "killed" / "run.json").read_text())["status"] == "running"
-    resumed = align_train(cfg, "--nproc", "2")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert json.loads(resumed.stdout[resumed.stdout.index("{") :])["resumed_from_epoch"] == 1
-    assert_same_training(runs / "two", runs / "killed")
+    check_two_ranks_and_resume(command, tmp_path / "runs", assert_same_training, EPOCHS)
 
 
 def test_a_bad_config_fails_before_any_rank_starts(tmp_path, capsys):

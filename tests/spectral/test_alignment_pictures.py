@@ -1,15 +1,19 @@
 """An alignment run's pictures: in the run folder, valid images, logged to MLflow; none with
-ALCHEMI_PLOTS=0; a plotting problem leaves the run finished."""
+ALCHEMI_PLOTS=0; a plotting problem leaves the run finished. `align eval --plots DIR`: the
+evaluated sensor's pictures in DIR, stdout still one JSON object; a bad DIR is exit 2."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
+import pytest
 from matplotlib.image import imread
 from mlflow.tracking import MlflowClient
 
 from alchemi_core import align_api
+from alchemi_core.cli import main
 from tests.spectral.helpers import tiny_config
 
 PICTURES = {"curves.png", "retrieval_ranks.png", "spectra.png"}
@@ -53,3 +57,47 @@ def test_no_pictures_when_turned_off_and_no_failure_when_plotting_breaks(
         assert align_api.train(cfg)["status"] == "finished"
     assert "could not draw the alignment pictures: no canvas" in caplog.text
     assert [p.name for p in (tmp_path / "broken/align_debug").glob("*.png")] == ["curves.png"]
+
+
+def valid_png(path) -> None:
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+    image = imread(path)
+    assert image.ndim == 3 and image.shape[0] > 200 and image.shape[1] > 300
+    assert np.ptp(image[..., :3]) > 0.5
+
+
+def test_align_eval_plots(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ALCHEMI_PLOTS", "0")  # the run's own pictures: not needed here
+    cfg = tiny_config(tmp_path / "d", tmp_path / "runs", **{"trainer.epochs": 1})
+    run = align_api.train(cfg)["run_dir"]
+    capsys.readouterr()
+    args = ["--run", run, "--lab", str(tmp_path / "d/lab.csv")]
+    args += ["--sensor", str(tmp_path / "d/unseen.csv")]
+    out_dir = tmp_path / "plots/eval"
+    assert main(["align", "eval", *args, "--plots", str(out_dir)]) == 0
+    stdout = capsys.readouterr().out
+    assert stdout.count("\n") == 1  # one JSON object, one line
+    out = json.loads(stdout)
+    names = ["unseen_retrieval_ranks.png", "unseen_spectra.png"]
+    assert sorted(p.name for p in out_dir.iterdir()) == names
+    assert out.pop("plots") == [str(out_dir / n) for n in names]
+    for name in names:
+        valid_png(out_dir / name)
+    plain = align_api.evaluate(run, tmp_path / "d/lab.csv", tmp_path / "d/unseen.csv")
+    assert "plots" not in plain and plain == out  # the option changes no number
+
+
+def test_align_eval_bad_plots_folder_is_one_line_exit_2(tmp_path, capsys):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep")
+    args = ["align", "eval", "--run", str(tmp_path), "--lab", "x", "--sensor", "y"]
+    for bad, why in ((a_file, "exists and is not a folder"), (a_file / "sub", "is not a folder")):
+        assert main([*args, "--plots", str(bad)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {bad}: --plots: ") and why in err
+        assert err.count("\n") == 1
+    assert a_file.read_text() == "keep" and sorted(tmp_path.iterdir()) == [a_file]
+    with pytest.raises(SystemExit) as done:
+        main(["align", "eval", "--help"])
+    assert done.value.code == 0
+    assert "--plots DIR" in capsys.readouterr().out
