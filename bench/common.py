@@ -75,11 +75,12 @@ def row(
 ) -> dict:
     """One result: figures in `unit`, ratio = alchemi / baseline unless given, and whether
     the target (">= x" or "<= x"; None = reported only) is met."""
-    ratio = alchemi / baseline if ratio is None else ratio
+    baseline, alchemi = float(baseline), float(alchemi)
+    ratio = float(alchemi / baseline if ratio is None else ratio)
     met = None
     if target:
         op, value = target.split()
-        met = ratio >= float(value) if op == ">=" else ratio <= float(value)
+        met = bool(ratio >= float(value) if op == ">=" else ratio <= float(value))
     return {
         "case": case,
         "baseline": round(baseline, 4),
