@@ -27,6 +27,7 @@ from alchemi_core.config import trials as tr
 from alchemi_core.errors import AlchemiError
 from alchemi_core.io import canonical_json, write_text
 from alchemi_core.plots import plot_sweep
+from alchemi_core.plots.common import enabled as plots_enabled
 from alchemi_core.sweep_results import failed_row, rank, table, trial_row, write_csv
 from flows import dispatch, report
 from flows.params import run_name
@@ -144,7 +145,10 @@ def log_results(config: str, cfg: sw.SweepConfig, trials: list[tr.Trial], out: d
 
 
 def objective_plot(rows: list[dict], metric: str, out: Path, best: dict | None) -> Path | None:
-    """The objective against each swept parameter; a plotting problem is only a warning."""
+    """The objective against each swept parameter (none under ALCHEMI_PLOTS=0); a plotting
+    problem is only a warning."""
+    if not plots_enabled():
+        return None
     trials = [{"params": r["params"], "value": r["metrics"].get(metric)} for r in rows]
     top = {"params": best["params"], "value": best["metrics"][metric]} if best else None
     try:

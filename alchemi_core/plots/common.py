@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from alchemi_core.io import atomic_write
 
 DPI = 90
+
+
+def enabled() -> bool:
+    """Pictures are drawn unless ALCHEMI_PLOTS=0 (every run's, alignment's and sweeps')."""
+    return os.environ.get("ALCHEMI_PLOTS", "1") != "0"
 
 
 def figure(width: float, height: float):

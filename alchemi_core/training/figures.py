@@ -11,18 +11,15 @@ rows. A plotting problem never fails a finished run: it is a warning.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 
+from alchemi_core.plots.common import enabled
+
 log = logging.getLogger("alchemi")
 MAX_ROWS = 5000
 NAMES = ("curves.png", "embedding_map.png", "latent_firing.png")
-
-
-def enabled() -> bool:
-    return os.environ.get("ALCHEMI_PLOTS", "1") != "0"
 
 
 def draw(run_dir: Path, checkpoint: str | None, loader, cfg) -> list[Path]:

@@ -11,7 +11,8 @@ from flows.sweep import sweep_flow
 from tests.flows.conftest import task_runs
 
 
-def test_sweep_trains_the_vae_once_for_four_sae_trials(make_pipeline, tmp_path):
+def test_sweep_trains_the_vae_once_for_four_sae_trials(make_pipeline, tmp_path, monkeypatch):
+    monkeypatch.setenv("ALCHEMI_PLOTS", "1")  # the sweep's picture (the runs' are drawn too)
     pipe = make_pipeline(mlflow=True)
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(
@@ -57,3 +58,16 @@ def test_sweep_trains_the_vae_once_for_four_sae_trials(make_pipeline, tmp_path):
     again = sweep_flow(str(sweep))
     states = {s for r in again["rows"] for s in r["states"].values()}
     assert states == {"Cached"}
+
+
+def test_no_sweep_picture_under_alchemi_plots_0(tmp_path, monkeypatch):
+    from flows.sweep import objective_plot
+
+    rows = [
+        {"params": {"sae.lr": lr}, "metrics": {"sae.val_loss": v}} for lr, v in [(1, 2), (3, 1)]
+    ]
+    monkeypatch.setenv("ALCHEMI_PLOTS", "0")
+    assert objective_plot(rows, "sae.val_loss", tmp_path / "a.png", rows[1]) is None
+    assert not (tmp_path / "a.png").exists()
+    monkeypatch.setenv("ALCHEMI_PLOTS", "1")
+    assert objective_plot(rows, "sae.val_loss", tmp_path / "b.png", rows[1]) == tmp_path / "b.png"
