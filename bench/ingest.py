@@ -8,6 +8,10 @@ and int64 category codes [n, 4] in cardinalities.json's numbering.
   pandas   read_csv / read_parquet, .to_numpy(float32), pd.Categorical codes
   alchemi  alchemi_core.data.tabular.read_tabular (what TabularDataLoader runs)
 Time: median of interleaved rounds; target <= 1.2x the faster bare side (--quick: 200k rows).
+Threads: every side runs in this one process with common.py's pins (torch 1, pyarrow's CPU and
+I/O pools 1). pandas' C parser uses one thread; bare pyarrow parses on its 1-thread pool (its
+I/O thread reads ahead); alchemi reads with use_threads=False, as `alchemi train` does whatever
+global.threads says (that setting sets torch's threads only), so alchemi gets no extra thread.
 Peak memory, always at 1M rows (at 200k the libraries' fixed reserve dominates): each
 side runs in a fresh process, reads a 1,000-row file of the same kind first (the libraries'
 one-time set-up: thread pools, allocator arenas), then the peak RSS is reset and its rise over
@@ -117,7 +121,7 @@ def peak(side: str, path: Path, cards_path: Path) -> tuple[int, int]:
 
 
 def run(quick: bool = False) -> list[dict]:
-    rows_n, rounds = (200_000, 3) if quick else (PEAK_ROWS, 3)  # 3: a median, not a mean
+    rows_n, rounds = (200_000, 3) if quick else (PEAK_ROWS, 5)  # 5: a steadier median when shared
     out = []
     with tempfile.TemporaryDirectory(prefix="alchemi-bench-ingest-") as tmp:
         csv, parquet, cards = make(Path(tmp), rows_n)
