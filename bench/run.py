@@ -7,7 +7,8 @@ pyarrow / pandas / sha256sum, never calling alchemi's model or loss), warms up, 
 the two sides interleaved and takes the median. Ratio = alchemi / baseline in the case's unit;
 the target says which way is better. Threads are pinned to the same count on both sides
 (bench/common.py). Absolute figures depend on the machine and its load; the ratios are the
-result. A case whose module is missing (the optional quality, mae_speed and alignment_quality cases)
+result. Each case runs in a process of its own, so no threads, caches or memory of one case
+weigh on the next (`--in-process` runs them all in this one). A case whose module is missing (the optional quality, mae_speed and alignment_quality cases)
 is listed as skipped; a case that fails is listed with its error and the exit status is 1.
 """
 
@@ -17,7 +18,9 @@ import argparse
 import importlib
 import json
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -60,11 +63,37 @@ def run_case(name: str, quick: bool, named: bool) -> list[dict]:
     return rows
 
 
+def in_process(name: str, quick: bool, named: bool, failed: list[str]) -> list[dict]:
+    try:
+        return run_case(name, quick, named)
+    except Exception as exc:  # noqa: BLE001  one failing case does not hide the others
+        traceback.print_exc()
+        failed.append(name)
+        return [common.skipped(name, f"failed: {type(exc).__name__}: {exc}")]
+
+
+def in_child(name: str, quick: bool, named: bool, failed: list[str]) -> list[dict]:
+    """The case in a fresh process: no threads, caches or memory left by the cases before."""
+    if quick and name in FULL_ONLY and not named:
+        return run_case(name, quick, named)  # the "full mode only" row, nothing to run
+    with tempfile.TemporaryDirectory(prefix="alchemi-bench-case-") as tmp:
+        out = Path(tmp) / "rows.json"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--only", name, "--out", str(out)]
+        done = subprocess.run(cmd + (["--quick"] if quick else []), stdout=subprocess.DEVNULL)
+        if done.returncode != 0:
+            failed.append(name)
+        if not out.exists():
+            return [common.skipped(name, f"failed: its process exited {done.returncode}")]
+        return json.loads(out.read_text())["rows"]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes, few rounds (< 2 min)")
     p.add_argument("--only", default="", help="comma-separated cases: " + ", ".join(CASES))
     p.add_argument("--out", default=str(HERE / "results.json"))
+    p.add_argument("--in-process", action="store_true",
+                   help="run every case in this process (default: each in its own)")  # fmt: skip
     args = p.parse_args(argv)
     names = [n for n in args.only.split(",") if n] or list(CASES)
     unknown = [n for n in names if n not in CASES]
@@ -75,12 +104,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         start = time.perf_counter()
         print(f"-- {name} ...", file=sys.stderr, flush=True)
-        try:
-            got = run_case(name, args.quick, bool(args.only))
-        except Exception as exc:  # noqa: BLE001  one failing case does not hide the others
-            traceback.print_exc()
-            failed.append(name)
-            got = [common.skipped(name, f"failed: {type(exc).__name__}: {exc}")]
+        if args.in_process or len(names) == 1:
+            got = in_process(name, args.quick, bool(args.only), failed)
+        else:
+            got = in_child(name, args.quick, bool(args.only), failed)
         rows += got
         print(f"   {name}: {time.perf_counter() - start:.0f}s", file=sys.stderr, flush=True)
     seconds = time.perf_counter() - t0
