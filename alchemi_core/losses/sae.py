@@ -30,9 +30,10 @@ class SAELoss(Loss):
         self.reset()
 
     def reset(self) -> None:
-        self._fired: torch.Tensor | None = None
+        # Epoch column sums (plain dict: in-place adds, no nn.Module.__setattr__ per batch):
+        # act (per latent, its positive parts; fired iff > 0), sse, sx, sxx; n rows.
+        self._stats: dict[str, torch.Tensor] = {}
         self._n = 0
-        self._sse = self._sx = self._sxx = None
 
     def forward(self, out: dict, batch: Batch) -> dict[str, torch.Tensor]:
         x, x_hat, f = _f32(out["input"]), _f32(out["reconstruction"]), _f32(out["latents"])
@@ -40,9 +41,10 @@ class SAELoss(Loss):
         mse = err.mean()
         sparsity = (f * _f32(out["decoder_norms"])).sum(dim=1).mean()
         with torch.no_grad():  # epoch statistics, accumulated in place: no graph, few ops
-            active = f > 0
-            self._accumulate(x, err, active)
-            l0 = active.sum() / x.shape[0]
+            pos = torch.relu(f)  # a latent fires where it is > 0 (identity on ReLU latents)
+            self._accumulate(x, err, pos)
+            # sign(pos) is 1 where f > 0, else 0: a float count, far cheaper than (f > 0).sum()
+            l0 = torch.sign(pos).sum() / x.shape[0]
         return {
             "loss": mse + self.sparsity_weight * sparsity,
             "reconstruction_loss": mse.detach(),
@@ -50,32 +52,32 @@ class SAELoss(Loss):
             "l0": l0,
         }
 
-    def _accumulate(self, x: torch.Tensor, err: torch.Tensor, active: torch.Tensor) -> None:
-        fired = active.any(dim=0)
-        if self._fired is None:
-            self._fired = fired
-            self._sse, self._sx, self._sxx = err.sum(0), x.sum(0), (x * x).sum(0)
+    def _accumulate(self, x: torch.Tensor, err: torch.Tensor, pos: torch.Tensor) -> None:
+        """Column sums. A latent fired in the epoch iff its sum of positive parts is > 0: one
+        sum, where (f > 0).any(0) plus an or costs ~10x more per batch on a CPU."""
+        sums = {"act": pos.sum(0), "sse": err.sum(0), "sx": x.sum(0), "sxx": (x * x).sum(0)}
+        if not self._stats:
+            self._stats = sums
         else:
-            self._fired |= fired
-            self._sse += err.sum(0)
-            self._sx += x.sum(0)
-            self._sxx += (x * x).sum(0)
+            for k, v in sums.items():
+                self._stats[k].add_(v)
         self._n += x.shape[0]
 
     def sync(self, reduce_sum) -> None:
-        if self._fired is None:
+        if not self._stats:
             return
-        self._fired = reduce_sum(self._fired.float()) > 0
-        self._sse, self._sx, self._sxx = (reduce_sum(t) for t in (self._sse, self._sx, self._sxx))
-        self._n = int(reduce_sum(torch.tensor(float(self._n), device=self._sse.device)).item())
+        self._stats = {k: reduce_sum(v) for k, v in self._stats.items()}
+        device = self._stats["sse"].device
+        self._n = int(reduce_sum(torch.tensor(float(self._n), device=device)).item())
 
     def epoch_metrics(self) -> dict[str, float]:
-        if self._fired is None:
+        if not self._stats:
             return {}
-        sst = (self._sxx - self._sx.pow(2) / self._n).sum().clamp_min(1e-12)
+        s = self._stats
+        sst = (s["sxx"] - s["sx"].pow(2) / self._n).sum().clamp_min(1e-12)
         return {
-            "dead_fraction": 1.0 - self._fired.float().mean().item(),
-            "fve": (1.0 - self._sse.sum() / sst).item(),
+            "dead_fraction": 1.0 - (s["act"] > 0).float().mean().item(),
+            "fve": (1.0 - s["sse"].sum() / sst).item(),
         }
 
 
