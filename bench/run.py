@@ -7,8 +7,9 @@ pyarrow / pandas / sha256sum, never calling alchemi's model or loss), warms up, 
 the two sides interleaved and takes the median. Ratio = alchemi / baseline in the case's unit;
 the target says which way is better. Threads are pinned to the same count on both sides
 (bench/common.py). Absolute figures depend on the machine and its load; the ratios are the
-result. Each case runs in a process of its own, so no threads, caches or memory of one case
-weigh on the next (`--in-process` runs them all in this one). A case whose module is missing (the optional quality, mae_speed and alignment_quality cases)
+result. In full mode each case runs in a process of its own, so no threads, caches or memory
+of one case weigh on the next (`--in-process` runs them all in this one; --quick always does, to
+stay under two minutes). A case whose module is missing (the optional quality, mae_speed and alignment_quality cases)
 is listed as skipped; a case that fails is listed with its error and the exit status is 1.
 """
 
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="", help="comma-separated cases: " + ", ".join(CASES))
     p.add_argument("--out", default=str(HERE / "results.json"))
     p.add_argument("--in-process", action="store_true",
-                   help="run every case in this process (default: each in its own)")  # fmt: skip
+                   help="run every case in this process (full mode default: each in its own)")  # fmt: skip
     args = p.parse_args(argv)
     names = [n for n in args.only.split(",") if n] or list(CASES)
     unknown = [n for n in names if n not in CASES]
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         start = time.perf_counter()
         print(f"-- {name} ...", file=sys.stderr, flush=True)
-        if args.in_process or len(names) == 1:
+        if args.in_process or args.quick or len(names) == 1:  # quick: no process starts
             got = in_process(name, args.quick, bool(args.only), failed)
         else:
             got = in_child(name, args.quick, bool(args.only), failed)
