@@ -24,6 +24,7 @@ from alchemi_core import builders, runtime
 from alchemi_core.checkpoint_model import load_model
 from alchemi_core.config.checks import check_inference, check_training
 from alchemi_core.errors import CheckpointError, DataError
+from alchemi_core.losses import column_norms
 from alchemi_core.training import identity
 from alchemi_core.training.early_stopping import EarlyStopper, Tracker
 from alchemi_core.training.payload import TrainState
@@ -48,6 +49,7 @@ class Built:
     scheduler: Any
     resolved: dict
     config_hash: str
+    column_norms: dict | None = None  # each column's trivial loss on the train split
 
 
 # Seeding and weight init use the global RNGs: one build at a time, so concurrent trials in
@@ -76,6 +78,7 @@ def _build(cfg, source: str, cli_seed: int | None) -> Built:
     loss = builders.build_loss(cfg.train.loss, source, "train.loss")
     val_loss = builders.build_loss(cfg.val.loss, source, "val.loss") if cfg.val else None
     builders.check_metric_names(cfg, loss, val_loss, source)
+    norms = fit_losses(train_loader, loss, val_loss)
     optimizer = builders.build_optimizer(cfg.train.optimizer_config, model.parameters(), source)
     scheduler = builders.build_scheduler(cfg.train.scheduler, optimizer, source)
     resolved = identity.resolved_config(cfg, rt, params)
@@ -87,8 +90,19 @@ def _build(cfg, source: str, cli_seed: int | None) -> Built:
     run_id = identity.config_hash(resolved, identity.input_hashes(cfg))
     return Built(
         cfg, source, rt, train_loader, val_loader, model, params, loss, val_loss, optimizer,
-        scheduler, resolved, run_id,
+        scheduler, resolved, run_id, norms,
     )  # fmt: skip
+
+
+def fit_losses(train_loader, *losses) -> dict | None:
+    """Losses that scale columns by their trivial loss (set_norms) get the train split's."""
+    if not any(hasattr(f, "set_norms") for f in losses if f is not None):
+        return None
+    norms = column_norms.loader_norms(train_loader, list(train_loader.spec.categorical.values()))
+    for f in losses:
+        if hasattr(f, "set_norms"):
+            f.set_norms(norms)
+    return norms
 
 
 def build_tracker(mlflow, on_unreachable: str | None = None):
@@ -142,6 +156,7 @@ def checkpoint_meta(b: Built) -> dict[str, Any]:
         "data_spec": b.train_loader.spec.to_dict(),
         "config": b.resolved,
         "config_hash": b.config_hash,
+        **({"column_norms": b.column_norms} if b.column_norms else {}),
     }
 
 

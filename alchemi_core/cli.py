@@ -22,6 +22,9 @@ from alchemi_core.commands import (
 from alchemi_core.errors import AlchemiError, UserError
 from alchemi_core.secrets import scrub
 
+# prepare-data's data sets (alchemi_core.data.prepare.DATASETS, not imported here: pandas is slow)
+DATASET_NAMES = ["penguins", "diamonds", "ofp", "medexp", "txhousing", "computers"]
+
 
 def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     from alchemi_core.progress import setup_logging as setup
@@ -95,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     _inference_parser(sub, "extract", "write embeddings of train/val/test")
     _inference_parser(sub, "predict", "write predictions (and metrics) for the test split")
     d = sub.add_parser("prepare-data", help="write the example data set's splits")
-    d.add_argument("--dataset", required=True, choices=["penguins", "diamonds", "ofp", "medexp"])
+    d.add_argument("--dataset", required=True, choices=DATASET_NAMES)
     d.add_argument("--out", required=True, help="folder for train/val/test files")
     d.add_argument("--format", choices=["csv", "parquet"], default="csv")
     d.add_argument("--seed", type=int, default=0)

@@ -20,7 +20,7 @@ import torch
 
 POOL = pa.system_memory_pool()  # freed buffers go back to malloc, where torch can reuse them
 BATCH_ROWS = 1 << 16
-CHUNK = 1 << 22  # bytes of CSV parsed at a time
+CHUNK = 1 << 17  # bytes of CSV parsed at a time: 128 KB stays in cache (4 MB parsed ~2x slower)
 
 
 class Unusual(Exception):
