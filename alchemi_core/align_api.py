@@ -13,6 +13,7 @@ from alchemi_core import runtime
 from alchemi_core.config.alignment import AlignmentConfig
 from alchemi_core.data import spectral
 from alchemi_core.errors import UserError
+from alchemi_core.output_plan import OutputPlan
 from alchemi_core.spectral import retrieval
 from alchemi_core.training import alignment_eval as ev
 from alchemi_core.training import alignment_figures
@@ -76,6 +77,10 @@ def evaluate(
     rt = cpu_runtime(seed)
     lab = spectral.load_lab(lab_path)
     sensor = spectral.load_sensor(sensor_path)
+    if plots is not None:  # the output policy, before any work: nothing of the inputs replaced
+        plan = OutputPlan(None, {"--lab": lab_path, "--sensor": sensor_path, "--run": run_dir})
+        for name in alignment_figures.NAMES:
+            plan.add(Path(plots) / f"{sensor.name}_{name}", "--plots")
     matrix = torch.from_numpy(spectral.band_matrix(sensor, lab.wavelengths)).float()
     values = torch.from_numpy(lab.values)
     gen = torch.Generator().manual_seed(seed)

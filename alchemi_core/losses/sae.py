@@ -20,6 +20,7 @@ class SAELoss(Loss):
     (latents that never fired) and the fraction of variance explained (FVE).
     """
 
+    reads = ("input", "reconstruction", "latents", "decoder_norms")  # model outputs it needs
     metric_names = ("reconstruction_loss", "sparsity_loss", "l0", "dead_fraction", "fve")
 
     def __init__(self, sparsity_weight: float = 0.01):

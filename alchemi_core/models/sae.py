@@ -29,6 +29,8 @@ class SAEParams(Params):
 
 @register_model("SAE", params=SAEParams)
 class SAE(nn.Module):
+    output_keys = ("input", "latents", "reconstruction", "decoder_norms")
+
     def __init__(self, input_dim: int, hidden_dim: int, sparsity_weight: float = 0.0):
         super().__init__()
         self.input_dim = input_dim
