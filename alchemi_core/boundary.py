@@ -11,10 +11,13 @@ Every line is scrubbed of secrets. The output policy (outputs.py) raises UserErr
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
 import sys
 import traceback
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from alchemi_core.errors import AlchemiError, UserError
 from alchemi_core.secrets import scrub
@@ -64,6 +67,24 @@ def as_user_error(exc: BaseException) -> UserError | None:
         if isinstance(e, OSError) and e.errno in OS_PROBLEMS:
             return os_user_error(e)
     return None
+
+
+def _under(path: str, folder: str | Path) -> bool:
+    real, top = os.path.realpath(path), os.path.realpath(folder)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
+
+
+@contextlib.contextmanager
+def writing_under(folder: str | Path, source: str | None, key: str) -> Iterator[None]:
+    """OS errors on files under `folder` (a run's output_dir) as UserErrors at `key` of
+    `source`: `error: cfg.yaml: experiment.output_dir: <file>: no space left on the device`."""
+    try:
+        yield
+    except OSError as exc:
+        name = exc.filename
+        if exc.errno not in OS_PROBLEMS or not isinstance(name, str) or not _under(name, folder):
+            raise
+        raise UserError(f"{name}: {os_user_error(exc).message}", source, key) from None
 
 
 def one_line(text: str) -> str:

@@ -91,7 +91,7 @@ def prepare(name: str, out: str | Path, fmt: str = "csv", seed: int = 0) -> dict
     std = train[numerical].astype(float).std().replace(0, 1.0)
     df[numerical] = ((df[numerical].astype(float) - mean) / std).astype("float32")
     out = Path(out)
-    plan = OutputPlan(None)  # every file or none: a failure leaves no half-written split
+    plan = OutputPlan("command line")  # every file or none: a failure leaves no half-written split
     files = [f"{split}.{fmt}" for split in parts] + ["cardinalities.json", "stats.json"]
     for file in files:
         plan.add(out / file, "--out")

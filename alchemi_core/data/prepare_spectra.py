@@ -100,7 +100,7 @@ def prepare(out: str | Path, fmt: str = "parquet") -> dict:
     """Every file or none (one OutputPlan): a failure leaves no half-written table."""
     out = Path(out)
     names = [*PYRSR, "sentinel3a_olci"]
-    plan = OutputPlan(None)
+    plan = OutputPlan("command line")
     plan.add(out / f"lab.{fmt}", "--out")
     for name in names:
         plan.add(out / "sensors" / f"{name}.csv", "--out")
