@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """Sensor->lab retrieval among every spectrum of `lab_path`, and the cycle head's error;
     with `plots` (a folder), also its pictures there (`plots` in the result lists them)."""
+    if noise is not None and not (math.isfinite(noise) and noise >= 0):
+        raise UserError(f"must be a finite number >= 0, got {noise}", "--noise")
     if plots is not None:
         check_out_dir(plots, "--plots")
     cfg, model, ckpt = load_run(run_dir, which)

@@ -13,16 +13,14 @@ def _kind(path: str, name: str | None):
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from alchemi_core.config.preflight import preflight
     from alchemi_core.errors import UserError
     from alchemi_core.secrets import scrub
 
     failed = 0
     for path in args.files:
         try:
-            kind = _kind(path, args.kind)
-            loaded = kind.load(path, args.set)
-            if kind.check is not None:
-                kind.check(loaded, path)
+            kind, _ = preflight(path, args.kind, args.set)
         except UserError as exc:
             print(f"error: {scrub(exc.line())}", file=sys.stderr)
             failed += 1
