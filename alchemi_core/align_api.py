@@ -75,10 +75,10 @@ def evaluate(
         raise UserError(f"must be a finite number >= 0, got {noise}", "--noise")
     if plots is not None:
         check_out_dir(plots, "--plots")
+    lab = spectral.load_lab(lab_path)  # the inputs first: cheap, and the user's to fix
+    sensor = spectral.load_sensor(sensor_path)
     cfg, model, ckpt = load_run(run_dir, which)
     rt = cpu_runtime(seed)
-    lab = spectral.load_lab(lab_path)
-    sensor = spectral.load_sensor(sensor_path)
     matrix = torch.from_numpy(spectral.band_matrix(sensor, lab.wavelengths)).float()
     values = torch.from_numpy(lab.values)
     gen = torch.Generator().manual_seed(seed)
