@@ -68,3 +68,42 @@ def test_experiment_name_too_long(command, ws, capsys):
     argv = cmd.argv(ws, ws.out, {"experiment.name": "n" * 300})
     state = before(ws)
     assert_refused(ws, state, *run(cmd, argv, capsys), ws.config, "experiment.name")
+
+
+@pytest.fixture
+def full_disk(ws):
+    """A real full file system: a tiny tmpfs mounted in the workspace and filled up (needs
+    root and CAP_SYS_ADMIN; skipped elsewhere). Unmounted at the end."""
+    import subprocess
+
+    mount = ws.root.parent / "full"
+    mount.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True
+    )
+    if proc.returncode != 0:
+        mount.rmdir()
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        with open(mount / "filler", "wb") as fh:
+            while True:
+                fh.write(b"\0" * 4096)
+                fh.flush()
+    except OSError:
+        pass
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+    mount.rmdir()
+
+
+@pytest.mark.parametrize("command", WRITERS)
+def test_a_real_full_disk(command, ws, full_disk, capsys):
+    """The same line on a file system that is really full (torch's checkpoint writer hides
+    ENOSPC in a RuntimeError; the lock file's pid write names no file)."""
+    cmd = COMMANDS[command]
+    argv = cmd.argv(ws, full_disk / "out", {})
+    rc, _, err = run(cmd, argv, capsys)
+    assert rc == 2 and "Traceback" not in err and len(err.splitlines()) == 1, err
+    prefix = f"error: {cmd.file or ws.config}: {cmd.out_key}: "
+    assert err.startswith(prefix) and "no space left on the device" in err, err
+    assert not list(full_disk.rglob("*.tmp"))
