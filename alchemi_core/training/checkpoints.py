@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -32,7 +33,14 @@ def save_many(payload: dict[str, Any], targets: list[Path]) -> None:
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".ckpt.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            torch.save({"format": FORMAT, **payload}, fh)
+            try:
+                torch.save({"format": FORMAT, **payload}, fh)
+            except RuntimeError as exc:  # torch hides a failed write ("unexpected pos ...")
+                failure = write_failure(exc, folder, targets[0])
+                if failure is exc:
+                    raise
+                raise failure from None
+            faults.os_error("write", targets[0])
             fh.flush()
             os.fsync(fh.fileno())
         faults.point("checkpoint.tmp")
@@ -50,6 +58,17 @@ def save_many(payload: dict[str, Any], targets: list[Path]) -> None:
             fsync_dir(d)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def write_failure(exc: RuntimeError, folder: Path, target: Path) -> Exception:
+    """torch.save's RuntimeError as the OSError it hides when the disk is full, else as is."""
+    try:
+        full = shutil.disk_usage(folder).free < 1024 * 1024
+    except OSError:
+        full = False
+    if full:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+    return exc
 
 
 def _reason(exc: Exception) -> str:
