@@ -61,14 +61,11 @@ def test_non_finite_set_override(ws, command, capsys):
 
 
 @pytest.mark.parametrize("value", ["nan", "inf", "-0.5"])
-def test_align_eval_noise_flag(ws, value, capsys):
+def test_align_eval_noise_flag(ws, value):
     """Checked before the run folder is even read (none exists here)."""
-    from tests.reliability_helpers import run_cli
-
-    argv = ["align", "eval", "--run", ws.root / "no-run", "--lab", ws.spectra / "lab.csv"]
-    argv += ["--sensor", ws.spectra / "msi.csv", f"--noise={value}"]
-    code, _, err = run_cli(argv, capsys)
-    assert_one_line(_res(code, err), "error: --noise: must be a finite number >= 0")
+    assert_one_line(
+        ws.align_eval(f"--noise={value}"), "error: --noise: must be a finite number >= 0"
+    )
 
 
 def _res(code: int, err: str):

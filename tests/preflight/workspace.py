@@ -80,6 +80,13 @@ class Workspace:
         path.write_text(text.replace(old, new, 1))
         return path
 
+    def align_eval(self, *extra: str) -> Result:
+        """`align eval` of the workspace's lab table and msi sensor (the run need not exist:
+        the inputs are read first)."""
+        argv = ["align", "eval", "--run", self.root / "no-run", "--lab", self.spectra / "lab.csv"]
+        code, out, err = run_cli([*argv, "--sensor", self.spectra / "msi.csv", *extra], self.capsys)
+        return Result(code, out, err)
+
     def run(self, command: str, kind: str | None = None) -> Result:
         default, argv = COMMANDS[command]
         config = self.path(kind or default)
