@@ -15,10 +15,11 @@ MAX_COLUMNS = 12  # columns shown in a latent's top-rows table
 STYLE = """
 body{font:14px system-ui,sans-serif;margin:24px;color:#222;background:#fafafa}
 h1{font-size:20px;margin:0 0 4px} .meta{color:#666;margin-bottom:16px}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:12px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(480px,1fr));gap:12px}
 .card{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px}
 .card h2{font-size:15px;margin:0 0 6px} .dead{color:#999}
-.top{display:flex;gap:10px;align-items:flex-start} ul{margin:0;padding-left:16px}
+.top{display:flex;gap:10px;align-items:flex-start} .top svg{flex:none}
+ul{margin:0;padding-left:16px}
 table{border-collapse:collapse;font-size:12px;margin-top:6px;display:block;overflow-x:auto}
 td,th{border-bottom:1px solid #eee;padding:2px 6px;text-align:right;white-space:nowrap}
 th{background:#f3f3f3} .up{color:#1a7f37} .down{color:#b3261e}
@@ -103,5 +104,7 @@ def render(latents: list[Latent], frame: pd.DataFrame, meta: dict[str, str]) -> 
         "<!doctype html><html><head><meta charset='utf-8'><title>SAE latents</title>"
         f"<style>{STYLE}</style></head><body><h1>SAE latents</h1>"
         f'<div class="meta">{info} · {live} of {len(latents)} latents fire · '
-        f"sorted by firing frequency</div><div class='grid'>{cards}</div></body></html>\n"
+        f"sorted by firing frequency · histogram: activations where a latent fires · "
+        f"enriched: lift of a value among its rows, mean shift of a number in sd · "
+        f"row: position in the table (from 0)</div><div class='grid'>{cards}</div></body></html>\n"
     )
