@@ -10,9 +10,11 @@ import numpy as np
 import torch
 
 from alchemi_core import runtime
+from alchemi_core.boundary import writing_under
 from alchemi_core.config.alignment import AlignmentConfig
 from alchemi_core.data import spectral
 from alchemi_core.errors import UserError
+from alchemi_core.output_plan import OutputPlan
 from alchemi_core.spectral import retrieval
 from alchemi_core.training import alignment_eval as ev
 from alchemi_core.training import alignment_figures
@@ -46,7 +48,8 @@ def train(
     trainer = AlignmentTrainer(config, source, seed)
     if tracker is None and distributed.is_main():  # only rank 0 tracks
         tracker = make_tracker(trainer.cfg)
-    return fit(trainer, tracker, overwrite)
+    with writing_under(trainer.cfg.experiment.output_dir, source, "experiment.output_dir"):
+        return fit(trainer, tracker, overwrite)
 
 
 def lab_tokens(model, ckpt: dict, lab: spectral.LabLibrary, device) -> tuple:
@@ -76,6 +79,12 @@ def evaluate(
     rt = cpu_runtime(seed)
     lab = spectral.load_lab(lab_path)
     sensor = spectral.load_sensor(sensor_path)
+    if plots is not None:  # the output policy, before any work: nothing of the inputs replaced
+        plan = OutputPlan(
+            "command line", {"--lab": lab_path, "--sensor": sensor_path, "--run": run_dir}
+        )
+        for name in alignment_figures.NAMES:
+            plan.add(Path(plots) / f"{sensor.name}_{name}", "--plots")
     matrix = torch.from_numpy(spectral.band_matrix(sensor, lab.wavelengths)).float()
     values = torch.from_numpy(lab.values)
     gen = torch.Generator().manual_seed(seed)
@@ -125,7 +134,8 @@ def eval_pictures(out_dir: Path, cfg, lab_path, lab, ranks, cycle, out: dict) ->
             prefix=f"{name}_",
         )
     except OSError as exc:
-        raise UserError(f"cannot write the pictures ({exc.strerror})", out_dir, "--plots") from None
+        what = f"{out_dir}: cannot write the pictures ({exc.strerror})"
+        raise UserError(what, "command line", "--plots") from None
     return [str(p) for p in drawn]
 
 

@@ -14,7 +14,7 @@ from pydantic import (
 )
 
 from alchemi_core.config.loading import apply_overrides, read_yaml, validate
-from alchemi_core.config.schema import Experiment, GlobalConfig, MLflowConfig, Strict
+from alchemi_core.config.schema import Experiment, GlobalConfig, MLflowConfig, Seed, Strict
 
 
 class AlignTrainer(Strict):
@@ -49,7 +49,7 @@ class AlignData(Strict):
     # `cutoff_prob` a batch loses every band above a random wavelength (VNIR-only sensors)
     band_dropout: float = Field(default=0.0, ge=0, lt=1)
     cutoff_prob: float = Field(default=0.0, ge=0, le=1)
-    split_seed: int = 0
+    split_seed: Seed = 0
 
 
 class TokenizerCfg(Strict):

@@ -88,6 +88,9 @@ def check_training(cfg: Any, file: str | None) -> None:
     builders.build_scheduler(cfg.train.scheduler, optimizer, file)
     train_loss = builders.build_loss(cfg.train.loss, file, "train.loss")
     val_loss = builders.build_loss(cfg.val.loss, file, "val.loss") if cfg.val else None
+    for key, loss in (("train.loss", train_loss), ("val.loss", val_loss)):
+        if loss is not None:
+            builders.check_loss_fits(cfg.model.class_, loss, file, key)
     builders.check_metric_names(cfg, train_loss, val_loss, file)
 
 

@@ -32,6 +32,7 @@ class SAELoss(Loss):
     never fired), dense_fraction (latents firing on more than 10% of rows).
     """
 
+    reads = ("input", "reconstruction", "latents")  # model outputs it needs
     metric_names = (
         "reconstruction_loss", "sparsity_loss", "aux_loss", "l0", "dead_fraction",
         "dense_fraction", "fve", "nmse",

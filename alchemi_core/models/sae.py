@@ -73,6 +73,8 @@ class SAEParams(Params):
 
 @register_model("SAE", params=SAEParams)
 class SAE(nn.Module):
+    output_keys = ("input", "latents", "reconstruction", "decoder_norms", "sparsity")
+
     def __init__(
         self,
         input_dim: int,

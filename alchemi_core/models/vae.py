@@ -38,6 +38,8 @@ class VAE(nn.Module):
     categorical column it must match the data.
     """
 
+    output_keys = ("mu", "logvar", "z", "categorical_logits", "numerical", "embeddings")
+
     def __init__(
         self,
         latent_dim: int,

@@ -73,6 +73,16 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     return ckpt
 
 
+def require(ckpt: dict, path: str | Path, keys: dict[str, type]) -> None:
+    """Each of `keys` present in `ckpt` with its type; else a CheckpointError naming the key."""
+    for key, kind in keys.items():
+        if key not in ckpt:
+            raise CheckpointError("missing from the checkpoint", path, key)
+        if not isinstance(ckpt[key], kind):
+            name = getattr(kind, "__name__", str(kind))
+            raise CheckpointError(f"should be a {name} in the checkpoint", path, key)
+
+
 def resolve(path: str | Path, strategy: str = "best") -> Path:
     """A checkpoint file, or a run's checkpoints/ folder (or the run folder) plus a strategy."""
     path = Path(path)
