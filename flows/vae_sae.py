@@ -24,7 +24,15 @@ from alchemi_core.config import steps as step_cfg
 from alchemi_core.config.preflight import checked
 from flows import report
 from flows.params import run_name
-from flows.stages import Steps, resolve, result, submit_predict, submit_sae, submit_vae
+from flows.stages import (
+    Steps,
+    resolve,
+    result,
+    submit_predict,
+    submit_report,
+    submit_sae,
+    submit_vae,
+)  # fmt: skip
 from tasks import forking
 
 
@@ -33,7 +41,10 @@ def run_pipeline(pipe: pl.Pipeline, steps: Steps) -> dict[str, Any]:
     vae = submit_vae(steps, pipe)
     embeddings = result(vae, "extract")
     sae = submit_sae(steps, pipe, embeddings)
-    stages = {"vae": vae, "sae": sae[1]}
+    stages = {"vae": vae, "sae": dict(sae[1])}
+    latents = submit_report(steps, pipe, sae, embeddings)
+    if latents is not None:
+        stages["sae"]["report"] = latents
     if pipe.spec.predict:
         stages[pipe.spec.predict.model]["predict"] = submit_predict(
             steps, pipe, vae, sae, embeddings
@@ -72,6 +83,7 @@ def summarize(pipe: pl.Pipeline, out: dict[str, Any], links: dict[str, str]) -> 
     ]
     notes = [f"- pipeline: `{pipe.source}`"]
     notes += [f"- MLflow {stage}: {link}" for stage, link in links.items()]
+    notes += report.latent_notes(out["results"]["sae"].get("report"))
     notes += report.pictures(run_dirs(out["results"]))
     return report.markdown("VAE -> SAE pipeline", rows, notes)
 
@@ -88,6 +100,8 @@ def files(results: dict[str, Any]) -> dict[str, str]:
     for steps in results.values():
         if "predict" in steps:
             out["predictions"] = steps["predict"]["path"]
+    if "report" in results["sae"]:
+        out["latent report"] = results["sae"]["report"]["report_html"]
     return out
 
 
