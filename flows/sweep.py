@@ -85,7 +85,7 @@ def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
     return {"rows": rows, "vae_stages": n_vae, "flow_run_id": str(runtime.flow_run.id)}
 
 
-@flow(name="sweep-trial")
+@flow(name="sweep-trial", flow_run_name="sweep trial {trial}: {config}")
 def sweep_trial_flow(config: str, trial: str, refresh: bool = False) -> dict[str, Any]:
     """One trial of a sweep (what a deployment run does); its row also goes to a JSON file."""
     forking.install()
@@ -129,7 +129,8 @@ def log_results(config: str, cfg: sw.SweepConfig, trials: list[tr.Trial], out: d
             "objective": f"{metric} ({cfg.objective.direction})",
             "grid": canonical_json(cfg.grid),
         }
-        summary["mlflow"] = log_sweep(
+        logger = log_sweep.with_options(task_run_name=f"log sweep {Path(config).stem}")
+        summary["mlflow"] = logger(
             mlflow, Path(config).stem, spec, rows, metric, summary["pictures"]
         )
         summary["mlflow_uris"] = [mlflow["tracking_uri"]]

@@ -98,7 +98,13 @@ def _execute(b: Built, folder: RunFolder, tracker, overwrite: bool) -> TrainResu
     checkpoint = folder.best_checkpoint() or folder.last_checkpoint()
     figures.draw(folder.path, checkpoint and str(checkpoint), b.val_loader or b.train_loader, b.cfg)
     fill_result(result, run)
-    session.finish_tracking(folder, tracker, partial(mlflow_model.tabular, loader=b.train_loader))
+    session.finish_tracking(
+        folder,
+        tracker,
+        partial(
+            mlflow_model.tabular, loader=b.train_loader, cardinalities=cfg.data.cardinalities_path
+        ),
+    )
     return result
 
 
