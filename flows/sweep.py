@@ -42,13 +42,13 @@ def trial_rows(steps: Steps, trials: list[tr.Trial]) -> tuple[list[dict], int]:
     for t in trials:  # one VAE stage per distinct VAE config, submitted before any SAE
         key = canonical_json(t.pipeline.vae_dict())
         if key not in vae_stages:
-            vae_stages[key] = submit_vae(steps, t.pipeline)
+            vae_stages[key] = submit_vae(steps, t.pipeline, sweep=True)
     running, rows = [], []
     for t in trials:
         vae = vae_stages[canonical_json(t.pipeline.vae_dict())]
         try:
             embeddings = result(vae, "extract")
-            running.append((t, vae, submit_sae(steps, t.pipeline, embeddings)[1]))
+            running.append((t, vae, submit_sae(steps, t.pipeline, embeddings, sweep=True)[1]))
         except Exception as exc:
             rows.append(failed_row(t, exc))
     for t, vae, sae in running:
