@@ -101,7 +101,35 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     for module in GROUPS:
         importlib.import_module(module).register(sub)
+    add_level_flags(p)
     return p
+
+
+def add_level_flags(parser: argparse.ArgumentParser) -> None:
+    """-v/-q also after a subcommand (`alchemi train ... -q`): every subparser takes them,
+    and leaves what was given before the subcommand when they are not repeated."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for sub in dict.fromkeys(action.choices.values()):  # aliases: one parser, once
+            level = sub.add_mutually_exclusive_group()
+            for flag, what in (("verbose", "debug logging"), ("quiet", "warnings and errors only")):
+                level.add_argument(
+                    f"-{flag[0]}",
+                    f"--{flag}",
+                    action="store_true",
+                    default=argparse.SUPPRESS,
+                    help=what,
+                )
+            add_level_flags(sub)
+
+
+def error_lines(exc: UserError) -> list[str]:
+    """The error's line; with -v (debug logging on), every other problem found with it too."""
+    lines = [f"error: {scrub(exc.line())}"]
+    if logging.getLogger("alchemi").isEnabledFor(logging.DEBUG):
+        lines += [f"  also: {scrub(other)}" for other in exc.others]
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         handler = getattr(args, "func", None) or COMMANDS[args.command]
         return handler(args)
     except UserError as exc:
-        print(f"error: {scrub(exc.line())}", file=sys.stderr)
+        print("\n".join(error_lines(exc)), file=sys.stderr)
         return 2
     except AlchemiError as exc:
         print(f"error: {scrub(str(exc))}", file=sys.stderr)

@@ -21,7 +21,7 @@ from prefect.settings import (
     temporary_settings,
 )
 
-from alchemi_core.cli import _Parser, setup_logging
+from alchemi_core.cli import _Parser, error_lines, setup_logging
 from alchemi_core.errors import AlchemiError, UserError
 from alchemi_core.secrets import redact_uri
 from flows import local_api, report
@@ -130,5 +130,6 @@ def main(
         return 0
     except AlchemiError as exc:  # the same lines and exit codes as the `alchemi` command
         user = isinstance(exc, UserError)
-        print(f"error: {exc.line() if user else redact_uri(str(exc))}", file=sys.stderr)
+        lines = error_lines(exc) if user else [f"error: {redact_uri(str(exc))}"]
+        print("\n".join(lines), file=sys.stderr)
         return 2 if user else 1

@@ -13,8 +13,8 @@ def _kind(path: str, name: str | None):
 
 
 def _validate(args: argparse.Namespace) -> int:
+    from alchemi_core.cli import error_lines
     from alchemi_core.errors import UserError
-    from alchemi_core.secrets import scrub
 
     failed = 0
     for path in args.files:
@@ -24,7 +24,7 @@ def _validate(args: argparse.Namespace) -> int:
             if kind.check is not None:
                 kind.check(loaded, path)
         except UserError as exc:
-            print(f"error: {scrub(exc.line())}", file=sys.stderr)
+            print("\n".join(error_lines(exc)), file=sys.stderr)
             failed += 1
             continue
         print(f"ok: {path} ({kind.name})")
