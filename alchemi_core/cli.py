@@ -99,7 +99,27 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     for module in GROUPS:
         importlib.import_module(module).register(sub)
+    add_level_flags(p)
     return p
+
+
+def add_level_flags(parser: argparse.ArgumentParser) -> None:
+    """-v/-q also after a subcommand (`alchemi train ... -q`): every subparser takes them,
+    and leaves what was given before the subcommand when they are not repeated."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for sub in dict.fromkeys(action.choices.values()):  # aliases: one parser, once
+            level = sub.add_mutually_exclusive_group()
+            for flag, what in (("verbose", "debug logging"), ("quiet", "warnings and errors only")):
+                level.add_argument(
+                    f"-{flag[0]}",
+                    f"--{flag}",
+                    action="store_true",
+                    default=argparse.SUPPRESS,
+                    help=what,
+                )
+            add_level_flags(sub)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,8 @@ what its module is with a `pack(checkpoint) -> (module, example) | None` functio
 - `tabular` (VAE, SAE): the models take dict batches and return dicts; `FlatModel` is the thin
   wrapper: its input is the data columns side by side (numerical, then categorical codes, then
   embedding columns, in the checkpoint's DataSpec order), its output the model's embedding
-  (`embed`: the VAE's encoder mean, the SAE's latents);
+  (`embed`: the VAE's encoder mean, the SAE's latents). It is logged inside a pyfunc model
+  that takes the table's raw rows (category names, numbers as in the file): mlflow_table.py;
 - alignment and MAE runs: see mlflow_spectral.py.
 
 Serialization: "pickle" (the flavor's default). Loading needs `alchemi_core` importable (and a
@@ -72,17 +73,27 @@ def example_input(loader, spec: DataSpec):
     return frame(x, columns(spec))
 
 
-def tabular(checkpoint: str | Path, loader):
-    """The pack of a VAE or SAE run: FlatModel of the checkpoint, rows of `loader` as the
-    example; None for a model without `embed`."""
+def tabular(checkpoint: str | Path, loader, cardinalities: str | None = None):
+    """The pack of a VAE or SAE run: the raw-row model (mlflow_table.TableModel) around the
+    FlatModel of the checkpoint, with the category names of `cardinalities` (the run's
+    cardinalities.json); rows of `loader` as the example. None for a model without `embed`."""
     from alchemi_core.checkpoint_model import load_model
+    from alchemi_core.data.tabular import load_cardinalities
+    from alchemi_core.training import mlflow_table
 
     model, ckpt = load_model(checkpoint)
     if not hasattr(model, "embed"):
         log.warning("MLflow model not logged: %s has no embed()", ckpt["model_class"])
         return None
     spec = DataSpec.from_dict(ckpt["data_spec"])
-    return FlatModel(model, spec), example_input(loader, spec)
+    cats = list(spec.categorical)
+    mappings = load_cardinalities(cardinalities, cats) if cats else {}
+    names = {c: mlflow_table.names_by_code(mappings[c]) for c in cats}
+    table = mlflow_table.TableModel(
+        FlatModel(model, spec), spec.numerical, names, spec.embedding_dim
+    )
+    x = torch.tensor(example_input(loader, spec).to_numpy())
+    return table, mlflow_table.raw_example(table, x)
 
 
 def frame(x: torch.Tensor, names: list[str]):
@@ -100,17 +111,23 @@ def log_model(
     register: str | None = None,
     alias: str | None = None,
 ) -> str:
-    """Log `module` (a float tensor of the `example` DataFrame's columns in, one tensor out) to
-    the run, registered as `register` (with `alias` pointed at the new version) when given;
-    returns the model URI."""
+    """Log `module` (a float tensor of the `example` DataFrame's columns in, one tensor out;
+    or an mlflow_table.TableModel) to the run, registered as `register` (with `alias` pointed
+    at the new version) when given; returns the model URI."""
     import mlflow
     from mlflow.models import infer_signature
 
-    module = module.eval()
-    with torch.no_grad():
-        output = module(torch.tensor(example.to_numpy())).numpy()
-    signature = infer_signature(example, output)
-    flavor_log = logging.getLogger("mlflow.pytorch")  # its warning about pickle: chosen above
+    from alchemi_core.training import mlflow_table
+
+    table = isinstance(module, mlflow_table.TableModel)
+    if not table:
+        module = module.eval()
+        with torch.no_grad():
+            output = module(torch.tensor(example.to_numpy())).numpy()
+        signature = infer_signature(example, output)
+    pip = [f"torch=={torch.__version__.split('+')[0]}", "mlflow", "pandas"]
+    # the flavors' warnings about pickle: chosen above
+    flavor_log = logging.getLogger("mlflow.pyfunc" if table else "mlflow.pytorch")
     with _URI_LOCK:
         previous, level = mlflow.get_tracking_uri(), flavor_log.level
         mlflow.set_tracking_uri(uri)
@@ -123,21 +140,20 @@ def log_model(
             )
             with warnings.catch_warnings():  # MLflow's own check of the example: not ours
                 warnings.simplefilter("ignore", UserWarning)
-                info = mlflow.pytorch.log_model(
-                    module,
-                    name="model",
-                    run_id=run_id,
-                    signature=signature,
-                    input_example=example,
-                    serialization_format="pickle",
-                    pip_requirements=[
-                        f"torch=={torch.__version__.split('+')[0]}",
-                        "mlflow",
-                        "pandas",
-                    ],
-                    registered_model_name=register,
-                    model_id=logged.model_id,
-                )
+                if table:
+                    info = mlflow_table.log(module, example, pip, register, logged.model_id)
+                else:
+                    info = mlflow.pytorch.log_model(
+                        module,
+                        name="model",
+                        run_id=run_id,
+                        signature=signature,
+                        input_example=example,
+                        serialization_format="pickle",
+                        pip_requirements=pip,
+                        registered_model_name=register,
+                        model_id=logged.model_id,
+                    )
             if register and alias and info.registered_model_version is not None:
                 client.set_registered_model_alias(register, alias, info.registered_model_version)
         finally:

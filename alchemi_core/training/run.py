@@ -27,6 +27,8 @@ class TrainResult:
     status: str  # finished | already_finished
     epochs_run: int
     metrics: dict[str, float] = field(default_factory=dict)
+    # the metrics row of the epoch whose checkpoint the run reports (best, else last)
+    checkpoint_metrics: dict[str, float] = field(default_factory=dict)
     best_checkpoint: str | None = None
     last_checkpoint: str | None = None
     best_metric: float | None = None
@@ -98,7 +100,13 @@ def _execute(b: Built, folder: RunFolder, tracker, overwrite: bool) -> TrainResu
     checkpoint = folder.best_checkpoint() or folder.last_checkpoint()
     figures.draw(folder.path, checkpoint and str(checkpoint), b.val_loader or b.train_loader, b.cfg)
     fill_result(result, run)
-    session.finish_tracking(folder, tracker, partial(mlflow_model.tabular, loader=b.train_loader))
+    session.finish_tracking(
+        folder,
+        tracker,
+        partial(
+            mlflow_model.tabular, loader=b.train_loader, cardinalities=cfg.data.cardinalities_path
+        ),
+    )
     return result
 
 
@@ -141,4 +149,7 @@ def fill_result(
     result.best_metric, result.best_epoch = run.best.best, run.best.best_epoch
     if result.best_metric is None and result.metrics:
         result.best_metric = result.metrics.get(run.best.metric)
+    epoch = result.best_epoch if best else None
+    chosen = [r for r in rows if epoch is not None and r.get("epoch") == epoch]
+    result.checkpoint_metrics = chosen[-1] if chosen else result.metrics
     return result
