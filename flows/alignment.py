@@ -18,8 +18,8 @@ if __package__ in (None, ""):  # run as a script or loaded by path: make tasks/ 
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
-from alchemi_core.config.alignment import load_alignment_config
-from alchemi_core.training import checkpoints
+from alchemi_core.alignment.config import load_alignment_config
+from alchemi_core.run import checkpoints
 from flows import report
 from tasks.align import align_eval, align_train
 from tasks.step import limited

@@ -21,7 +21,7 @@ from prefect.settings import (
     temporary_settings,
 )
 
-from alchemi_core.cli import _Parser, setup_logging
+from alchemi_core.cli.main import _Parser, setup_logging
 from alchemi_core.errors import AlchemiError, UserError
 from alchemi_core.secrets import redact_uri
 from flows import local_api, report

@@ -13,8 +13,8 @@ from mlflow.tracking import MlflowClient
 from alchemi_core import api
 from alchemi_core.assembly import build
 from alchemi_core.config.loading import load_config
-from alchemi_core.data.batching import DataSpec
-from alchemi_core.training.mlflow_model import columns, to_batch
+from alchemi_core.tabular.batching import DataSpec
+from alchemi_core.tabular.mlflow_model import columns, to_batch
 
 pytestmark = pytest.mark.slow  # a tracked training per test (about 15 s here)
 

@@ -12,8 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from alchemi_core.data.tabular import SUFFIXES, check_file, load_cardinalities, require_columns
 from alchemi_core.errors import DataError
+from alchemi_core.tabular.loader import SUFFIXES, check_file, load_cardinalities, require_columns
 
 
 def column_names(path: Path) -> list[str]:

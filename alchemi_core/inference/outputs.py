@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from alchemi_core.data.tabular import load_cardinalities
 from alchemi_core.io import atomic_write, file_sha256, write_json
+from alchemi_core.tabular.loader import load_cardinalities
 from alchemi_core.version import code_version
 
 
