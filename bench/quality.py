@@ -43,8 +43,8 @@ from spikes import val_losses, worst_ratio
 from alchemi_core import api
 from alchemi_core.config.loading import load_config
 from alchemi_core.config.schema import DataConfig
-from alchemi_core.data.prepare import DATASETS, prepare
-from alchemi_core.data.tabular import TabularDataLoader, load_cardinalities
+from alchemi_core.tabular.loader import TabularDataLoader, load_cardinalities
+from alchemi_core.tabular.prepare import DATASETS, prepare
 
 CONFIGS = ROOT / "configs"
 # The tables: shipped configs, or the diamonds recipe with only the data changed (recipe_for).

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from alchemi_core import api
-from alchemi_core.cli import DATASET_NAMES
-from alchemi_core.data.prepare import DATASETS, prepare
-from alchemi_core.losses.column_norms import column_norms
-from alchemi_core.losses.vae import VAELoss
-from alchemi_core.models.vae import LOGVAR_MAX, LOGVAR_MIN, bounded_logvar
+from alchemi_core.cli.main import DATASET_NAMES
+from alchemi_core.tabular.column_norms import column_norms
+from alchemi_core.tabular.prepare import DATASETS, prepare
+from alchemi_core.tabular.vae import LOGVAR_MAX, LOGVAR_MIN, bounded_logvar
+from alchemi_core.tabular.vae_loss import VAELoss
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,7 +71,7 @@ def test_logvar_is_bounded_and_smooth():
 
 
 def test_checkpoint_keeps_the_norms_and_predict_uses_them(vae_run):
-    from alchemi_core.training import checkpoints
+    from alchemi_core.run import checkpoints
 
     ckpt = checkpoints.load(checkpoints.resolve(vae_run / "checkpoints", "best"))
     norms = ckpt["column_norms"]
