@@ -1,7 +1,7 @@
 """`alchemi prepare-spectra`: real spectra and sensors from installed packages, offline.
 
 Lab library: earthlib's 7,261 reflectance spectra (MIT), 400-2450 nm at 10 nm; its
-water-absorption bands are absent columns. Sensors: relative spectral responses from pyrsr
+water-absorption bands are absent columns; its class labels LEVEL_1..3 are text columns. Sensors: relative spectral responses from pyrsr
 (Apache-2.0) and Py6S (Sentinel-3 OLCI), written as `wavelength_nm` + one column per band.
 Bands outside the lab range (thermal, most of a band below 400 nm) are dropped.
 """
@@ -27,6 +27,7 @@ PYRSR = {
 TRAIN = ["landsat8_oli", "sentinel2a_msi", "modis_terra"]
 HELD_OUT = ["sentinel3a_olci", "spot5_hrg", "rapideye"]
 LAB_RANGE = (400.0, 2450.0)
+LABELS = ("LEVEL_1", "LEVEL_2", "LEVEL_3")  # text columns of lab.parquet (class labels)
 
 
 def _need(module: str):
@@ -50,6 +51,13 @@ def earthlib_table() -> pd.DataFrame:
     df = pd.DataFrame(np.asarray(lib.spectra, dtype=np.float32), columns=[f"{w:g}" for w in wl_nm])
     df.insert(0, "id", [f"{i}_{n}" for i, n in enumerate(names)])
     return df
+
+
+def earthlib_labels() -> pd.DataFrame:
+    """earthlib's class labels, one row per spectrum: LEVEL_1 (2 classes), LEVEL_2 (5),
+    LEVEL_3 (26)."""
+    folder = Path(_need("earthlib").__file__).parent / "data"
+    return pd.read_csv(folder / "spectra.csv")[list(LABELS)].astype(str)
 
 
 def _table(wl: np.ndarray, curves: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -100,7 +108,7 @@ def _write(df: pd.DataFrame, path: Path, fmt: str) -> str:
 def prepare(out: str | Path, fmt: str = "parquet") -> dict:
     out = Path(out)
     (out / "sensors").mkdir(parents=True, exist_ok=True)
-    lab = earthlib_table()
+    lab = pd.concat([earthlib_table(), earthlib_labels()], axis=1)
     written = {"lab": _write(lab, out / f"lab.{fmt}", fmt), "n_spectra": len(lab), "sensors": {}}
     tables = {name: pyrsr_table(*PYRSR[name]) for name in PYRSR}
     tables["sentinel3a_olci"] = olci_table()

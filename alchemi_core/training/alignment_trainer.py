@@ -21,6 +21,7 @@ from alchemi_core.data import pairs, spectral
 from alchemi_core.errors import TrainingDiverged
 from alchemi_core.models.alignment import AlignmentModel, build_model
 from alchemi_core.training import alignment_eval as ev
+from alchemi_core.training import alignment_transfer as transfer
 
 log = logging.getLogger("alchemi")
 
@@ -195,7 +196,9 @@ class AlignmentTrainer:
                 self.rt,
                 sensor=s.sensor,
             )
-            m = ev.sensor_metrics(lab_emb, emb, heads, self.cycle_target(val), depth)
+            known = transfer.physics(self.val_readings[s.name], d.full_values[val], s.matrix)
+            k = self.cfg.rerank.candidates if self.cfg.rerank else None
+            m = ev.sensor_metrics(lab_emb, emb, heads, self.cycle_target(val), depth, known, k)
             metrics.update({f"val_{k}/{s.name}": v for k, v in m.items()})
             groups["val_heldout" if s.held_out else "val"].append(m)
         for prefix, rows in groups.items():
