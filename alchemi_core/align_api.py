@@ -110,7 +110,6 @@ def evaluate(
         fused = retrieval.fused_scores(retrieval.cosine_scores(emb, lab_emb), l2)
         out["cycle_top1"] = retrieval.retrieval_metrics(l2)["top1"]
         out["fused_top1"] = retrieval.retrieval_metrics(fused)["top1"]
-        scores = fused
     known = transfer.physics(reading, values, matrix)
     out.update(ev.physics_rows(scores, known, rerank), rerank_candidates=rerank or None)
     if classes is not None:

@@ -85,11 +85,16 @@ def lab_table(path: Path) -> spectral.LabLibrary:
 
 
 def measure(
-    sets: list[str], epochs: int | None, reuse: bool, tag: str = "", run_dir: str | None = None
+    sets: list[str],
+    epochs: int | None,
+    reuse: bool,
+    tag: str = "",
+    run_dir: str | None = None,
+    quick: bool = False,
 ) -> tuple[list[dict], list[dict]]:
     """Train the width-aware and the centre-only model (`run_dir`: score that finished run
     instead, no centre-only model), then score every sensor and noise: (retrieval rows,
-    transfer rows)."""
+    transfer rows; `quick`: transfer at 3% noise on LEVEL_2 only)."""
     cfg = load_alignment_config(CONFIG, sets)
     lab = lab_table(Path(cfg.data.lab_path))
     if run_dir:
@@ -143,7 +148,8 @@ def measure(
             })  # fmt: skip
     moved = alignment_transfer.measure(
         runs["ours"], lab, (train_idx, val_idx), cfg.data.sensor_paths,
-        cfg.data.eval_sensor_paths, NOISES,
+        cfg.data.eval_sensor_paths, NOISES[-1:] if quick else NOISES,
+        levels=alignment_transfer.LEVELS[:1] if quick else alignment_transfer.LEVELS,
     )  # fmt: skip
     return raw, moved
 
@@ -151,7 +157,7 @@ def measure(
 def run(quick: bool = False) -> list[dict]:
     """The goals as bench rows (`make bench`; --quick trains 5 epochs, no verdict)."""
     sets = ["trainer.val_frequency=5"] if quick else []
-    raw, moved = measure(sets, 5 if quick else None, reuse=False, tag="_bench")
+    raw, moved = measure(sets, 5 if quick else None, reuse=False, tag="_bench", quick=quick)
     g = goals(raw)
     note = f"{raw[0]['n']} validation spectra, mean top-1 over sensors" + (
         ", 5-epoch runs" if quick else ""
@@ -213,8 +219,9 @@ def main() -> int:
     ap.add_argument("--set", action="append", default=[], help="config overrides (k=v), both runs")
     ap.add_argument("--tag", default="", help="suffix of the run names (parallel probes)")
     ap.add_argument("--run", default=None, help="score this finished run (no training)")
+    ap.add_argument("--quick", action="store_true", help="transfer at 3%% noise, LEVEL_2 only")
     args = ap.parse_args()
-    raw, moved = measure(args.set, args.epochs, args.reuse, args.tag, args.run)
+    raw, moved = measure(args.set, args.epochs, args.reuse, args.tag, args.run, args.quick)
     n = raw[0]["n"]
     print(
         table(

@@ -24,10 +24,10 @@ class Probe:
 
 
 def _features(x) -> torch.Tensor:
-    return torch.nan_to_num(torch.as_tensor(np.asarray(x), dtype=torch.float64))
+    return torch.nan_to_num(torch.as_tensor(np.asarray(x), dtype=torch.float32))
 
 
-def fit(x, y, l2: float = 1e-4, max_iter: int = 300) -> Probe:
+def fit(x, y, l2: float = 1e-5, max_iter: int = 100) -> Probe:
     """Logistic regression of labels `y` [N] on features `x` [N, D] (NaN read as 0), with an
     L2 penalty `l2` on the weights (features standardised on `x`)."""
     classes, target = np.unique(np.asarray(y), return_inverse=True)
