@@ -22,7 +22,7 @@ Scored on the config's validation spectra (never trained on), per sensor and noi
 Then the cross-sensor transfer of earthlib's class labels (bench/alignment_transfer.py).
 
   OMP_NUM_THREADS=1 .venv/bin/python bench/alignment_quality.py [--epochs N] [--reuse]
-      [--set k=v ...] [--tag SUFFIX]
+      [--set k=v ...] [--tag SUFFIX] [--run RUN_DIR] [--quick]
 """
 
 from __future__ import annotations
@@ -39,10 +39,9 @@ import torch
 from alignment_transfer import ridge_fit, ridge_predict
 from common import ROOT, row, table
 
-from alchemi_core import align_api
-from alchemi_core.config.alignment import load_alignment_config
-from alchemi_core.data import spectral
-from alchemi_core.spectral import retrieval
+from alchemi_core.alignment import api as align_api
+from alchemi_core.alignment import retrieval, spectral
+from alchemi_core.alignment.config import load_alignment_config
 
 CONFIG = ROOT / "configs/phase2/alignment.yaml"
 NOISES = (0.0, 0.01, 0.03)
@@ -74,14 +73,14 @@ def train(name: str, overrides: list[str], epochs: int | None, reuse: bool) -> P
 
 
 def lab_table(path: Path) -> spectral.LabLibrary:
-    """The prepared earthlib table with its class labels (prepared again if it has none)."""
-    lab = spectral.load_lab(path) if path.exists() else None
-    if lab is None or not set(alignment_transfer.LEVELS) <= set(lab.labels):
-        from alchemi_core.data.prepare_spectra import prepare
+    """The prepared earthlib table `path` with its class labels (lab_labelled.* next to it;
+    prepare-spectra runs first if either is missing)."""
+    labelled = path.with_name(f"lab_labelled{path.suffix}")
+    if not (path.exists() and labelled.exists()):
+        from alchemi_core.alignment.prepare_spectra import prepare
 
-        prepare(path.parent)
-        lab = spectral.load_lab(path)
-    return lab
+        prepare(path.parent, fmt=path.suffix.lstrip("."))
+    return spectral.load_lab(labelled)
 
 
 def measure(

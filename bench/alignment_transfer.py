@@ -19,10 +19,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from alchemi_core.data import spectral
-from alchemi_core.spectral import probe
-from alchemi_core.training import alignment_transfer as transfer
-from alchemi_core.training.alignment_load import cpu_runtime, load_run
+from alchemi_core.alignment import probe, spectral, transfer
+from alchemi_core.alignment.load import cpu_runtime, load_run
 
 LEVELS = ("LEVEL_2", "LEVEL_3")
 

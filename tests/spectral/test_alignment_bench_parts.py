@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from alchemi_core.alignment import spectral
 from alchemi_core.cli import main
-from alchemi_core.data import spectral
 from tests.spectral.helpers import ROOT, tiny_config
 
 sys.path.insert(0, str(ROOT / "bench"))

@@ -11,11 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
+from alchemi_core.alignment import probe, retrieval, spectral, transfer
 from alchemi_core.cli import main
-from alchemi_core.data import spectral
 from alchemi_core.errors import DataError
-from alchemi_core.spectral import probe, retrieval
-from alchemi_core.training import alignment_transfer as transfer
 from tests.spectral.helpers import tiny_config, write_gaussian_sensor
 
 
