@@ -246,14 +246,14 @@ def goals(raw: list[dict]) -> dict:
 
     held3, train3 = mean("ours_top1", "held-out", "3%"), mean("ours_top1", "train", "3%")
     fused3 = mean("fused_top1", "held-out", "3%")
-    held3 = [r for r in raw if r["split"] == "held-out" and r["noise"] == "3%"]
+    held_rows = [r for r in raw if r["split"] == "held-out" and r["noise"] == "3%"]
     return {
         "held_out_over_physics_at_3pct": {
             r["sensor"]: {
                 "model": r["ours_top1"] / max(r["physics_top1"], 1e-9),
                 "rerank": r["rerank_top1"] / max(r["physics_top1"], 1e-9),
             }
-            for r in held3
+            for r in held_rows
         },
         "fused_held_out_at_3pct_vs_ridge": [fused3, mean("ridge_top1", "held-out", "3%")],
         "fused_held_out_over_train_top1": mean("fused_top1", "held-out")

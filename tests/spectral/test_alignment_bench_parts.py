@@ -73,3 +73,16 @@ def test_goal_rows_pick_the_worst_case():
     assert bridge["met"] is False and "a L2 3%" in bridge["note"]
     assert physics["baseline"] == pytest.approx(0.85) and physics["met"] is False
     assert "b L3 0%" in physics["note"]
+
+
+def test_goals_ratio_to_the_physics_per_held_out_sensor():
+    keys = ("cycle_top1", "fused_top1", "centre_top1", "ridge_top1", "ours_sam", "ridge_sam")
+    raw = [
+        {**dict.fromkeys(keys, 0.5), **_retrieval("a", "held-out", "3%", 0.45, 0.88, 0.9)},
+        {**dict.fromkeys(keys, 0.5), **_retrieval("d", "train", "3%", 0.6, 0.9, 0.9)},
+    ]
+    g = alignment_quality.goals(raw)
+    assert g["held_out_over_physics_at_3pct"] == {
+        "a": {"model": pytest.approx(0.5), "rerank": pytest.approx(0.88 / 0.9)}
+    }
+    assert g["held_out_beats_ridge_at_3pct"] == [0.45, 0.5]
