@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -73,14 +74,16 @@ def evaluate(
 ) -> dict[str, Any]:
     """Sensor->lab retrieval among every spectrum of `lab_path`, and the cycle head's error;
     with `plots` (a folder), also its pictures there (`plots` in the result lists them)."""
+    if noise is not None and not (math.isfinite(noise) and noise >= 0):
+        raise UserError(f"must be a finite number >= 0, got {noise}", "--noise")
+    lab = spectral.load_lab(lab_path)  # the inputs first: cheap, and the user's to fix
+    sensor = spectral.load_sensor(sensor_path)
     if plots is not None:  # the output policy, before any work: nothing of the inputs replaced
         plan = OutputPlan("command line", {"--lab": lab_path, "--sensor": sensor_path})
         for name in alignment_figures.NAMES:
             plan.add(Path(plots) / f"{Path(sensor_path).stem}_{name}", "--plots")
     cfg, model, ckpt = load_run(run_dir, which)
     rt = cpu_runtime(seed)
-    lab = spectral.load_lab(lab_path)
-    sensor = spectral.load_sensor(sensor_path)
     matrix = torch.from_numpy(spectral.band_matrix(sensor, lab.wavelengths)).float()
     values = torch.from_numpy(lab.values)
     gen = torch.Generator().manual_seed(seed)

@@ -13,15 +13,13 @@ def _kind(path: str, name: str | None):
 
 def _validate(args: argparse.Namespace) -> int:
     from alchemi_core.boundary import guard
+    from alchemi_core.config.preflight import preflight
 
     worst = 0
     for path in args.files:
 
         def check(path=path) -> int:
-            kind = _kind(path, args.kind)
-            loaded = kind.load(path, args.set)
-            if kind.check is not None:
-                kind.check(loaded, path)
+            kind, _ = preflight(path, args.kind, args.set)
             print(f"ok: {path} ({kind.name})")
             return 0
 

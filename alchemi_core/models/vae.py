@@ -28,6 +28,10 @@ class VAEParams(Params):
     input_dim: PositiveInt | None = None  # inferred from the data when omitted
     cat_embedding_dim: PositiveInt | None = None
 
+    def embedding_width(self) -> int:
+        """The width of what `VAE.embed` returns (the next stage's input_dim)."""
+        return self.latent_dim
+
 
 @register_model("VAE", params=VAEParams)
 class VAE(nn.Module):
