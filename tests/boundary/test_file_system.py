@@ -20,6 +20,7 @@ WRITERS = pick(
     "align eval",
     "pretrain-mae",
     "prepare-data",
+    "sae report",
 )
 PLACES = {
     "a file where a folder belongs": lambda ws: ws.data / "train.csv",
