@@ -76,12 +76,12 @@ def evaluate(
     with `plots` (a folder), also its pictures there (`plots` in the result lists them)."""
     if noise is not None and not (math.isfinite(noise) and noise >= 0):
         raise UserError(f"must be a finite number >= 0, got {noise}", "--noise")
-    lab = spectral.load_lab(lab_path)  # the inputs first: cheap, and the user's to fix
-    sensor = spectral.load_sensor(sensor_path)
     if plots is not None:  # the output policy, before any work: nothing of the inputs replaced
         plan = OutputPlan("command line", {"--lab": lab_path, "--sensor": sensor_path})
         for name in alignment_figures.NAMES:
             plan.add(Path(plots) / f"{Path(sensor_path).stem}_{name}", "--plots")
+    lab = spectral.load_lab(lab_path)  # the inputs first: cheap, and the user's to fix
+    sensor = spectral.load_sensor(sensor_path)
     cfg, model, ckpt = load_run(run_dir, which)
     rt = cpu_runtime(seed)
     matrix = torch.from_numpy(spectral.band_matrix(sensor, lab.wavelengths)).float()
