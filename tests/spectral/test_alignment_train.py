@@ -109,6 +109,9 @@ def test_data_errors_are_one_line_exit_2(tmp_path, capsys):
     )
     assert not (tmp_path / "runs").exists()
     assert main(["align", "eval", "--run", str(tmp_path), "--lab", "x", "--sensor", "y"]) == 2
+    assert "x: lab library file not found" in capsys.readouterr().err  # the inputs first
+    lab, sensor = str(tmp_path / "d/lab.csv"), str(tmp_path / "d/oli.csv")
+    assert main(["align", "eval", "--run", str(tmp_path), "--lab", lab, "--sensor", sensor]) == 2
     assert "no config.yaml" in capsys.readouterr().err
 
 
