@@ -9,12 +9,12 @@ from alchemi_core.config.checks import check_inference, check_training
 from alchemi_core.config.inference import ExtractConfig, PredictConfig
 from alchemi_core.config.kind import Kind
 from alchemi_core.config.loading import apply_overrides, load_config, parse_yaml, read_yaml
-from alchemi_core.config.mae import MAE_KIND
 from alchemi_core.config.pipeline import PipelineConfig, load_pipeline, sae_placeholders
 from alchemi_core.config.schema import TrainingConfig
 from alchemi_core.config.sweep import SweepConfig
 from alchemi_core.config.trials import load_sweep
 from alchemi_core.errors import ConfigError
+from alchemi_core.mae.config import MAE_KIND
 from alchemi_core.secrets import redact
 
 

@@ -51,8 +51,8 @@ def test_metric_not_logged(ws, case, command):
 
 def test_alignment_metric_names_are_what_a_run_logs(tmp_path):
     """config.alignment.logged_metrics against the metrics of one real epoch."""
-    from alchemi_core.config.alignment import load_alignment_config, logged_metrics
-    from alchemi_core.training.alignment_trainer import AlignmentTrainer
+    from alchemi_core.alignment.config import load_alignment_config, logged_metrics
+    from alchemi_core.alignment.trainer import AlignmentTrainer
     from tests.spectral.helpers import tiny_config
 
     for changes in ({}, {"cycle.sam_weight": 0.5}):
