@@ -54,10 +54,7 @@ def check_loader_reads(loader_class: str, data_path: str, file: str | None, key:
     pending = data_path == EMBEDDINGS_PENDING
     suffix = ".npy" if pending else Path(data_path).suffix.lower()
     allowed = getattr(DATALOADERS.get(loader_class, file, f"{key}.loader_class"), "suffixes", None)
-    known = {
-        x for n in DATALOADERS.names() for x in getattr(DATALOADERS.get(n), "suffixes", None) or ()
-    }
-    if allowed and suffix not in allowed and suffix in known:  # else the file's own error
+    if allowed and suffix not in allowed:
         what = (
             "the VAE's embeddings (.npy)" if pending else f"{data_path} ({suffix or 'no suffix'})"
         )
