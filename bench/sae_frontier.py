@@ -37,7 +37,7 @@ from alchemi_core.config.loading import load_config
 TABLES = ("diamonds", "ofp")
 KS = (1, 2, 4, 6)
 L1 = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
-L0_WEIGHTS = (0.03, 0.1, 0.3, 1.0)
+L0_WEIGHTS = (0.03, 0.1, 0.3, 1.0, 3.0)
 MATCH = 0.10
 
 
@@ -123,7 +123,7 @@ def frontier(name: str, quick: bool, work: Path) -> tuple[list[dict], list[dict]
         fit({"activation": a, "k": k, "aux_k": 16}) for a in ("topk", "batchtopk") for k in ks
     ]
     relu = [fit({"activation": "relu"}, w) for w in (L1[::2] if quick else L1)]
-    jump = [fit({"activation": "jumprelu"}, w) for w in (L0_WEIGHTS[::2] if quick else L0_WEIGHTS)]
+    jump = [fit({"activation": "jumprelu"}, w) for w in (L0_WEIGHTS[1::2] if quick else L0_WEIGHTS)]
     rows = []
     for p in points:
         r = relu_at(p["l0"], relu, lambda w: fit({"activation": "relu"}, w))
