@@ -200,6 +200,8 @@ class FolderLock:
             raise RunStateError(
                 f"in use by {owner or 'another process'}; wait for it to finish", self.path.parent
             ) from None
+        except OSError as exc:  # the pid write on a full disk names no file: name the lock
+            raise naming(exc, None, self.path) from None
         return self
 
     def release(self) -> None:

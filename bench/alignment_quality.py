@@ -32,10 +32,9 @@ import numpy as np
 import torch
 from common import ROOT, row, table
 
-from alchemi_core import align_api
-from alchemi_core.config.alignment import load_alignment_config
-from alchemi_core.data import spectral
-from alchemi_core.spectral import retrieval
+from alchemi_core.alignment import api as align_api
+from alchemi_core.alignment import retrieval, spectral
+from alchemi_core.alignment.config import load_alignment_config
 
 CONFIG = ROOT / "configs/phase2/alignment.yaml"
 NOISES = (0.0, 0.01, 0.03)
@@ -82,7 +81,7 @@ def train(name: str, overrides: list[str], epochs: int | None, reuse: bool) -> P
 def measure(sets: list[str], epochs: int | None, reuse: bool, tag: str = "") -> list[dict]:
     """Train the width-aware and the centre-only model, then score every sensor and noise."""
     if not (ROOT / "data/spectra/lab.parquet").exists():
-        from alchemi_core.data.prepare_spectra import prepare
+        from alchemi_core.alignment.prepare_spectra import prepare
 
         prepare(ROOT / "data/spectra")
     cfg = load_alignment_config(CONFIG, sets)

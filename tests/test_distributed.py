@@ -106,7 +106,7 @@ def test_a_bad_config_fails_before_any_rank_starts(tmp_path, capsys):
 @pytest.mark.parametrize("rows", [64, 61])
 def test_each_rank_reads_its_half_of_every_global_batch(tmp_path, monkeypatch, rows):
     from alchemi_core import distributed
-    from alchemi_core.data import EmbeddingDataLoader
+    from alchemi_core.tabular.embeddings import EmbeddingDataLoader
 
     np.save(tmp_path / "e.npy", np.arange(rows * 2, dtype="float32").reshape(rows, 2))
 

@@ -17,8 +17,8 @@ import torch
 import yaml
 
 from alchemi_core import api
-from alchemi_core.data.batching import DataSpec
-from alchemi_core.training.mlflow_model import columns
+from alchemi_core.tabular.batching import DataSpec
+from alchemi_core.tabular.mlflow_model import columns
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow  # a tracked training and a killed one per activation

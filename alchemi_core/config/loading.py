@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, TypeVar
@@ -105,7 +106,50 @@ def _format(err: dict, root: type[BaseModel]) -> tuple[str, str]:
     return key, msg
 
 
+def _allows_non_finite(root: type[BaseModel], loc: tuple) -> bool:
+    """Whether the field at `loc` declares `Field(allow_inf_nan=True)` (free-form dicts: no)."""
+    model: type[BaseModel] | None = root
+    for part in loc:
+        if model is None or not isinstance(part, str):
+            return False
+        field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
+        if field is None:
+            return False
+        if any(getattr(m, "allow_inf_nan", False) for m in field.metadata):
+            return True
+        model = _submodel(model, part)
+    return False
+
+
+def _non_finite(value: Any, loc: tuple = ()) -> Any:
+    """(loc, value) of the first NaN or infinite number in nested dicts and lists, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return loc, value
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        found = _non_finite(item, (*loc, key))
+        if found is not None:
+            return found
+    return None
+
+
+def check_finite(data: Any, model: type[BaseModel], source: str | Path) -> None:
+    """Every number in a config is finite, unless its field allows inf/nan: a NaN learning rate
+    or an infinite weight would train to the end on non-finite weights."""
+    found = _non_finite(data)
+    if found is not None and not _allows_non_finite(model, found[0]):
+        key = ".".join(str(p) for p in found[0])
+        raise ConfigError(f"must be a finite number, got {found[1]}", source, key or None)
+
+
 def validate(data: dict[str, Any], model: type[M], source: str | Path) -> M:
+    check_finite(data, model, source)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -114,8 +158,12 @@ def validate(data: dict[str, Any], model: type[M], source: str | Path) -> M:
         key, msg = _format(errors[0], model)
         more = len(errors) - 1
         if more:
-            msg += f" (+{more} more problem{'s' if more > 1 else ''})"
-        raise ConfigError(msg, source, key or None) from None
+            msg += f" (+{more} more problem{'s' if more > 1 else ''}; -v lists them)"
+        exc = ConfigError(msg, source, key or None)
+        for other in errors[1:]:
+            k, m = _format(other, model)
+            exc.others.append(ConfigError(m, source, k or None).line())
+        raise exc from None
 
 
 def _check_override_key(path: list[str], root: type[BaseModel], label: str) -> None:

@@ -30,7 +30,10 @@ Dtype = Literal["float32", "float64", "bf16", "bfloat16", "fp16", "float16"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    """Unknown keys and non-finite numbers are refused (a field may allow inf/nan with
+    `Field(allow_inf_nan=True)`; loading.check_finite honours that too)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 def check_device(value: str | None) -> str | None:
@@ -107,7 +110,7 @@ class DataConfig(Strict):
 class LoaderParams(BaseModel):
     """Common loader keys; a loader may take more (checked against its signature)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     batch_size: PositiveInt
     shuffle: bool
     num_workers: NonNegativeInt = 0
@@ -122,7 +125,7 @@ class LossConfig(Strict):
 class OptimizerConfig(BaseModel):
     """`optimizer` names a torch.optim class; other keys go to its constructor."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     optimizer: str
     learning_rate: PositiveFloat
 
@@ -130,7 +133,7 @@ class OptimizerConfig(BaseModel):
 class SchedulerConfig(BaseModel):
     """Optional: `name` of a torch.optim.lr_scheduler class; other keys go to it. Stepped per epoch."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     name: str
 
 

@@ -15,10 +15,10 @@ from torch import nn
 from alchemi_core import assembly, builders
 from alchemi_core.config.inference import InputSection
 from alchemi_core.config.schema import DataConfig
-from alchemi_core.data.batching import BatchLoader
 from alchemi_core.errors import ConfigError, DataError
 from alchemi_core.runtime import Runtime
-from alchemi_core.training.trainer import to_device
+from alchemi_core.tabular.batching import BatchLoader
+from alchemi_core.tabular.trainer import to_device
 
 log = logging.getLogger("alchemi")
 

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from alchemi_core.data.embeddings import open_embeddings
-from alchemi_core.data.tabular import SUFFIXES, check_file
 from alchemi_core.errors import DataError
+from alchemi_core.tabular.embeddings import open_embeddings
+from alchemi_core.tabular.loader import SUFFIXES, check_file
 
 MIN_SUPPORT = 5
 FEW_VALUES = 10

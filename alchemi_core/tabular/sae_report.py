@@ -18,7 +18,7 @@ def load_sae(run: str | Path, which: str | None = None):
     """The SAE of a run folder (or checkpoint file): `which` best/last/epoch_N; default best,
     else last."""
     from alchemi_core.checkpoint_model import load_model
-    from alchemi_core.models.sae import SAE
+    from alchemi_core.tabular.sae import SAE
 
     run = Path(run)
     if which is None:

@@ -10,7 +10,7 @@ from tests.boundary.harness import COMMANDS, Workspace, copy_data
 @pytest.fixture(scope="session")
 def align_run(tmp_path_factory):
     """The debug alignment model trained for one epoch on tiny synthetic spectra."""
-    from alchemi_core import align_api
+    from alchemi_core.alignment import api as align_api
     from tests.spectral.helpers import tiny_config
 
     base = tmp_path_factory.mktemp("align_run")

@@ -38,14 +38,16 @@ def test_summary_names_pictures_and_models(make_pipeline, tmp_path, capsys, monk
     assert "VAE -> SAE pipeline: done in" in out
     assert re.search(r"sae +.*fve=", out) and "embedding_map.png" in out
     assert f"mlflow ui --backend-store-uri sqlite:///{tmp_path / 'mlflow.db'}" in out
-    assert "prefect server start" in out
     flow_run_id = re.search(r"Prefect flow run: (\S+)", out).group(1)
+    # the test's server stays up while the summary is read: its link, not `prefect server start`
+    assert f"/runs/flow-run/{flow_run_id}" in out and "the Prefect server these runs went to" in out
 
     run = flow_run(flow_run_id)
     assert run.name == "vae-sae pipeline: VAE debug -> SAE debug"
     names = {r.name for r in task_runs(flow_run_id)}
     assert {"vae: train VAE debug", "vae: validate VAE debug", "sae: train SAE debug"} <= names
     assert "vae: extract embeddings VAE debug" in names
+    assert "link runs: VAE debug -> SAE debug" in names
 
     summary = artifacts(flow_run_id)["vae-sae-summary"].data
     assert summary.count("](data:image/png;base64,") == 4  # 2 curves, map, firing histogram

@@ -49,7 +49,8 @@ class Workspace:
         return self.results[rel]
 
     def _run(self, rel: str):
-        from alchemi_core import align_api, api
+        from alchemi_core import api
+        from alchemi_core.alignment import api as align_api
 
         kind, path = self.kinds[rel], self.root / "configs" / rel
         if kind in ("pipeline", "sweep"):

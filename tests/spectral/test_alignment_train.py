@@ -12,10 +12,10 @@ import pytest
 import torch
 import yaml
 
-from alchemi_core import align_api
+from alchemi_core.alignment import api as align_api
+from alchemi_core.alignment.config import load_alignment_config
+from alchemi_core.alignment.trainer import AlignmentTrainer
 from alchemi_core.cli import main
-from alchemi_core.config.alignment import load_alignment_config
-from alchemi_core.training.alignment_trainer import AlignmentTrainer
 from tests.spectral.helpers import ROOT, tiny_config, write_dataset
 
 
@@ -108,8 +108,11 @@ def test_data_errors_are_one_line_exit_2(tmp_path, capsys):
         "wavelength_nm + response columns, or band, centre_nm, fwhm_nm"
     )
     assert not (tmp_path / "runs").exists()
-    assert main(["align", "eval", "--run", str(tmp_path), "--lab", "x", "--sensor", "y"]) == 2
+    lab, sensor = str(tmp_path / "d/lab.csv"), str(tmp_path / "d/oli.csv")
+    assert main(["align", "eval", "--run", str(tmp_path), "--lab", lab, "--sensor", sensor]) == 2
     assert "no config.yaml" in capsys.readouterr().err
+    assert main(["align", "eval", "--run", str(tmp_path), "--lab", "x", "--sensor", sensor]) == 2
+    assert capsys.readouterr().err.strip() == "error: x: lab library file not found"
 
 
 def test_bf16_autocast_on_cpu(tmp_path):
@@ -211,8 +214,8 @@ def test_extract_embeds_a_spectra_file_with_the_sensor_tower(tmp_path, capsys):
     assert side["tower"] == "sensor" and side["input_sha256"]
     # the same rows through the model directly give the same embeddings
     _, model, _ = align_api.load_run(run, "best")
-    from alchemi_core.data.spectral import load_sensor
-    from alchemi_core.training import alignment_eval as ev
+    from alchemi_core.alignment import evaluation as ev
+    from alchemi_core.alignment.spectral import load_sensor
 
     s = load_sensor(sensor)
     values = torch.tensor([[0.1, 0.2, 0.3], [0.2, 0.25, 0.5], [0.05, float("nan"), 0.4]])
