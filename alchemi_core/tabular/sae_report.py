@@ -53,11 +53,10 @@ def report(
         "run": str(run), "checkpoint": Path(ckpt["path"]).name, "table": str(table),
         "rows": len(frame), "activation": model.activation_name,
     }  # fmt: skip
-    csv_text = rows.to_csv(index=False, float_format="%.6g")
-    html_text = render(latents, frame, meta)
+    page, table_csv = render(latents, frame, meta), rows.to_csv(index=False, float_format="%.6g")
     with plan:  # both files or neither
-        plan.write(csv_path, lambda p: p.write_text(csv_text))
-        plan.write(html_path, lambda p: p.write_text(html_text))
+        plan.write(csv_path, lambda p: p.write_text(table_csv))
+        plan.write(html_path, lambda p: p.write_text(page))
     return {
         "latents_csv": str(csv_path),
         "report_html": str(html_path),
