@@ -118,6 +118,12 @@ class BandDepthHead(Strict):
     features: list[Feature] = Field(min_length=1)
 
 
+class Rerank(Strict):
+    # sensor -> lab retrieval: the model's `candidates` best lab spectra re-ordered by the
+    # known-response distance (the reading vs each candidate simulated through the sensor)
+    candidates: PositiveInt = 20
+
+
 class AlignmentConfig(Strict):
     global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
     experiment: Experiment
@@ -127,6 +133,7 @@ class AlignmentConfig(Strict):
     model: AlignModel = Field(default_factory=AlignModel)
     cycle: CycleHead | None = None
     banddepth: BandDepthHead | None = None
+    rerank: Rerank | None = None
     mlflow: MLflowConfig | None = None
 
     @model_validator(mode="after")
