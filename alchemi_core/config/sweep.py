@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
-from alchemi_core.config.schema import Strict
+from alchemi_core.config.schema import Seed, Strict
 
 
 class Distribution(Strict):
@@ -57,7 +57,7 @@ def check_staged_keys(keys: dict[str, Any]) -> dict[str, Any]:
 
 class RandomSearch(Strict):
     samples: PositiveInt
-    seed: int = 0
+    seed: Seed = 0
     params: dict[str, Distribution]
 
     _keys = field_validator("params")(check_staged_keys)
