@@ -32,7 +32,8 @@ class AlignTrainer(Strict):
     # best_model.pt follows this metric: a per-sensor metric, or val_top1 (mean over sensors)
     checkpoint_metric: str = "val_top1"
     checkpoint_mode: Literal["min", "max"] = "max"
-    save_strategy: Literal["best", "last", "all"] = "all"  # "all" keeps best, last and epoch_N
+    # best_and_last: best_model.pt and last_model.pt; "all" adds epoch_N.pt for every epoch
+    save_strategy: Literal["best", "last", "best_and_last", "all"] = "best_and_last"
 
 
 class AlignData(Strict):

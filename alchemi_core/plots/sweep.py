@@ -8,6 +8,25 @@ from typing import Any
 
 from alchemi_core.plots.common import figure, save
 
+MAX_TICKS = 8  # up to this many tried values get a tick each
+
+
+def x_axis(ax, name: str, xs: list[float]) -> None:
+    """A log axis for a learning rate (or values spanning > 2 decades); ticks at the tried
+    values only, labelled as given."""
+    from matplotlib.ticker import NullLocator
+
+    tried = sorted(set(xs))
+    rate = "learning_rate" in name or name.split(".")[-1] in ("lr", "weight_decay")
+    if min(tried) > 0 and (rate or max(tried) > 100 * min(tried)):
+        ax.set_xscale("log")
+    if len(tried) <= MAX_TICKS:
+        ax.set_xticks(tried, [f"{x:g}" for x in tried])
+        ax.xaxis.set_minor_locator(NullLocator())
+        if len(tried) == 1:  # one value: some room on both sides
+            x = tried[0]
+            ax.set_xlim(x / 2, x * 2) if x > 0 else ax.set_xlim(x - 1, x + 1)
+
 
 def plot_sweep(
     trials: list[dict[str, Any]], objective: str, out: str | Path, best: dict | None = None
@@ -42,8 +61,8 @@ def plot_sweep(
             ax.scatter(
                 [bx], [best["value"]], s=90, facecolors="none", edgecolors="tab:red", label="best"
             )
-        if numeric and min(xs) > 0 and max(xs) > 100 * min(xs):
-            ax.set_xscale("log")
+        if numeric:
+            x_axis(ax, name, xs)
         ax.set_xlabel(name)
         ax.set_ylabel(f"{objective} (objective)")
         ax.grid(alpha=0.3)
