@@ -23,18 +23,18 @@ def step_row(stage: str, step: str, state: str, result: dict[str, Any]) -> dict[
     path = result.get("path") or result.get("run_dir") or ""
     if step == "extract":
         path = ", ".join(f"{k}: {v['path']} {v['shape']}" for k, v in result["splits"].items())
-    metrics = (
-        result.get("metrics")
-        if step != "train"
-        else {k: v for k, v in (result.get("metrics") or {}).items() if k.startswith("val_")}
-    )
-    return {
-        "stage": stage,
-        "step": step,
-        "state": state,
-        "metrics": fmt_metrics(metrics),
-        "output": str(path),
-    }
+    shown = train_metrics(result) if step == "train" else fmt_metrics(result.get("metrics"))
+    return {"stage": stage, "step": step, "state": state, "metrics": shown, "output": str(path)}
+
+
+def train_metrics(result: dict[str, Any]) -> str:
+    """A training's validation metrics at its best epoch and at its last, each labelled."""
+    parts = []
+    for label, line in (("best", result.get("best_metrics")), ("last", result.get("metrics"))):
+        vals = {k: v for k, v in (line or {}).items() if k.startswith("val_")}
+        if vals:
+            parts.append(f"{label} (epoch {line['epoch']}): {fmt_metrics(vals, 4)}")
+    return "; ".join(parts)
 
 
 def markdown(title: str, rows: list[dict[str, str]], notes: list[str]) -> str:
