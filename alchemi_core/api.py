@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from alchemi_core import assembly, distributed, inference, runtime
+from alchemi_core.boundary import writing_under
 from alchemi_core.config.inference import ExtractConfig, PredictConfig
 from alchemi_core.config.loading import apply_overrides, load_config, read_yaml, validate
 from alchemi_core.config.schema import TrainingConfig
@@ -52,7 +53,8 @@ def train(
         cfg, src = load_config(config, overrides), str(config)
     distributed.init(runtime.device_name(cfg))  # under torchrun: join the ranks (else no-op)
     built = assembly.build(cfg, src, seed)
-    return runner.execute(tabular, built, assembly.run_tracker(cfg, tracker), overwrite)
+    with writing_under(cfg.experiment.output_dir, src, "experiment.output_dir"):
+        return runner.execute(tabular, built, assembly.run_tracker(cfg, tracker), overwrite)
 
 
 def extract(
@@ -100,4 +102,5 @@ def pretrain_mae(
 
     cfg, src = as_config(config, MAEConfig, overrides, source)
     built = assembly.build_mae(cfg, src, seed)
-    return runner.execute(recipe, built, assembly.run_tracker(cfg, tracker), overwrite)
+    with writing_under(cfg.experiment.output_dir, src, "experiment.output_dir"):
+        return runner.execute(recipe, built, assembly.run_tracker(cfg, tracker), overwrite)

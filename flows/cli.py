@@ -21,9 +21,9 @@ from prefect.settings import (
     temporary_settings,
 )
 
+from alchemi_core.boundary import guard
 from alchemi_core.cli.main import _Parser, setup_logging
-from alchemi_core.errors import AlchemiError, UserError
-from alchemi_core.secrets import redact_uri
+from alchemi_core.errors import UserError
 from flows import local_api, report
 
 
@@ -41,7 +41,6 @@ def quiet_user_errors() -> None:
         handler.addFilter(_NoUserErrorTracebacks())
 
 
-LOCAL_UI = "http://127.0.0.1:4200"  # `prefect server start` on the same store
 FROM_CACHE = (
     "nothing changed: every step's result was read from the step cache; no Prefect flow run "
     "was recorded (--record runs the flow anyway)"
@@ -64,18 +63,23 @@ def local_settings() -> dict:
 
 @contextmanager
 def temporary_api() -> Iterator[None]:
-    """Without an API URL: Prefect's temporary API, started by flows/local_api.py. Links in the
-    log then name the UI of `prefect server start` (the same store), unless PREFECT_UI_URL is set."""
+    """Without an API URL: Prefect's temporary API, started by flows/local_api.py. It stops
+    with this process, so Prefect's "View at <link>" lines are turned off (no UI listens there
+    afterwards) unless PREFECT_UI_URL is set; the summary says how to see the run
+    (`prefect server start`, the same store)."""
     api = None
     if not PREFECT_API_URL.value() and PREFECT_SERVER_EPHEMERAL_ENABLED.value():
         env = get_current_settings().to_environment_variables(exclude_unset=True)
         api = local_api.start(env, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
-    if api is None:
+    ui = get_current_settings().ui_url or ""  # set by the user, else no links
+    if api is None and PREFECT_API_URL.value():  # a server that stays up: its links hold
         yield
-        return
-    ui = get_current_settings().ui_url or LOCAL_UI  # set by the user, else None here
-    with temporary_settings({PREFECT_API_URL: api.url, PREFECT_UI_URL: ui}):
-        yield
+    elif api is None:  # Prefect starts its own temporary API: no links either
+        with temporary_settings({PREFECT_UI_URL: ui}):
+            yield
+    else:
+        with temporary_settings({PREFECT_API_URL: api.url, PREFECT_UI_URL: ui}):
+            yield
 
 
 def main(
@@ -106,8 +110,12 @@ def main(
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("-v", "--verbose", action="store_true", help="debug log lines")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
-    try:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    seen: dict[str, str] = {}
+
+    def go() -> int:
         args = p.parse_args(argv)
+        seen["config"] = args.config
         setup_logging(args.verbose, args.quiet)
         check(args.config)
         quiet_user_errors()
@@ -124,7 +132,6 @@ def main(
         else:
             print(report.text(title, result, time.perf_counter() - start))
         return 0
-    except AlchemiError as exc:  # the same lines and exit codes as the `alchemi` command
-        user = isinstance(exc, UserError)
-        print(f"error: {exc.line() if user else redact_uri(str(exc))}", file=sys.stderr)
-        return 2 if user else 1
+
+    verbose = "-v" in argv or "--verbose" in argv
+    return guard(go, source=lambda: seen.get("config"), verbose=verbose)  # as `alchemi` does

@@ -16,6 +16,7 @@ from alchemi_core.secrets import redact
 from tasks.checkpoint import checkpoint
 from tasks.extract import extract_embeddings
 from tasks.predict import predict
+from tasks.sae_report import sae_report
 from tasks.step import limited
 from tasks.tracking import link_runs
 from tasks.train import train
@@ -28,6 +29,7 @@ TASKS = {  # Steps' attribute -> task (flows/cached.py reads the same tasks' cac
     "validate": validate,
     "extract": extract_embeddings,
     "predict": predict,
+    "report": sae_report,
 }
 
 
@@ -55,20 +57,39 @@ def named(task, step: str, cfg: TrainingConfig, stage: str = ""):
 
 
 def submit_model(
-    steps: Steps, cfg: TrainingConfig, source: str, strategy: str | None, stage: str = ""
+    steps: Steps,
+    cfg: TrainingConfig,
+    source: str,
+    strategy: str | None,
+    stage: str = "",
+    only: tuple[str, ...] = ("checkpoint", "validate"),
 ) -> Futures:
-    """train -> checkpoint -> validate for one model."""
+    """train -> checkpoint -> validate for one model. A sweep asks `only` for the steps it
+    needs when the training's own metrics stand in for the validate step (own_metrics)."""
     trained = named(steps.train, "train", cfg, stage).submit(
         step_cfg.dump(cfg), source=source, fresh=steps.refresh
     )
+    if not only:
+        return {"train": trained}
     strategy = step_cfg.checkpoint_strategy(cfg, strategy)
     ckpt = named(steps.checkpoint, f"checkpoint ({strategy})", cfg, stage).submit(trained, strategy)
+    if "validate" not in only:
+        return {"train": trained, "checkpoint": ckpt}
     val = named(steps.validate, "validate", cfg, stage).submit(ckpt, **step_cfg.validation(cfg))
     return {"train": trained, "checkpoint": ckpt, "validate": val}
 
 
-def submit_vae(steps: Steps, pipe: pl.Pipeline) -> Futures:
-    futs = submit_model(steps, pipe.vae, pipe.vae_source, pipe.spec.checkpoint, "vae")
+def own_metrics(cfg: TrainingConfig) -> bool:
+    """Does the training itself log what the validate step would measure? Yes when it
+    validates every epoch: its val_* metrics at the checkpoint's epoch (sweep_results)."""
+    return cfg.val is not None and cfg.val.frequency == 1
+
+
+def submit_vae(steps: Steps, pipe: pl.Pipeline, sweep: bool = False) -> Futures:
+    """The VAE's steps and its extraction; in a sweep without the validate step when the
+    training's own metrics stand in for it."""
+    only = ("checkpoint",) if sweep and own_metrics(pipe.vae) else ("checkpoint", "validate")
+    futs = submit_model(steps, pipe.vae, pipe.vae_source, pipe.spec.checkpoint, "vae", only)
     cfg = step_cfg.extract_config(pipe.vae, pipe.spec.extract)
     extract = named(steps.extract, "extract embeddings", pipe.vae, "vae")
     futs["extract"] = extract.submit(cfg, futs["checkpoint"], source=pipe.source)
@@ -85,10 +106,13 @@ def sae_config(pipe: pl.Pipeline, embeddings: dict[str, Any]) -> TrainingConfig:
 
 
 def submit_sae(
-    steps: Steps, pipe: pl.Pipeline, embeddings: dict[str, Any]
+    steps: Steps, pipe: pl.Pipeline, embeddings: dict[str, Any], sweep: bool = False
 ) -> tuple[TrainingConfig, Futures]:
+    """The SAE's steps; in a sweep only its training when its own metrics stand in for the
+    validate step."""
     cfg = sae_config(pipe, embeddings)
-    return cfg, submit_model(steps, cfg, pipe.sae_source, None, "sae")
+    only = () if sweep and own_metrics(cfg) else ("checkpoint", "validate")
+    return cfg, submit_model(steps, cfg, pipe.sae_source, None, "sae", only)
 
 
 def submit_predict(
@@ -104,16 +128,38 @@ def submit_predict(
         data_path = embeddings["splits"][step.split]["path"]
     else:
         cfg, ckpt = pipe.vae, vae["checkpoint"]
-        paths = {
-            "train": cfg.train.data_path,
-            "val": cfg.val.data_path if cfg.val else None,
-            "test": pipe.spec.extract.test_data_path,
-        }
-        data_path = paths[step.split]
+        data_path = split_tables(pipe)[step.split]
         if data_path is None:
             raise ConfigError("the VAE has no val section", pipe.source, "predict.split")
     task = named(steps.predict, f"predict {step.split}", cfg, step.model)
     return task.submit(step_cfg.predict_config(cfg, step, data_path), ckpt, source=pipe.source)
+
+
+def split_tables(pipe: pl.Pipeline) -> dict[str, str | None]:
+    """The VAE's table of each split (the rows its embeddings are of, in order)."""
+    cfg = pipe.vae
+    return {
+        "train": cfg.train.data_path,
+        "val": cfg.val.data_path if cfg.val else None,
+        "test": pipe.spec.extract.test_data_path,
+    }
+
+
+def submit_report(
+    steps: Steps, pipe: pl.Pipeline, sae: tuple[TrainingConfig, Futures], embeddings: dict
+) -> PrefectFuture | None:
+    """The SAE's latent report on the test split (val when there is no test); None: neither."""
+    tables, splits = split_tables(pipe), embeddings["splits"]
+    split = next((s for s in ("test", "val") if tables[s] and s in splits), None)
+    if split is None:
+        return None
+    cfg, futs = sae
+    out = str(step_cfg.run_dir(cfg) / f"latent_report_{split}")
+    mlflow = step_cfg.dump(cfg).get("mlflow")
+    task = named(steps.report, f"latent report ({split})", cfg, "sae")
+    return task.submit(
+        futs["train"], futs["checkpoint"], splits[split]["path"], tables[split], out, mlflow
+    )
 
 
 def result(futs: Futures, name: str) -> Any:

@@ -24,6 +24,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from alchemi_core.config import sweep as sw
 from alchemi_core.config import trials as tr
+from alchemi_core.config.kinds import get_kind
+from alchemi_core.config.preflight import checked
 from alchemi_core.errors import AlchemiError
 from alchemi_core.io import canonical_json, write_text
 from alchemi_core.plots import plot_sweep
@@ -42,13 +44,13 @@ def trial_rows(steps: Steps, trials: list[tr.Trial]) -> tuple[list[dict], int]:
     for t in trials:  # one VAE stage per distinct VAE config, submitted before any SAE
         key = canonical_json(t.pipeline.vae_dict())
         if key not in vae_stages:
-            vae_stages[key] = submit_vae(steps, t.pipeline)
+            vae_stages[key] = submit_vae(steps, t.pipeline, sweep=True)
     running, rows = [], []
     for t in trials:
         vae = vae_stages[canonical_json(t.pipeline.vae_dict())]
         try:
             embeddings = result(vae, "extract")
-            running.append((t, vae, submit_sae(steps, t.pipeline, embeddings)[1]))
+            running.append((t, vae, submit_sae(steps, t.pipeline, embeddings, sweep=True)[1]))
         except Exception as exc:
             rows.append(failed_row(t, exc))
     for t, vae, sae in running:
@@ -85,14 +87,15 @@ def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
     return {"rows": rows, "vae_stages": n_vae, "flow_run_id": str(runtime.flow_run.id)}
 
 
-@flow(name="sweep-trial")
+@flow(name="sweep-trial", flow_run_name="sweep trial {trial}: {config}")
 def sweep_trial_flow(config: str, trial: str, refresh: bool = False) -> dict[str, Any]:
     """One trial of a sweep (what a deployment run does); its row also goes to a JSON file."""
-    forking.install()
     cfg, trials = tr.load_sweep(config)
     chosen = [t for t in trials if t.name == trial]
     if not chosen:
         raise AlchemiError(f"{config}: no trial named {trial!r}")
+    get_kind("pipeline").check(chosen[0].pipeline, config)  # this trial's checks, first
+    forking.install()
     row = trial_rows(Steps(refresh), chosen)[0][0]
     write_text(dispatch.row_path(cfg, trial), json.dumps(row, default=str))
     return row
@@ -129,7 +132,8 @@ def log_results(config: str, cfg: sw.SweepConfig, trials: list[tr.Trial], out: d
             "objective": f"{metric} ({cfg.objective.direction})",
             "grid": canonical_json(cfg.grid),
         }
-        summary["mlflow"] = log_sweep(
+        logger = log_sweep.with_options(task_run_name=f"log sweep {Path(config).stem}")
+        summary["mlflow"] = logger(
             mlflow, Path(config).stem, spec, rows, metric, summary["pictures"]
         )
         summary["mlflow_uris"] = [mlflow["tracking_uri"]]
@@ -149,7 +153,10 @@ def objective_plot(rows: list[dict], metric: str, out: Path, best: dict | None) 
     problem is only a warning."""
     if not plots_enabled():
         return None
-    trials = [{"params": r["params"], "value": r["metrics"].get(metric)} for r in rows]
+    trials = [
+        {"params": r["params"], "value": r["metrics"].get(metric), "metrics": r["metrics"]}
+        for r in rows
+    ]
     top = {"params": best["params"], "value": best["metrics"][metric]} if best else None
     try:
         return plot_sweep(trials, metric, out, top)
@@ -166,8 +173,8 @@ def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
         config: path of the sweep YAML file (relative to the working directory)
         refresh: ignore cached results and run every step again
     """
+    cfg, trials = checked("sweep")(config)  # every check before the first task
     forking.install()
-    cfg, trials = tr.load_sweep(config)
     if cfg.executor.kind == "deployment":
         rows = dispatch.on_deployment(config, cfg, trials, refresh, failed_row)
         vae_stages = len({canonical_json(t.pipeline.vae_dict()) for t in trials})
@@ -182,7 +189,7 @@ def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     from flows.cli import main as cli_main
 
-    return cli_main(__doc__.splitlines()[0], tr.load_sweep, sweep_flow, argv, "sweep")
+    return cli_main(__doc__.splitlines()[0], checked("sweep"), sweep_flow, argv, "sweep")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from alchemi_core.config.schema import (
     MLflowConfig,
     OptimizerConfig,
     SchedulerConfig,
+    Seed,
     Strict,
     check_one_optimizer,
     default_optimizer,
@@ -45,7 +46,8 @@ class AlignTrainer(Strict):
     # best_model.pt follows this metric: a per-sensor metric, or val_top1 (mean over sensors)
     checkpoint_metric: str = "val_top1"
     checkpoint_mode: Literal["min", "max"] = "max"
-    save_strategy: Literal["best", "last", "all"] = "all"  # "all" keeps best, last and epoch_N
+    # best_and_last: best_model.pt and last_model.pt; "all" adds epoch_N.pt for every epoch
+    save_strategy: Literal["best", "last", "best_and_last", "all"] = "best_and_last"
 
     @model_validator(mode="after")
     def _one_optimizer(self) -> AlignTrainer:
@@ -74,7 +76,7 @@ class AlignData(Strict):
     # `cutoff_prob` a batch loses every band above a random wavelength (VNIR-only sensors)
     band_dropout: float = Field(default=0.0, ge=0, lt=1)
     cutoff_prob: float = Field(default=0.0, ge=0, le=1)
-    split_seed: int = 0
+    split_seed: Seed = 0
 
 
 class TokenizerCfg(Strict):
@@ -143,6 +145,12 @@ class BandDepthHead(Strict):
     features: list[Feature] = Field(min_length=1)
 
 
+class Rerank(Strict):
+    # sensor -> lab retrieval: the model's `candidates` best lab spectra re-ordered by the
+    # known-response distance (the reading vs each candidate simulated through the sensor)
+    candidates: PositiveInt = 20
+
+
 class AlignmentConfig(Strict):
     global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
     experiment: Experiment
@@ -152,6 +160,7 @@ class AlignmentConfig(Strict):
     model: AlignModel = Field(default_factory=AlignModel)
     cycle: CycleHead | None = None
     banddepth: BandDepthHead | None = None
+    rerank: Rerank | None = None
     mlflow: MLflowConfig | None = None
 
     @model_validator(mode="after")
@@ -163,6 +172,16 @@ class AlignmentConfig(Strict):
             )
         if self.trainer.val_frequency > self.trainer.epochs:
             raise ValueError("trainer.val_frequency: exceeds trainer.epochs")
+        metric, logged = self.trainer.checkpoint_metric, logged_metrics(self)
+        if metric not in logged:
+            from alchemi_core.hints import did_you_mean
+
+            groups = sorted(n for n in logged if "/" not in n)
+            raise ValueError(
+                f"trainer.checkpoint_metric: {metric!r} is not a metric this run logs"
+                f"{did_you_mean(metric, sorted(logged))}; logged: {', '.join(groups)} "
+                "(and val_<metric>/<sensor> per sensor)"
+            )
         return self
 
 
@@ -174,6 +193,26 @@ def input_files(cfg: AlignmentConfig) -> dict[str, str]:
         for i, p in enumerate(getattr(d, key)):
             paths[f"data.{key}[{i}]"] = p
     return {k: str(p) for k, p in paths.items() if p}
+
+
+def logged_metrics(cfg: AlignmentConfig) -> set[str]:
+    """Every metric an alignment run of `cfg` logs (alignment/trainer.py): the train
+    losses, the validation means over training (`val_`) and held-out (`val_heldout_`) sensors,
+    and `val_<metric>/<sensor>` for each sensor file."""
+    train = ["loss", "nce"]
+    val = ["top1", "recall_at_5", "mean_rank"]
+    if cfg.cycle is not None:
+        train += ["cycle", "cycle_cos"] if cfg.cycle.sam_weight else ["cycle"]
+        val += ["rmse", "sam_deg"]
+    if cfg.banddepth is not None:
+        train.append("depth")
+        val.append("banddepth_mean_abs_err")
+    prefixes = ["val"] + (["val_heldout"] if cfg.data.eval_sensor_paths else [])
+    sensors = [Path(p).stem for p in [*cfg.data.sensor_paths, *cfg.data.eval_sensor_paths]]
+    names = {"epoch", "lr", *(f"train_{n}" for n in train)}
+    names |= {f"{p}_{n}" for p in prefixes for n in val}
+    names |= {f"val_{n}/{s}" for n in val for s in sensors}
+    return names
 
 
 def _check(cfg: AlignmentConfig, src: str) -> None:

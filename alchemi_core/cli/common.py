@@ -6,6 +6,7 @@ GROUPS = [
     "alchemi_core.cli.config",
     "alchemi_core.cli.align",
     "alchemi_core.cli.mae",
+    "alchemi_core.cli.sae",
 ]
 
 

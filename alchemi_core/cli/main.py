@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import sys
-import traceback
 from collections.abc import Callable
 
 from alchemi_core.cli.common import (
@@ -19,8 +18,7 @@ from alchemi_core.cli.common import (
     add_run_options,
     launch_ranks,
 )
-from alchemi_core.errors import AlchemiError, UserError
-from alchemi_core.secrets import scrub
+from alchemi_core.errors import UserError
 
 
 def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
@@ -101,32 +99,50 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     for module in GROUPS:
         importlib.import_module(module).register(sub)
+    add_level_flags(p)
     return p
 
 
+def add_level_flags(parser: argparse.ArgumentParser) -> None:
+    """-v/-q also after a subcommand (`alchemi train ... -q`): every subparser takes them,
+    and leaves what was given before the subcommand when they are not repeated."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        for sub in dict.fromkeys(action.choices.values()):  # aliases: one parser, once
+            level = sub.add_mutually_exclusive_group()
+            for flag, what in (("verbose", "debug logging"), ("quiet", "warnings and errors only")):
+                level.add_argument(
+                    f"-{flag[0]}",
+                    f"--{flag}",
+                    action="store_true",
+                    default=argparse.SUPPRESS,
+                    help=what,
+                )
+            add_level_flags(sub)
+
+
 def main(argv: list[str] | None = None) -> int:
-    try:
+    """Every subcommand runs inside the one error boundary (boundary.guard)."""
+    from alchemi_core.boundary import guard
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    seen = argparse.Namespace(config=None)  # the command's config: errors without a file name it
+
+    def run() -> int:
         parser = build_parser()
         if "_ARGCOMPLETE" in os.environ:  # shell completion (argcomplete): answers, exits
             import argcomplete
 
             argcomplete.autocomplete(parser)
         args = parser.parse_args(argv)
+        seen.config = getattr(args, "config", None)
         setup_logging(args.verbose, args.quiet)
         handler = getattr(args, "func", None) or COMMANDS[args.command]
         return handler(args)
-    except UserError as exc:
-        print(f"error: {scrub(exc.line())}", file=sys.stderr)
-        return 2
-    except AlchemiError as exc:
-        print(f"error: {scrub(str(exc))}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception:  # a bug: show where, with secrets masked
-        print(scrub(traceback.format_exc()), file=sys.stderr, end="")
-        return 1
+
+    verbose = "-v" in argv or "--verbose" in argv
+    return guard(run, source=lambda: seen.config, verbose=verbose)
 
 
 if __name__ == "__main__":

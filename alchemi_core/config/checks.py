@@ -8,13 +8,18 @@ the key path (`model.params.hidden_dims.0`).
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from typing import Any
 
 from alchemi_core.config.loading import validate
+from alchemi_core.config.pipeline import EMBEDDINGS_PENDING
 from alchemi_core.errors import ConfigError
 from alchemi_core.registry import DATALOADERS, LOSSES, MODELS, Registry
 
 LOADER_RESERVED = ("data_path", "data")
+log = logging.getLogger("alchemi")
+_warned: set[str] = set()  # one warning per file and key in a process
 
 
 def check_params(
@@ -43,7 +48,25 @@ def check_params(
         raise ConfigError(msg, file, f"{key}.{exc.key}" if exc.key else key) from None
 
 
+def check_loader_reads(loader_class: str, data_path: str, file: str | None, key: str) -> None:
+    """The loader of a section reads files of its data_path's type (a pipeline's SAE stage
+    reads the VAE's embeddings, a .npy). `key` is the section's (train, val, test)."""
+    pending = data_path == EMBEDDINGS_PENDING
+    suffix = ".npy" if pending else Path(data_path).suffix.lower()
+    allowed = getattr(DATALOADERS.get(loader_class, file, f"{key}.loader_class"), "suffixes", None)
+    if allowed and suffix not in allowed:
+        what = (
+            "the VAE's embeddings (.npy)" if pending else f"{data_path} ({suffix or 'no suffix'})"
+        )
+        raise ConfigError(
+            f"{loader_class} reads {' or '.join(allowed)} files, not {what}",
+            file,
+            f"{key}.loader_class",
+        )
+
+
 def _loader(section: Any, file: str | None, key: str) -> None:
+    check_loader_reads(section.loader_class, section.data_path, file, key)
     params = section.loader_params.model_dump(exclude_unset=True)
     check_params(
         DATALOADERS,
@@ -88,7 +111,27 @@ def check_training(cfg: Any, file: str | None, build: bool = True) -> None:
     check_optimizer(cfg.train.optimizer_config, cfg.train.scheduler, file, "train")
     train_loss = builders.build_loss(cfg.train.loss, file, "train.loss")
     val_loss = builders.build_loss(cfg.val.loss, file, "val.loss") if cfg.val else None
+    for key, loss in (("train.loss", train_loss), ("val.loss", val_loss)):
+        if loss is not None:
+            builders.check_loss_fits(cfg.model.class_, loss, file, key)
     builders.check_metric_names(cfg, train_loss, val_loss, file)
+    warn_unreached_warmup(cfg, file)
+
+
+def warn_unreached_warmup(cfg: Any, file: str | None) -> None:
+    """A KL warm-up longer than the run: the KL weight never reaches beta (allowed, but
+    rarely meant)."""
+    warmup = cfg.train.loss.params.get("kl_warmup_epochs")
+    epochs = cfg.train.epochs
+    if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < epochs:
+        return
+    line = (
+        f"{file or '<config>'}: train.loss.params.kl_warmup_epochs: {warmup} is not less than "
+        f"train.epochs ({epochs}): the KL weight never reaches beta"
+    )
+    if line not in _warned:
+        _warned.add(line)
+        log.warning("%s", line)
 
 
 def check_optimizer(block: Any, scheduler: Any, file: str | None, section: str) -> None:

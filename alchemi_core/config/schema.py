@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -20,12 +20,21 @@ from pydantic import (
     model_validator,
 )
 
+from alchemi_core.secrets import has_credentials
+
 DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+MAX_NAME = 200  # file systems hold 255 bytes a name; room for suffixes (trial names)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
+# A seed every RNG takes (torch's manual_seed overflows past 2**64; headroom for seed + i).
+MAX_SEED = 2**63 - 1
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 Dtype = Literal["float32", "float64", "bf16", "bfloat16", "fp16", "float16"]
 
 
 class Strict(BaseModel):
+    """Unknown keys and non-finite numbers are refused (a field may allow inf/nan with
+    `Field(allow_inf_nan=True)`; loading.check_finite honours that too)."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
@@ -38,7 +47,7 @@ def check_device(value: str | None) -> str | None:
 class GlobalConfig(Strict):
     """Runtime settings shared by every stack. Unset fields fall back (see runtime.py)."""
 
-    seed: int | None = None
+    seed: Seed | None = None
     device: str | None = None
     dtype: Dtype | None = None
     amp_dtype: Dtype | None = None
@@ -51,7 +60,7 @@ class GlobalConfig(Strict):
 class Experiment(Strict):
     name: str
     output_dir: str
-    seed: int | None = None
+    seed: Seed | None = None
     device: str | None = None
 
     @property
@@ -68,6 +77,8 @@ class Experiment(Strict):
             raise ValueError(
                 f"{v!r} is not a safe folder name (letters, digits, _ . = + -; no '/' or '..')"
             )
+        if len(v) > MAX_NAME:
+            raise ValueError(f"{len(v)} characters: a folder name holds at most {MAX_NAME}")
         return v
 
 
@@ -106,7 +117,7 @@ class DataConfig(Strict):
 class LoaderParams(BaseModel):
     """Common loader keys; a loader may take more (checked against its signature)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     batch_size: PositiveInt
     shuffle: bool
     num_workers: NonNegativeInt = 0
@@ -171,7 +182,7 @@ class TrainSection(Strict):
     loss: LossConfig
     scheduler: SchedulerConfig | None = None
     grad_clip_norm: PositiveFloat | None = None
-    seed: int | None = None  # legacy; see runtime.resolve_seed
+    seed: Seed | None = None  # legacy; see runtime.resolve_seed
 
 
 class EarlyStopping(Strict):
@@ -230,16 +241,15 @@ class MLflowConfig(Strict):
     @field_validator("tracking_uri")
     @classmethod
     def _no_credentials_in_uri(cls, v: str) -> str:
+        if has_credentials(v):
+            raise ValueError(
+                "credentials in the URI would leak into logs; use mlflow.credentials or "
+                "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD"
+            )
         if not tracking_scheme_ok(v):
             raise ValueError(
                 f"unsupported tracking URI scheme {urlsplit(v).scheme!r}; use a path, file:, "
                 "sqlite:, http(s):, databricks or postgresql/mysql/mssql(+driver):"
-            )
-        parts = urlsplit(v)
-        if parts.scheme in ("http", "https") and (parts.username or parts.password):
-            raise ValueError(
-                "credentials in the URI would leak into logs; use mlflow.credentials or "
-                "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD"
             )
         return v
 

@@ -53,6 +53,24 @@ def _training_check(cfg: TrainingConfig, src: str, skip: tuple[str, ...] = ()) -
 def _inference_check(cfg: Any, src: str) -> None:
     check_inference(cfg, src)
     _check_sections(cfg, ("train", "val", "test"))
+    _check_checkpoint(cfg, src)
+
+
+def _check_checkpoint(cfg: Any, src: str) -> None:
+    """An extract/predict config against its checkpoint, when that exists already (validate
+    may run before the training): model.class and the data columns it was trained on."""
+    from pathlib import Path
+
+    if not Path(cfg.checkpoint.path).exists():
+        return
+    from alchemi_core.assembly import open_checkpoint
+    from alchemi_core.inference.loop import same_spec
+
+    _, ckpt, _ = open_checkpoint(cfg, src)  # the checks extract and predict make at load
+    fields = ("numerical", "categorical", "embeddings")
+    have = {f: list(getattr(cfg.data.columns, f)) for f in fields}
+    spec = {f: list(ckpt["data_spec"][f]) for f in fields}  # categorical: its column names
+    same_spec(have, spec, src, "data", fields)
 
 
 # -- show: defaults filled in, secrets redacted -----------------------------------------------
@@ -139,9 +157,35 @@ def _check_stage(pipe: Any, stage: str, data: bool) -> None:
         raise ConfigError(exc.message, exc.file, f"{stage}.{exc.key}") from None
 
 
+def _stage_error(pipe: Any, stage: str, message: str, key: str) -> ConfigError:
+    """An error at `key` of a stage: in the stage's own file, or from the pipeline's top."""
+    src = pipe.vae_source if stage == "vae" else pipe.sae_source
+    return ConfigError(message, src, f"{stage}.{key}" if src == pipe.source else key)
+
+
+def _check_widths(pipe: Any) -> None:
+    """The SAE's input_dim, when given, is the width of the VAE's embeddings."""
+    from alchemi_core.registry import MODELS
+
+    want = ((pipe.sae.get("model") or {}).get("params") or {}).get("input_dim")
+    params = MODELS.params(pipe.vae.model.class_)
+    if want is None or not hasattr(params, "embedding_width"):
+        return
+    width = params.model_validate(pipe.vae.model.params).embedding_width()
+    if want != width:
+        raise _stage_error(
+            pipe,
+            "sae",
+            f"{want} does not match the width of the VAE's embeddings, {width} "
+            "(its model.params.latent_dim); leave it out to take it from the embeddings",
+            "model.params.input_dim",
+        )
+
+
 def _check_pipeline(pipe: Any, src: str, data: bool = True) -> None:
     _check_stage(pipe, "vae", data)
     _check_stage(pipe, "sae", data)
+    _check_widths(pipe)
     if data and pipe.spec.extract.test_data_path:
         from alchemi_core.data.headers import check_input
 

@@ -24,6 +24,7 @@ from alchemi_core.alignment import spectral
 from alchemi_core.config.schema import Strict
 from alchemi_core.errors import DataError
 from alchemi_core.io import file_sha256
+from alchemi_core.output_plan import OutputPlan
 from alchemi_core.version import code_version
 
 
@@ -58,22 +59,30 @@ def _readings(path: str, sensor: spectral.Sensor) -> torch.Tensor:
     missing = [b for b in sensor.bands if b not in df.columns]
     if missing:
         raise DataError(f"no column for band {missing[0]!r} of {sensor.name}", path, missing[0])
-    return torch.tensor(df[sensor.bands].to_numpy(dtype=np.float32))
+    values = spectral.numbers(df, sensor.bands, path, "reading", gaps=True)  # NaN: missing band
+    return torch.from_numpy(values.astype(np.float32))
 
 
 def extract(cfg: AlignExtractConfig, source: str) -> dict:
     from alchemi_core.alignment.api import lab_tokens, load_run
     from alchemi_core.inference.outputs import write_output
 
-    _, model, ckpt = load_run(cfg.run, cfg.checkpoint)
-    rt = runtime.Runtime(0, "default", torch.device("cpu"), torch.float32, None, False)
-    sensor = None
+    ckpt_path = Path(cfg.run) / "checkpoints" / f"{cfg.checkpoint}_model.pt"
+    inputs = {"config": source, "input_path": cfg.input_path, "sensor_path": cfg.sensor_path}
+    plan = OutputPlan(source, {**inputs, "checkpoint": ckpt_path})
+    plan.add_input(Path(cfg.run) / "config.yaml", "run")
+    plan.add(cfg.output, "output", sidecar=True)
+    sensor = lab = None  # the inputs first: cheap, and the user's to fix
     if cfg.tower == "sensor":
         sensor = spectral.load_sensor(cfg.sensor_path)
         values = _readings(cfg.input_path, sensor)
-        feats = ev.band_feats(model, sensor, rt.device)
     else:
         lab = spectral.load_lab(cfg.input_path)
+    _, model, ckpt = load_run(cfg.run, cfg.checkpoint)
+    rt = runtime.Runtime(0, "default", torch.device("cpu"), torch.float32, None, False)
+    if sensor is not None:
+        feats = ev.band_feats(model, sensor, rt.device)
+    else:
         feats, values = lab_tokens(model, ckpt, lab, rt.device)
     emb, _ = ev.embed(model, cfg.tower, feats, values, rt, sensor=sensor)
     meta = {
@@ -81,11 +90,12 @@ def extract(cfg: AlignExtractConfig, source: str) -> dict:
         "tower": cfg.tower,
         "shape": list(emb.shape),
         "dtype": "float32",
-        "checkpoint": str(Path(cfg.run) / "checkpoints" / f"{cfg.checkpoint}_model.pt"),
+        "checkpoint": str(ckpt_path),
         "checkpoint_epoch": ckpt.get("epoch"),
         "input": cfg.input_path,
         "input_sha256": file_sha256(cfg.input_path),
         "code_version": code_version(),
     }
-    out = write_output(cfg.output, emb, meta, None)
+    with plan:
+        out = write_output(plan, cfg.output, emb, meta, None)
     return {cfg.tower: {**out, "shape": list(emb.shape)}}

@@ -14,6 +14,7 @@ from alchemi_core.config.schema import (
     MLflowConfig,
     OptimizerConfig,
     SchedulerConfig,
+    Seed,
     Strict,
     check_one_optimizer,
     default_optimizer,
@@ -53,7 +54,7 @@ class TrainCfg(Strict):
     eval_batches: PositiveInt = 4  # held-out batches for the reported masked loss
     bench_repeats: int = Field(default=3, ge=0)  # timed repeats of each loop; 0 skips timing
     bench_steps: PositiveInt = 10  # steps per timed repeat
-    seed: int | None = None  # legacy; see runtime.resolve_seed
+    seed: Seed | None = None  # legacy; see runtime.resolve_seed
 
     @field_validator("mask_ratios")
     @classmethod

@@ -41,17 +41,21 @@ def log_model(
     register: str | None = None,
     alias: str | None = None,
 ) -> str:
-    """Log `module` (a float tensor of the `example` DataFrame's columns in, one tensor out) to
-    the run, registered as `register` (with `alias` pointed at the new version) when given;
-    returns the model URI."""
+    """Log `module` (a float tensor of the `example` DataFrame's columns in, one tensor out;
+    or a pyfunc model with its own `log_pyfunc`, as tabular/mlflow_table.py's) to the run, registered as `register` (with `alias` pointed
+    at the new version) when given; returns the model URI."""
     import mlflow
     from mlflow.models import infer_signature
 
-    module = module.eval()
-    with torch.no_grad():
-        output = module(torch.tensor(example.to_numpy())).numpy()
-    signature = infer_signature(example, output)
-    flavor_log = logging.getLogger("mlflow.pytorch")  # its warning about pickle: chosen above
+    table = callable(getattr(module, "log_pyfunc", None))
+    if not table:
+        module = module.eval()
+        with torch.no_grad():
+            output = module(torch.tensor(example.to_numpy())).numpy()
+        signature = infer_signature(example, output)
+    pip = [f"torch=={torch.__version__.split('+')[0]}", "mlflow", "pandas"]
+    # the flavors' warnings about pickle: chosen above
+    flavor_log = logging.getLogger("mlflow.pyfunc" if table else "mlflow.pytorch")
     with _URI_LOCK:
         previous, level = mlflow.get_tracking_uri(), flavor_log.level
         mlflow.set_tracking_uri(uri)
@@ -64,21 +68,20 @@ def log_model(
             )
             with warnings.catch_warnings():  # MLflow's own check of the example: not ours
                 warnings.simplefilter("ignore", UserWarning)
-                info = mlflow.pytorch.log_model(
-                    module,
-                    name="model",
-                    run_id=run_id,
-                    signature=signature,
-                    input_example=example,
-                    serialization_format="pickle",
-                    pip_requirements=[
-                        f"torch=={torch.__version__.split('+')[0]}",
-                        "mlflow",
-                        "pandas",
-                    ],
-                    registered_model_name=register,
-                    model_id=logged.model_id,
-                )
+                if table:
+                    info = module.log_pyfunc(example, pip, register, logged.model_id)
+                else:
+                    info = mlflow.pytorch.log_model(
+                        module,
+                        name="model",
+                        run_id=run_id,
+                        signature=signature,
+                        input_example=example,
+                        serialization_format="pickle",
+                        pip_requirements=pip,
+                        registered_model_name=register,
+                        model_id=logged.model_id,
+                    )
             if register and alias and info.registered_model_version is not None:
                 client.set_registered_model_alias(register, alias, info.registered_model_version)
         finally:

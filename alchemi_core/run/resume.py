@@ -21,6 +21,7 @@ from alchemi_core.run.folder import RunFolder
 log = logging.getLogger("alchemi")
 
 FRESH, RESUME, FINISHED = "fresh", "resume", "finished"
+NEW_NAME = "give this run its own name (--set experiment.name=<new name>, or edit the file)"
 
 
 @dataclass
@@ -47,7 +48,7 @@ def decide(folder: RunFolder, config_hash: str, overwrite: bool = False) -> Deci
             what = "holds a run of a different config or data"
             if info is None:
                 what = "is not empty and holds no alchemi run"
-            raise refuse(folder, f"{what}; pass --overwrite to replace it")
+            raise refuse(folder, f"{what}; {NEW_NAME}, or pass --overwrite to delete it")
         folder.clear()
         return Decision(FRESH)
     folder.info = info

@@ -53,6 +53,8 @@ class RunResult:
     epochs_run: int = 0
     last_metrics: dict[str, float] = field(default_factory=dict)  # the last epoch's line
     best_metrics: dict[str, float] = field(default_factory=dict)  # the best epoch's line
+    # the metrics line of the epoch whose checkpoint the run reports (best, else last)
+    checkpoint_metrics: dict[str, float] = field(default_factory=dict)
     best_checkpoint: str | None = None
     last_checkpoint: str | None = None
     best_metric: float | None = None
@@ -212,6 +214,7 @@ def fill_result(result: RunResult, run, recipe: Recipe, b, status: str | None = 
     result.best_metric, result.best_epoch = best_of(rows, run.best)
     result.best_metrics = next((r for r in rows if r["epoch"] == result.best_epoch), {})
     result.extra = recipe.info(b) if status is None else finished_info(recipe, info)
+    result.checkpoint_metrics = result.best_metrics if best else result.last_metrics
     return result
 
 

@@ -3,7 +3,8 @@
 The models take dict batches and return dicts; `FlatModel` is the thin wrapper: its input is
 the data columns side by side (numerical, then categorical codes, then embedding columns, in
 the checkpoint's DataSpec order), its output the model's embedding (`embed`: the VAE's encoder
-mean, the SAE's latents).
+mean, the SAE's latents). It is logged inside a pyfunc model that takes the table's raw rows
+(category names, numbers as in the file): mlflow_table.py.
 """
 
 from __future__ import annotations
@@ -59,14 +60,24 @@ def example_input(loader, spec: DataSpec):
     return frame(x, columns(spec))
 
 
-def tabular(checkpoint: str | Path, loader):
-    """The pack of a VAE or SAE run: FlatModel of the checkpoint, rows of `loader` as the
-    example; None for a model without `embed`."""
+def tabular(checkpoint: str | Path, loader, cardinalities: str | None = None):
+    """The pack of a VAE or SAE run: the raw-row model (mlflow_table.TableModel) around the
+    FlatModel of the checkpoint, with the category names of `cardinalities` (the run's
+    cardinalities.json); rows of `loader` as the example. None for a model without `embed`."""
     from alchemi_core.checkpoint_model import load_model
+    from alchemi_core.tabular import mlflow_table
+    from alchemi_core.tabular.loader import load_cardinalities
 
     model, ckpt = load_model(checkpoint)
     if not hasattr(model, "embed"):
         log.warning("MLflow model not logged: %s has no embed()", ckpt["model_class"])
         return None
     spec = DataSpec.from_dict(ckpt["data_spec"])
-    return FlatModel(model, spec), example_input(loader, spec)
+    cats = list(spec.categorical)
+    mappings = load_cardinalities(cardinalities, cats) if cats else {}
+    names = {c: mlflow_table.names_by_code(mappings[c]) for c in cats}
+    table = mlflow_table.TableModel(
+        FlatModel(model, spec), spec.numerical, names, spec.embedding_dim
+    )
+    x = torch.tensor(example_input(loader, spec).to_numpy())
+    return table, mlflow_table.raw_example(table, x)

@@ -65,4 +65,5 @@ def pictures(b, folder: RunFolder) -> None:
 
 
 def mlflow_model(b):
-    return partial(packs.tabular, loader=b.train_loader)
+    cards = b.cfg.data.cardinalities_path
+    return partial(packs.tabular, loader=b.train_loader, cardinalities=cards)

@@ -29,6 +29,7 @@ def test_shipped_configs_validate():
     for name in ("alignment.yaml", "alignment_debug.yaml"):
         cfg = load_alignment_config(ROOT / "configs/phase2" / name)
         assert cfg.data.sensor_paths and cfg.data.eval_sensor_paths
+        assert cfg.trainer.save_strategy == "best_and_last"  # not one file per epoch
 
 
 def test_train_then_eval_on_a_sensor_never_seen(tmp_path, capsys):
@@ -43,6 +44,7 @@ def test_train_then_eval_on_a_sensor_never_seen(tmp_path, capsys):
         "metrics.jsonl",
         "checkpoints",
     }
+    assert {p.name for p in (run / "checkpoints").iterdir()} == {"best_model.pt", "last_model.pt"}
     info = json.loads((run / "run.json").read_text())
     assert info["runtime"]["seed"] == 3 and info["runtime"]["seed_source"] == "--seed"
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
@@ -114,8 +116,11 @@ def test_data_errors_are_one_line_exit_2(tmp_path, capsys):
         "wavelength_nm + response columns, or band, centre_nm, fwhm_nm"
     )
     assert not (tmp_path / "runs").exists()
-    assert main(["align", "eval", "--run", str(tmp_path), "--lab", "x", "--sensor", "y"]) == 2
+    lab, sensor = str(tmp_path / "d/lab.csv"), str(tmp_path / "d/oli.csv")
+    assert main(["align", "eval", "--run", str(tmp_path), "--lab", lab, "--sensor", sensor]) == 2
     assert "no config.yaml" in capsys.readouterr().err
+    assert main(["align", "eval", "--run", str(tmp_path), "--lab", "x", "--sensor", sensor]) == 2
+    assert capsys.readouterr().err.strip() == "error: x: lab library file not found"
 
 
 def test_bf16_autocast_on_cpu(tmp_path):
