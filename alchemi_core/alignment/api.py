@@ -21,35 +21,27 @@ from alchemi_core.errors import UserError
 from alchemi_core.output_plan import OutputPlan
 
 
-def make_tracker(cfg: AlignmentConfig):
-    if cfg.mlflow is None:
-        return None
-    from alchemi_core.run.mlflow_tracker import MLflowTracker
-
-    return MLflowTracker(cfg.mlflow)
-
-
 def train(
     config: str | Path | AlignmentConfig,
     overrides: list[str] | None = None,
     seed: int | None = None,
     overwrite: bool = False,
     tracker: Any = None,
-) -> dict[str, Any]:
-    from alchemi_core import distributed
+):
+    """Train (or resume, or reuse a finished run of the same config and inputs): a RunResult."""
+    from alchemi_core import assembly, distributed
+    from alchemi_core.alignment import recipe
     from alchemi_core.alignment.config import load_alignment_config
-    from alchemi_core.alignment.run import fit
-    from alchemi_core.alignment.trainer import AlignmentTrainer
+    from alchemi_core.run import runner
 
     source = "<config>" if isinstance(config, AlignmentConfig) else str(config)
     if not isinstance(config, AlignmentConfig):
         config = load_alignment_config(config, overrides)
     distributed.init(runtime.device_name(config))  # under torchrun: join the ranks (else no-op)
-    trainer = AlignmentTrainer(config, source, seed)
-    if tracker is None and distributed.is_main():  # only rank 0 tracks
-        tracker = make_tracker(trainer.cfg)
-    with writing_under(trainer.cfg.experiment.output_dir, source, "experiment.output_dir"):
-        return fit(trainer, tracker, overwrite)
+    built = assembly.build_alignment(config, source, seed)
+    tracker = assembly.run_tracker(config, tracker)
+    with writing_under(config.experiment.output_dir, source, "experiment.output_dir"):
+        return runner.execute(recipe, built, tracker, overwrite)
 
 
 def lab_tokens(model, ckpt: dict, lab: spectral.LabLibrary, device) -> tuple:
