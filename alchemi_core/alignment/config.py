@@ -32,7 +32,8 @@ class AlignTrainer(Strict):
     # best_model.pt follows this metric: a per-sensor metric, or val_top1 (mean over sensors)
     checkpoint_metric: str = "val_top1"
     checkpoint_mode: Literal["min", "max"] = "max"
-    save_strategy: Literal["best", "last", "all"] = "all"  # "all" keeps best, last and epoch_N
+    # best_and_last: best_model.pt and last_model.pt; "all" adds epoch_N.pt for every epoch
+    save_strategy: Literal["best", "last", "best_and_last", "all"] = "best_and_last"
 
 
 class AlignData(Strict):
@@ -118,6 +119,12 @@ class BandDepthHead(Strict):
     features: list[Feature] = Field(min_length=1)
 
 
+class Rerank(Strict):
+    # sensor -> lab retrieval: the model's `candidates` best lab spectra re-ordered by the
+    # known-response distance (the reading vs each candidate simulated through the sensor)
+    candidates: PositiveInt = 20
+
+
 class AlignmentConfig(Strict):
     global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
     experiment: Experiment
@@ -127,6 +134,7 @@ class AlignmentConfig(Strict):
     model: AlignModel = Field(default_factory=AlignModel)
     cycle: CycleHead | None = None
     banddepth: BandDepthHead | None = None
+    rerank: Rerank | None = None
     mlflow: MLflowConfig | None = None
 
     @model_validator(mode="after")

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from alchemi_core import distributed, runtime
 from alchemi_core.alignment import evaluation as ev
-from alchemi_core.alignment import pairs, spectral
+from alchemi_core.alignment import pairs, spectral, transfer
 from alchemi_core.alignment.config import AlignmentConfig, load_alignment_config
 from alchemi_core.alignment.model import AlignmentModel, build_model
 from alchemi_core.errors import TrainingDiverged
@@ -195,7 +195,9 @@ class AlignmentTrainer:
                 self.rt,
                 sensor=s.sensor,
             )
-            m = ev.sensor_metrics(lab_emb, emb, heads, self.cycle_target(val), depth)
+            known = transfer.physics(self.val_readings[s.name], d.full_values[val], s.matrix)
+            k = self.cfg.rerank.candidates if self.cfg.rerank else None
+            m = ev.sensor_metrics(lab_emb, emb, heads, self.cycle_target(val), depth, known, k)
             metrics.update({f"val_{k}/{s.name}": v for k, v in m.items()})
             groups["val_heldout" if s.held_out else "val"].append(m)
         for prefix, rows in groups.items():

@@ -23,6 +23,7 @@ def test_shipped_configs_validate():
     for name in ("alignment.yaml", "alignment_debug.yaml"):
         cfg = load_alignment_config(ROOT / "configs/phase2" / name)
         assert cfg.data.sensor_paths and cfg.data.eval_sensor_paths
+        assert cfg.trainer.save_strategy == "best_and_last"  # not one file per epoch
 
 
 def test_train_then_eval_on_a_sensor_never_seen(tmp_path, capsys):
@@ -37,6 +38,7 @@ def test_train_then_eval_on_a_sensor_never_seen(tmp_path, capsys):
         "metrics.jsonl",
         "checkpoints",
     }
+    assert {p.name for p in (run / "checkpoints").iterdir()} == {"best_model.pt", "last_model.pt"}
     info = json.loads((run / "run.json").read_text())
     assert info["runtime"]["seed"] == 3 and info["runtime"]["seed_source"] == "--seed"
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
