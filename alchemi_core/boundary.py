@@ -97,11 +97,11 @@ def report(exc: BaseException, source: str | None = None, verbose: bool = False)
     if user is not None:
         others = user.others
         if user.file is None and source:
-            user = UserError(user.message, source, user.key)
+            user, others = UserError(user.message, source, user.key), user.others
+            user.others = others
         print(f"error: {one_line(user.line())}", file=sys.stderr)
-        if verbose:  # every further problem found with this one
-            for other in others:
-                print(f"  also: {one_line(other)}", file=sys.stderr)
+        for other in user.others if verbose else []:  # -v: every problem found with it
+            print(f"  also: {one_line(other)}", file=sys.stderr)
         return 2
     if isinstance(exc, AlchemiError):  # a failure alchemi names itself (diverged, transient)
         print(f"error: {one_line(str(exc))}", file=sys.stderr)

@@ -19,7 +19,7 @@ from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
 from alchemi_core.config.preflight import checked
-from alchemi_core.training import checkpoints
+from alchemi_core.run import checkpoints
 from flows import report
 from flows.params import run_name
 from tasks.align import align_eval, align_train

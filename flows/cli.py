@@ -22,7 +22,7 @@ from prefect.settings import (
 )
 
 from alchemi_core.boundary import guard
-from alchemi_core.cli import _Parser, setup_logging
+from alchemi_core.cli.main import _Parser, setup_logging
 from alchemi_core.errors import UserError
 from flows import local_api, report
 

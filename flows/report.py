@@ -6,7 +6,8 @@ import base64
 from pathlib import Path
 from typing import Any
 
-from alchemi_core.training import alignment_figures, figures
+from alchemi_core.alignment import figures as alignment_figures
+from alchemi_core.tabular import figures
 
 NAMES = figures.NAMES + alignment_figures.NAMES  # every picture a run folder may hold
 

@@ -179,7 +179,10 @@ def objective_plot(rows: list[dict], metric: str, out: Path, best: dict | None) 
     problem is only a warning."""
     if not plots_enabled():
         return None
-    trials = [{"params": r["params"], "value": r["metrics"].get(metric)} for r in rows]
+    trials = [
+        {"params": r["params"], "value": r["metrics"].get(metric), "metrics": r["metrics"]}
+        for r in rows
+    ]
     top = {"params": best["params"], "value": best["metrics"][metric]} if best else None
     try:
         return plot_sweep(trials, metric, out, top)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from alchemi_core import api
-from alchemi_core.data.prepare import prepare
+from alchemi_core.tabular.prepare import prepare
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow  # the diamonds data and a tracked training (about 30 s here)

@@ -14,7 +14,7 @@ import yaml
 from alchemi_core import api
 from alchemi_core.errors import CheckpointError
 from alchemi_core.io import FolderLock
-from alchemi_core.training import checkpoints
+from alchemi_core.run import checkpoints
 from tests.conftest import debug_config_dict
 from tests.reliability_helpers import (
     alchemi,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alchemi_core.plots.common import figure, save
-from alchemi_core.training.run_dir import read_metrics
+from alchemi_core.run.folder import read_metrics
 
 SKIP = {"epoch", "epoch_seconds"}
 

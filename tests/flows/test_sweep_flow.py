@@ -100,7 +100,7 @@ def assert_objective_is_the_validation_metric(row: dict) -> None:
     from alchemi_core import api
     from alchemi_core.config import steps
     from alchemi_core.config.loading import load_config
-    from alchemi_core.training import checkpoints
+    from alchemi_core.run import checkpoints
 
     run = Path(row["sae_run_dir"])
     cfg = load_config(run.with_name(f"{run.name}.config.yaml"))

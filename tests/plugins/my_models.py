@@ -4,7 +4,7 @@ from pydantic import PositiveInt
 from torch import nn
 
 from alchemi_core import Params, register_loss, register_model
-from alchemi_core.losses import Loss
+from alchemi_core.tabular.loss import Loss
 
 
 class TinyParams(Params):

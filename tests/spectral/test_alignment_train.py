@@ -12,10 +12,10 @@ import pytest
 import torch
 import yaml
 
-from alchemi_core import align_api
+from alchemi_core.alignment import api as align_api
+from alchemi_core.alignment.config import load_alignment_config
+from alchemi_core.alignment.trainer import AlignmentTrainer
 from alchemi_core.cli import main
-from alchemi_core.config.alignment import load_alignment_config
-from alchemi_core.training.alignment_trainer import AlignmentTrainer
 from tests.spectral.helpers import ROOT, tiny_config, write_dataset
 
 
@@ -216,8 +216,8 @@ def test_extract_embeds_a_spectra_file_with_the_sensor_tower(tmp_path, capsys):
     assert side["tower"] == "sensor" and side["input_sha256"]
     # the same rows through the model directly give the same embeddings
     _, model, _ = align_api.load_run(run, "best")
-    from alchemi_core.data.spectral import load_sensor
-    from alchemi_core.training import alignment_eval as ev
+    from alchemi_core.alignment import evaluation as ev
+    from alchemi_core.alignment.spectral import load_sensor
 
     s = load_sensor(sensor)
     values = torch.tensor([[0.1, 0.2, 0.3], [0.2, 0.25, 0.5], [0.05, float("nan"), 0.4]])
