@@ -77,7 +77,7 @@ def test_an_output_never_replaces_an_input_table(command, ws, capsys):
     assert "would overwrite the input" in line and "(--table)" in line
 
 
-@pytest.mark.parametrize("command", pick("train", "align train"))
+@pytest.mark.parametrize("command", pick("train", "align train", "pretrain-mae"))
 def test_a_run_never_rewrites_the_config_it_was_given(command, ws, capsys):
     """`--config <run>/config.yaml` (the run's own saved copy) on a run that did not finish:
     resuming would rewrite that config."""
