@@ -22,7 +22,7 @@ from torch import nn
 
 from alchemi_core import builders, distributed, runtime
 from alchemi_core.checkpoint_model import load_model
-from alchemi_core.config.checks import check_inference, check_training
+from alchemi_core.config.checks import check_inference, check_losses, check_training
 from alchemi_core.errors import CheckpointError, DataError
 from alchemi_core.io import file_sha256
 from alchemi_core.run import identity
@@ -78,7 +78,7 @@ def _build(cfg, source: str, cli_seed: int | None) -> Built:
     model = model.to(device=rt.device, dtype=rt.dtype)
     loss = builders.build_loss(cfg.train.loss, source, "train.loss")
     val_loss = builders.build_loss(cfg.val.loss, source, "val.loss") if cfg.val else None
-    builders.check_metric_names(cfg, loss, val_loss, source)
+    check_losses(cfg, loss, val_loss, source)
     optimizer = builders.build_optimizer(cfg.train.optimizer_config, model.parameters(), source)
     scheduler = builders.build_scheduler(cfg.train.scheduler, optimizer, source)
     resolved = identity.resolved_config(cfg, rt, params)
