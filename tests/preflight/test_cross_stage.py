@@ -55,7 +55,7 @@ def test_alignment_metric_names_are_what_a_run_logs(tmp_path):
     from alchemi_core.alignment.trainer import AlignmentTrainer
     from tests.spectral.helpers import tiny_config
 
-    for changes in ({}, {"cycle.sam_weight": 0.5}):
+    for changes in ({}, {"cycle.sam_weight": 0.5}, {"rerank": None}):
         path = tiny_config(tmp_path / "d", tmp_path / "out", **changes)
         cfg = load_alignment_config(path)
         cfg.trainer.epochs = 1
