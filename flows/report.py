@@ -28,19 +28,42 @@ def step_row(stage: str, step: str, state: str, result: dict[str, Any]) -> dict[
         if step != "train"
         else {k: v for k, v in (result.get("metrics") or {}).items() if k.startswith("val_")}
     )
+    shown = train_metrics(result) if step == "train" else None
     return {
         "stage": stage,
         "step": step,
         "state": state,
-        "metrics": fmt_metrics(metrics),
+        "metrics": shown or fmt_metrics(key_metrics(metrics or {}), limit=TABLE_METRICS),
         "output": str(path),
+        "all_metrics": fmt_metrics(metrics, limit=len(metrics or {})),
     }
 
 
+def train_metrics(result: dict[str, Any]) -> str:
+    """A training's key validation metrics at its best epoch and at its last, each labelled."""
+    parts = []
+    for label, line in (("best", result.get("best_metrics")), ("last", result.get("metrics"))):
+        vals = key_metrics({k: v for k, v in (line or {}).items() if k.startswith("val_")})
+        if vals:
+            parts.append(f"{label} (epoch {line['epoch']}): {fmt_metrics(vals, 4)}")
+    return "; ".join(parts)
+
+
+TABLE_METRICS = 3  # the table's cells do not wrap in Prefect's UI: every metric goes below it
+
+
 def markdown(title: str, rows: list[dict[str, str]], notes: list[str]) -> str:
+    """The steps' table (a few key metrics each), every metric of each step in a list below
+    it (list items wrap; table cells do not), then `notes`."""
     cols = ["stage", "step", "state", "metrics", "output"]
     lines = [f"# {title}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(r[c].replace("|", "/") for c in cols) + " |" for r in rows]
+    full = [r for r in rows if r.get("all_metrics")]
+    if full:
+        lines += ["", "**All metrics**", ""]
+        lines += [
+            f"- {' '.join(filter(None, (r['stage'], r['step'])))}: {r['all_metrics']}" for r in full
+        ]
     return "\n".join([*lines, "", *notes]) + "\n"
 
 
@@ -119,7 +142,7 @@ KEY_METRICS = ("loss", "numerical_mse", "categorical_accuracy", "fve", "l0", "de
 
 def key_metrics(metrics: dict[str, float]) -> dict[str, float]:
     """The few a person reads first; the rest is in metrics.jsonl and MLflow."""
-    key = {k: v for k, v in metrics.items() if k.split(".")[-1] in KEY_METRICS}
+    key = {k: v for k, v in metrics.items() if k.split(".")[-1].removeprefix("val_") in KEY_METRICS}
     return key or dict(list(metrics.items())[:4])
 
 

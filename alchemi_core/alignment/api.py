@@ -13,20 +13,12 @@ import torch
 from alchemi_core import runtime
 from alchemi_core.alignment import evaluation as ev
 from alchemi_core.alignment import figures as alignment_figures
-from alchemi_core.alignment import retrieval, spectral
+from alchemi_core.alignment import retrieval, spectral, transfer
 from alchemi_core.alignment.config import AlignmentConfig
 from alchemi_core.alignment.load import cpu_runtime, load_run
 from alchemi_core.boundary import os_user_error, writing_under
 from alchemi_core.errors import UserError
 from alchemi_core.output_plan import OutputPlan
-
-
-def make_tracker(cfg: AlignmentConfig):
-    if cfg.mlflow is None:
-        return None
-    from alchemi_core.run.mlflow_tracker import MLflowTracker
-
-    return MLflowTracker(cfg.mlflow)
 
 
 def train(
@@ -35,21 +27,21 @@ def train(
     seed: int | None = None,
     overwrite: bool = False,
     tracker: Any = None,
-) -> dict[str, Any]:
-    from alchemi_core import distributed
+):
+    """Train (or resume, or reuse a finished run of the same config and inputs): a RunResult."""
+    from alchemi_core import assembly, distributed
+    from alchemi_core.alignment import recipe
     from alchemi_core.alignment.config import load_alignment_config
-    from alchemi_core.alignment.run import fit
-    from alchemi_core.alignment.trainer import AlignmentTrainer
+    from alchemi_core.run import runner
 
     source = "<config>" if isinstance(config, AlignmentConfig) else str(config)
     if not isinstance(config, AlignmentConfig):
         config = load_alignment_config(config, overrides)
     distributed.init(runtime.device_name(config))  # under torchrun: join the ranks (else no-op)
-    trainer = AlignmentTrainer(config, source, seed)
-    if tracker is None and distributed.is_main():  # only rank 0 tracks
-        tracker = make_tracker(trainer.cfg)
-    with writing_under(trainer.cfg.experiment.output_dir, source, "experiment.output_dir"):
-        return fit(trainer, tracker, overwrite)
+    built = assembly.build_alignment(config, source, seed)
+    tracker = assembly.run_tracker(config, tracker)
+    with writing_under(config.experiment.output_dir, source, "experiment.output_dir"):
+        return runner.execute(recipe, built, tracker, overwrite)
 
 
 def lab_tokens(model, ckpt: dict, lab: spectral.LabLibrary, device) -> tuple:
@@ -70,12 +62,20 @@ def evaluate(
     seed: int = 0,
     which: str = "best",
     plots: str | Path | None = None,
+    labels: str | None = None,
+    rerank: int | None = None,
 ) -> dict[str, Any]:
-    """Sensor->lab retrieval among every spectrum of `lab_path`, and the cycle head's error;
-    with `plots` (a folder), also its pictures there (`plots` in the result lists them)."""
+    """Sensor->lab retrieval among every spectrum of `lab_path`, the cycle head's error and
+    the physics limit (`physics_top1`); with `rerank` (else the run's `rerank.candidates`; 0:
+    off), the model's candidates re-ranked by the known responses (`rerank_top1`); with
+    `labels` (a column of the lab table), the linear probe's transfer accuracy from the run's
+    training sensors; with `plots` (a folder), also its pictures there (`plots` lists them)."""
     if noise is not None and not (math.isfinite(noise) and noise >= 0):
         raise UserError(f"must be a finite number >= 0, got {noise}", "--noise")
-    lab = spectral.load_lab(lab_path)  # the inputs first: cheap, and the user's to fix
+    if rerank is not None and rerank < 0:
+        raise UserError(f"must be 0 (off) or a number of candidates, got {rerank}", "--rerank")
+    lab = spectral.load_lab(lab_path, labels)  # the inputs first: cheap, and the user's to fix
+    classes = lab.label(labels, lab_path) if labels else None
     sensor = spectral.load_sensor(sensor_path)
     if plots is not None:  # the output policy, before any work: nothing of the inputs replaced
         plan = OutputPlan("command line", {"--lab": lab_path, "--sensor": sensor_path})
@@ -83,6 +83,8 @@ def evaluate(
             plan.add(Path(plots) / f"{Path(sensor_path).stem}_{name}", "--plots")
     cfg, model, ckpt = load_run(run_dir, which)
     rt = cpu_runtime(seed)
+    if rerank is None:
+        rerank = cfg.rerank.candidates if cfg.rerank else 0
     matrix = torch.from_numpy(spectral.band_matrix(sensor, lab.wavelengths)).float()
     values = torch.from_numpy(lab.values)
     gen = torch.Generator().manual_seed(seed)
@@ -92,7 +94,8 @@ def evaluate(
     lab_emb, _ = ev.embed(model, "lab", feats, lab_values, rt)
     feats = ev.band_feats(model, sensor, rt.device)
     emb, heads = ev.embed(model, "sensor", feats, reading, rt, sensor=sensor)
-    out: dict[str, Any] = retrieval.retrieval_metrics(retrieval.cosine_scores(emb, lab_emb))
+    scores = retrieval.cosine_scores(emb, lab_emb)
+    out: dict[str, Any] = retrieval.retrieval_metrics(scores)
     out.update(rmse=None, sam_deg=None)
     if "cycle" in heads:
         grid = model.cycle_grid.numpy()
@@ -103,6 +106,14 @@ def evaluate(
         fused = retrieval.fused_scores(retrieval.cosine_scores(emb, lab_emb), l2)
         out["cycle_top1"] = retrieval.retrieval_metrics(l2)["top1"]
         out["fused_top1"] = retrieval.retrieval_metrics(fused)["top1"]
+    known = transfer.physics(reading, values, matrix)
+    out.update(ev.physics_rows(scores, known, rerank), rerank_candidates=rerank or None)
+    if classes is not None:
+        train_sensors = [spectral.load_sensor(p) for p in cfg.data.sensor_paths]
+        parts = spectral.split(len(lab.ids), cfg.data.val_fraction, seed)
+        out["labels"] = labels
+        data = transfer.transfer_data(lab, classes, parts, train_sensors, sensor, noise, seed)
+        out.update(transfer.transfer(model, data, rt))
     out.update(
         sensor=sensor.name, noise=noise, seed=seed, checkpoint=which, epoch=int(ckpt["epoch"])
     )

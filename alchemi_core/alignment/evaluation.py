@@ -58,12 +58,29 @@ def sensor_metrics(
     heads: dict[str, torch.Tensor],
     lab_target: torch.Tensor | None,
     depth_target: torch.Tensor | None,
+    known: torch.Tensor | None = None,
+    candidates: int | None = None,
 ) -> dict[str, float]:
-    out = retrieval.retrieval_metrics(retrieval.cosine_scores(sensor_emb, lab_emb))
+    """Retrieval (top1, recall_at_5, mean_rank), the heads' errors and, with the
+    known-response scores `known`, the physics limit and the re-ranked top-1 (`candidates`)."""
+    scores = retrieval.cosine_scores(sensor_emb, lab_emb)
+    out = retrieval.retrieval_metrics(scores)
     out.pop("n")
+    if known is not None:
+        out.update(physics_rows(scores, known, candidates))
     if "cycle" in heads and lab_target is not None:
         out["rmse"] = retrieval.rmse(heads["cycle"], lab_target)
         out["sam_deg"] = retrieval.sam_deg(heads["cycle"], lab_target)
     if "depth" in heads and depth_target is not None:
-        out["banddepth_mae"] = retrieval.mae(heads["depth"], depth_target)
+        out["banddepth_mean_abs_err"] = retrieval.mean_abs_error(heads["depth"], depth_target)
+    return out
+
+
+def physics_rows(scores: torch.Tensor, known: torch.Tensor, candidates: int | None) -> dict:
+    """`physics_top1` (the limit) and, with `candidates`, `rerank_top1`: the model's
+    `candidates` best keys by `scores` re-ordered by the known-response scores `known`."""
+    out = {"physics_top1": retrieval.retrieval_metrics(known)["top1"]}
+    if candidates:
+        m = retrieval.retrieval_metrics(retrieval.rerank(scores, known, candidates))
+        out.update(rerank_top1=m["top1"], rerank_recall_at_5=m["recall_at_5"])
     return out

@@ -1,8 +1,9 @@
 """`alchemi prepare-spectra`: real spectra and sensors from installed packages, offline.
 
 Lab library: earthlib's 7,261 reflectance spectra (MIT), 400-2450 nm at 10 nm; its
-water-absorption bands are absent columns. Sensors: relative spectral responses from pyrsr
-(Apache-2.0) and Py6S (Sentinel-3 OLCI), written as `wavelength_nm` + one column per band.
+water-absorption bands are absent columns. lab_labelled.* is the same table with earthlib's
+class labels as text columns LEVEL_1..3 (for `align eval --labels`; training reads lab.*, whose
+columns are all wavelengths). Sensors: relative spectral responses from pyrsr (Apache-2.0) and Py6S (Sentinel-3 OLCI), written as `wavelength_nm` + one column per band.
 Bands outside the lab range (thermal, most of a band below 400 nm) are dropped.
 """
 
@@ -27,6 +28,7 @@ PYRSR = {
 TRAIN = ["landsat8_oli", "sentinel2a_msi", "modis_terra"]
 HELD_OUT = ["sentinel3a_olci", "spot5_hrg", "rapideye"]
 LAB_RANGE = (400.0, 2450.0)
+LABELS = ("LEVEL_1", "LEVEL_2", "LEVEL_3")  # text columns of lab_labelled.* (class labels)
 
 
 def _need(module: str):
@@ -50,6 +52,13 @@ def earthlib_table() -> pd.DataFrame:
     df = pd.DataFrame(np.asarray(lib.spectra, dtype=np.float32), columns=[f"{w:g}" for w in wl_nm])
     df.insert(0, "id", [f"{i}_{n}" for i, n in enumerate(names)])
     return df
+
+
+def earthlib_labels() -> pd.DataFrame:
+    """earthlib's class labels, one row per spectrum: LEVEL_1 (2 classes), LEVEL_2 (5),
+    LEVEL_3 (26)."""
+    folder = Path(_need("earthlib").__file__).parent / "data"
+    return pd.read_csv(folder / "spectra.csv")[list(LABELS)].astype(str)
 
 
 def _table(wl: np.ndarray, curves: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -102,13 +111,16 @@ def prepare(out: str | Path, fmt: str = "parquet") -> dict:
     names = [*PYRSR, "sentinel3a_olci"]
     plan = OutputPlan("command line")
     plan.add(out / f"lab.{fmt}", "--out")
+    plan.add(out / f"lab_labelled.{fmt}", "--out")
     for name in names:
         plan.add(out / "sensors" / f"{name}.csv", "--out")
     lab = earthlib_table()
+    labelled = pd.concat([lab, earthlib_labels()], axis=1)
     tables = {name: pyrsr_table(*PYRSR[name]) for name in PYRSR}
     tables["sentinel3a_olci"] = olci_table()
     with plan:
         written = {"lab": _write(plan, lab, out / f"lab.{fmt}", fmt), "n_spectra": len(lab)}
+        written["lab_labelled"] = _write(plan, labelled, out / f"lab_labelled.{fmt}", fmt)
         written["sensors"] = {}
         for name, df in tables.items():
             written["sensors"][name] = {

@@ -63,5 +63,23 @@ def sam_deg(pred: Tensor, target: Tensor) -> float:
     return float(torch.rad2deg(torch.arccos(cos.clamp(-1.0, 1.0))).mean())
 
 
-def mae(pred: Tensor, target: Tensor) -> float:
+def mean_abs_error(pred: Tensor, target: Tensor) -> float:
     return float((pred.double() - target.double()).abs().mean())
+
+
+def known_response_scores(readings: Tensor, clean: Tensor) -> Tensor:
+    """The physics limit's scores: noisy sensor readings [Q, K] against every lab spectrum
+    simulated through the same sensor's known responses, noiseless [N, K] (minus the squared
+    L2 distance; a band missing on either side counts as 0)."""
+    return neg_l2_scores(readings, clean)
+
+
+def rerank(scores: Tensor, physics: Tensor, candidates: int) -> Tensor:
+    """Each query's `candidates` best keys by `scores`, re-ordered by `physics` and placed
+    above every other key (which keep their order): the model proposes, the physics decides."""
+    k = min(candidates, scores.shape[1])
+    top = scores.double().topk(k, dim=1).indices
+    order = physics.double().gather(1, top).argsort(dim=1, descending=True).argsort(dim=1)
+    out = scores.double().clone()
+    lift = out.max() - out.min() + 1.0
+    return out.scatter(1, top, out.max() + lift + (k - order).double())

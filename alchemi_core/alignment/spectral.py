@@ -1,7 +1,8 @@
 """Spectral data: lab tables, sensor responses, simulated sensor readings, splits.
 
 Lab table (CSV or parquet): one row per sample, an optional `id` column, every other column
-named by its wavelength in nm; NaN marks a gap (water-absorption bands).
+named by its wavelength in nm; NaN marks a gap (water-absorption bands). Text columns with other
+names (class labels such as earthlib's LEVEL_2) are kept aside in `LabLibrary.labels`.
 Sensor table: a `wavelength_nm` column and one relative-response column per band; or columns
 `band`, `centre_nm` (or `center_nm`) and `fwhm_nm`, which make Gaussian responses.
 """
@@ -9,7 +10,7 @@ Sensor table: a `wavelength_nm` column and one relative-response column per band
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +30,18 @@ class LabLibrary:
     ids: list[str]
     wavelengths: np.ndarray  # [L] nm, increasing
     values: np.ndarray  # [N, L] float32, NaN = gap
+    labels: dict[str, np.ndarray] = field(default_factory=dict)  # column -> [N] str
 
     def subset(self, idx: np.ndarray) -> LabLibrary:
-        return LabLibrary([self.ids[i] for i in idx], self.wavelengths, self.values[idx])
+        labels = {k: v[idx] for k, v in self.labels.items()}
+        return LabLibrary([self.ids[i] for i in idx], self.wavelengths, self.values[idx], labels)
+
+    def label(self, column: str, path, key: str = "--labels") -> np.ndarray:
+        """The [N] class labels of `column` (a DataError naming it if the table has none)."""
+        if column not in self.labels:
+            have = ", ".join(sorted(self.labels)) or "none"
+            raise DataError(f"no label column {column!r} (text columns: {have})", path, key)
+        return self.labels[column]
 
 
 @dataclass
@@ -74,15 +84,33 @@ def numbers(df: pd.DataFrame, cols: list, path, what: str, gaps: bool = False) -
     return out
 
 
-def load_lab(path: str | Path) -> LabLibrary:
+def load_lab(path: str | Path, labels: str | None = None) -> LabLibrary:
+    """`labels`: a column read as class labels whatever its type (text columns with names
+    that are not wavelengths always are)."""
     df = read_table(path, "lab library")
+    text = [
+        c for c in df.columns if c == labels or (c != "id" and not _is_float(c) and _is_text(df[c]))
+    ]
+    classes = {str(c): df.pop(c).astype(str).to_numpy() for c in text}
     wl = lab_wavelengths([str(c) for c in df.columns], Path(path))
     ids = df.pop("id").astype(str).tolist() if "id" in df.columns else None
     if len(df) == 0:
         raise DataError("needs at least 1 row", path)
     values = numbers(df, list(df.columns), path, "reflectance", gaps=True).astype(np.float32)
     ids = ids or [str(i) for i in range(len(df))]
-    return LabLibrary(ids, wl, values)
+    return LabLibrary(ids, wl, values, classes)
+
+
+def _is_float(name) -> bool:
+    try:
+        float(name)
+        return True
+    except ValueError:
+        return False
+
+
+def _is_text(col: pd.Series) -> bool:
+    return not pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
 
 
 def gaussian_responses(centres, fwhms, step: float = 1.0) -> tuple[np.ndarray, np.ndarray]:

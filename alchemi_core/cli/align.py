@@ -18,7 +18,7 @@ def _train(args: argparse.Namespace) -> int:
         return code
     result = align_api.train(args.config, args.set, seed=args.seed, overwrite=args.overwrite)
     if distributed.is_main():
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result.to_dict(), indent=2))
     distributed.finish()
     return 0
 
@@ -34,6 +34,8 @@ def _eval(args: argparse.Namespace) -> int:
         seed=args.seed,
         which=args.checkpoint,
         plots=args.plots,
+        labels=args.labels,
+        rerank=args.rerank,
     )
     print(json.dumps(out))
     return 0
@@ -61,6 +63,21 @@ def register(sub) -> None:
     e.add_argument("--noise", type=float, default=None, help="default: the run's data.noise")
     e.add_argument("--seed", type=int, default=0, help="seed of the simulated noise")
     e.add_argument("--checkpoint", choices=["best", "last"], default="best")
+    e.add_argument(
+        "--labels",
+        metavar="COLUMN",
+        default=None,
+        help="a class column of the lab table: also the linear probe's transfer accuracy "
+        "from the run's training sensors to this one",
+    )
+    e.add_argument(
+        "--rerank",
+        metavar="K",
+        type=int,
+        default=None,
+        help="re-rank the model's K best candidates by the known responses "
+        "(default: the run's rerank.candidates; 0: off)",
+    )
     e.add_argument(
         "--plots",
         metavar="DIR",

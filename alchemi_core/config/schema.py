@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -60,6 +62,11 @@ class Experiment(Strict):
     output_dir: str
     seed: Seed | None = None
     device: str | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        """The run's folder, {output_dir}/{name}: every stack, task and flow asks this."""
+        return Path(self.output_dir) / self.name
 
     _device = field_validator("device")(check_device)
 
@@ -122,6 +129,15 @@ class LossConfig(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+def finite_extras(model: BaseModel) -> BaseModel:
+    """The free keys of an optimizer or scheduler block hold no NaN or infinite number."""
+    for k, v in (model.model_extra or {}).items():
+        for x in v if isinstance(v, list | tuple) else [v]:
+            if isinstance(x, float) and not math.isfinite(x):
+                raise ValueError(f"{k}: {x} is not a finite number")
+    return model
+
+
 class OptimizerConfig(BaseModel):
     """`optimizer` names a torch.optim class; other keys go to its constructor."""
 
@@ -129,12 +145,32 @@ class OptimizerConfig(BaseModel):
     optimizer: str
     learning_rate: PositiveFloat
 
+    _finite = model_validator(mode="after")(finite_extras)
+
+
+def default_optimizer(section) -> OptimizerConfig:
+    """AdamW with a section's legacy `learning_rate` and `weight_decay` keys."""
+    return OptimizerConfig(
+        optimizer="AdamW", learning_rate=section.learning_rate, weight_decay=section.weight_decay
+    )
+
+
+def check_one_optimizer(section, key: str) -> None:
+    """`optimizer_config` replaces the legacy learning_rate/weight_decay keys: not both."""
+    legacy = {"learning_rate", "weight_decay"} & section.model_fields_set
+    if section.optimizer_config is not None and legacy:
+        raise ValueError(
+            f"{key}.{sorted(legacy)[0]}: set it in {key}.optimizer_config (give one of the two)"
+        )
+
 
 class SchedulerConfig(BaseModel):
     """Optional: `name` of a torch.optim.lr_scheduler class; other keys go to it. Stepped per epoch."""
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     name: str
+
+    _finite = model_validator(mode="after")(finite_extras)
 
 
 class TrainSection(Strict):

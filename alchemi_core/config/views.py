@@ -53,6 +53,24 @@ def _training_check(cfg: TrainingConfig, src: str, skip: tuple[str, ...] = ()) -
 def _inference_check(cfg: Any, src: str) -> None:
     check_inference(cfg, src)
     _check_sections(cfg, ("train", "val", "test"))
+    _check_checkpoint(cfg, src)
+
+
+def _check_checkpoint(cfg: Any, src: str) -> None:
+    """An extract/predict config against its checkpoint, when that exists already (validate
+    may run before the training): model.class and the data columns it was trained on."""
+    from pathlib import Path
+
+    if not Path(cfg.checkpoint.path).exists():
+        return
+    from alchemi_core.assembly import open_checkpoint
+    from alchemi_core.inference.loop import same_spec
+
+    _, ckpt, _ = open_checkpoint(cfg, src)  # the checks extract and predict make at load
+    fields = ("numerical", "categorical", "embeddings")
+    have = {f: list(getattr(cfg.data.columns, f)) for f in fields}
+    spec = {f: list(ckpt["data_spec"][f]) for f in fields}  # categorical: its column names
+    same_spec(have, spec, src, "data", fields)
 
 
 # -- show: defaults filled in, secrets redacted -----------------------------------------------
@@ -188,9 +206,14 @@ def _load_sweep(path: str, overrides: list[str]):
 
 def _check_sweep(loaded: Any, src: str) -> None:
     _, trials = loaded
-    for i, trial in enumerate(trials):
+    checked: set[str] = set()
+    for trial in trials:
+        pipe = trial.pipeline  # data files: once per distinct VAE data (a sweep may vary it)
+        files = (pipe.vae.data, pipe.vae.train.data_path, pipe.vae.val, pipe.spec.extract)
+        key = repr(files)
         try:
-            _check_pipeline(trial.pipeline, src, data=i == 0)  # data files are shared: once
+            _check_pipeline(pipe, src, data=key not in checked)
+            checked.add(key)
         except ConfigError as exc:
             where = f" ({trial.name}: {trial.params})"
             raise ConfigError(exc.message + where, src, exc.key) from None

@@ -59,7 +59,8 @@ def _readings(path: str, sensor: spectral.Sensor) -> torch.Tensor:
     missing = [b for b in sensor.bands if b not in df.columns]
     if missing:
         raise DataError(f"no column for band {missing[0]!r} of {sensor.name}", path, missing[0])
-    return torch.tensor(df[sensor.bands].to_numpy(dtype=np.float32))
+    values = spectral.numbers(df, sensor.bands, path, "reading", gaps=True)  # NaN: missing band
+    return torch.from_numpy(values.astype(np.float32))
 
 
 def extract(cfg: AlignExtractConfig, source: str) -> dict:
@@ -71,15 +72,17 @@ def extract(cfg: AlignExtractConfig, source: str) -> dict:
     plan = OutputPlan(source, {**inputs, "checkpoint": ckpt_path})
     plan.add_input(Path(cfg.run) / "config.yaml", "run")
     plan.add(cfg.output, "output", sidecar=True)
-    _, model, ckpt = load_run(cfg.run, cfg.checkpoint)
-    rt = runtime.Runtime(0, "default", torch.device("cpu"), torch.float32, None, False)
-    sensor = None
+    sensor = lab = None  # the inputs first: cheap, and the user's to fix
     if cfg.tower == "sensor":
         sensor = spectral.load_sensor(cfg.sensor_path)
         values = _readings(cfg.input_path, sensor)
-        feats = ev.band_feats(model, sensor, rt.device)
     else:
         lab = spectral.load_lab(cfg.input_path)
+    _, model, ckpt = load_run(cfg.run, cfg.checkpoint)
+    rt = runtime.Runtime(0, "default", torch.device("cpu"), torch.float32, None, False)
+    if sensor is not None:
+        feats = ev.band_feats(model, sensor, rt.device)
+    else:
         feats, values = lab_tokens(model, ckpt, lab, rt.device)
     emb, _ = ev.embed(model, cfg.tower, feats, values, rt, sensor=sensor)
     meta = {

@@ -119,13 +119,14 @@ class RunFolder:
 
     # -- checkpoints ------------------------------------------------------------------------
     def checkpoint_targets(self, strategy: str, epoch: int, improved: bool | None) -> list[Path]:
-        """Where an epoch's checkpoint goes under save_strategy last | best | all."""
+        """Where an epoch's checkpoint goes under save_strategy last | best | best_and_last |
+        all."""
         targets = []
-        if strategy in ("last", "all"):
+        if strategy in ("last", "best_and_last", "all"):
             targets.append(self.ckpt_dir / "last_model.pt")
         if strategy == "all":
             targets.append(self.ckpt_dir / f"epoch_{epoch}.pt")
-        if strategy in ("best", "all") and improved:
+        if strategy in ("best", "best_and_last", "all") and improved:
             targets.append(self.ckpt_dir / "best_model.pt")
         if strategy == "best":
             targets.append(self.path / "state" / "resume.pt")

@@ -47,8 +47,8 @@ class SAEParams(Params):
     )  # topk, batchtopk: latents per row (ignored by the others)
     aux_k: NonNegativeInt = 0  # topk, batchtopk: AuxK latents (0: no AuxK term)
     dead_window: PositiveInt = 10_000  # rows without firing after which a latent is dead
-    threshold_init: PositiveFloat = 0.1  # jumprelu: every latent's starting threshold
-    bandwidth: PositiveFloat = 0.05  # jumprelu: width of the straight-through kernel
+    threshold_init: PositiveFloat = 0.5  # jumprelu: every latent's starting threshold
+    bandwidth: PositiveFloat = 0.1  # jumprelu: width of the straight-through kernel
     b_dec_init: Literal["geometric_median", "mean", "zeros"] = "geometric_median"
 
     @field_validator("k")
@@ -84,8 +84,8 @@ class SAE(nn.Module):
         k: int | None = None,
         aux_k: int = 0,
         dead_window: int = 10_000,
-        threshold_init: float = 0.1,
-        bandwidth: float = 0.05,
+        threshold_init: float = 0.5,
+        bandwidth: float = 0.1,
         b_dec_init: str = "geometric_median",
     ):
         super().__init__()

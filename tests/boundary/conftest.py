@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.boundary.harness import COMMANDS, Workspace, copy_data
+from tests.test_bad_input import sae_run, vae_embeddings  # noqa: F401  (session fixtures)
 
 
 @pytest.fixture(scope="session")
@@ -31,4 +34,8 @@ def ws(tmp_path, penguins_dir, vae_run, request, monkeypatch) -> Workspace:
     if name and COMMANDS[name].needs_align:
         space.align_run = request.getfixturevalue("align_run")
         space.watch.append(space.align_run)
+    if name and COMMANDS[name].needs_sae:
+        space.sae_run = request.getfixturevalue("sae_run")
+        space.embeddings = Path(request.getfixturevalue("vae_embeddings")["train"])
+        space.watch += [space.sae_run, space.embeddings]
     return space

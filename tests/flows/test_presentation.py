@@ -78,3 +78,17 @@ def test_json_only_when_asked(make_pipeline, capsys):
     assert main(["--config", str(make_pipeline()), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert Path(result["files"]["sae run"]).is_dir()
+
+
+def test_summary_table_keeps_its_metrics_column_short():
+    from flows import report
+
+    metrics = {f"val_{k}": 0.123456 for k in ("loss", "reconstruction_loss", "kl_loss")}
+    metrics |= {"val_numerical_mse": 0.01, "val_categorical_accuracy": 0.99, "val_extra": 1.5}
+    row = report.step_row("vae", "train", "Completed", {"metrics": metrics, "run_dir": "r"})
+    text = report.markdown("t", [row], [])
+    table_row = next(line for line in text.splitlines() if line.startswith("| vae | train"))
+    cell = table_row.split(" | ")[3]
+    assert cell.count("=") == report.TABLE_METRICS and "val_loss=0.1235" in cell
+    listed = next(line for line in text.splitlines() if line.startswith("- vae train: "))
+    assert listed.count("=") == len(metrics) and "val_extra=1.5" in listed

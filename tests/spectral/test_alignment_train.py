@@ -14,15 +14,22 @@ import yaml
 
 from alchemi_core.alignment import api as align_api
 from alchemi_core.alignment.config import load_alignment_config
-from alchemi_core.alignment.trainer import AlignmentTrainer
 from alchemi_core.cli import main
 from tests.spectral.helpers import ROOT, tiny_config, write_dataset
+
+
+def trainer_of(cfg):
+    """The AlignmentTrainer assembly builds for the config file `cfg`."""
+    from alchemi_core import assembly
+
+    return assembly.build_alignment(load_alignment_config(cfg), str(cfg)).trainer
 
 
 def test_shipped_configs_validate():
     for name in ("alignment.yaml", "alignment_debug.yaml"):
         cfg = load_alignment_config(ROOT / "configs/phase2" / name)
         assert cfg.data.sensor_paths and cfg.data.eval_sensor_paths
+        assert cfg.trainer.save_strategy == "best_and_last"  # not one file per epoch
 
 
 def test_train_then_eval_on_a_sensor_never_seen(tmp_path, capsys):
@@ -37,6 +44,7 @@ def test_train_then_eval_on_a_sensor_never_seen(tmp_path, capsys):
         "metrics.jsonl",
         "checkpoints",
     }
+    assert {p.name for p in (run / "checkpoints").iterdir()} == {"best_model.pt", "last_model.pt"}
     info = json.loads((run / "run.json").read_text())
     assert info["runtime"]["seed"] == 3 and info["runtime"]["seed_source"] == "--seed"
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
@@ -47,7 +55,7 @@ def test_train_then_eval_on_a_sensor_never_seen(tmp_path, capsys):
         "val_mean_rank/unseen",
         "val_rmse/unseen",
         "val_sam_deg/msi",
-        "val_banddepth_mae/oli",
+        "val_banddepth_mean_abs_err/oli",
         "val_heldout_top1",
     ):
         assert key in last
@@ -119,7 +127,7 @@ def test_bf16_autocast_on_cpu(tmp_path):
     cfg = tiny_config(
         tmp_path / "d", tmp_path / "runs", **{"global.amp_dtype": "bf16", "trainer.epochs": 1}
     )
-    trainer = AlignmentTrainer.from_yaml(cfg)
+    trainer = trainer_of(cfg)
     assert trainer.rt.amp_dtype is torch.bfloat16
     with trainer.rt.autocast():
         emb = trainer.model.embed("lab", trainer.lab_feats, trainer.data.lab_values[:4])
@@ -168,7 +176,7 @@ def test_measured_pairs_replace_simulation(tmp_path):
     cfg = tiny_config(
         tmp_path / "d", tmp_path / "runs", **{"data.pairs_path": str(tmp_path / "pairs.csv")}
     )
-    trainer = AlignmentTrainer.from_yaml(cfg)
+    trainer = trainer_of(cfg)
     msi = trainer.val_readings["msi"]
     assert torch.all(msi == 0.3)
 
