@@ -36,17 +36,13 @@ def train(
 ) -> dict[str, Any]:
     from alchemi_core import distributed
     from alchemi_core.config.alignment import load_alignment_config
-    from alchemi_core.training.alignment_run import fit
     from alchemi_core.training.alignment_trainer import AlignmentTrainer
 
     source = "<config>" if isinstance(config, AlignmentConfig) else str(config)
     if not isinstance(config, AlignmentConfig):
         config = load_alignment_config(config, overrides)
     distributed.init(runtime.device_name(config))  # under torchrun: join the ranks (else no-op)
-    trainer = AlignmentTrainer(config, source, seed)
-    if tracker is None and distributed.is_main():  # only rank 0 tracks
-        tracker = make_tracker(trainer.cfg)
-    return fit(trainer, tracker, overwrite)
+    return AlignmentTrainer(config, source, seed).fit(tracker, overwrite)
 
 
 def lab_tokens(model, ckpt: dict, lab: spectral.LabLibrary, device) -> tuple:

@@ -68,6 +68,16 @@ class AlignmentTrainer:
     ) -> AlignmentTrainer:
         return cls(load_alignment_config(path, overrides), str(path), seed)
 
+    def fit(self, tracker=None, overwrite: bool = False) -> dict:
+        """Train (or resume) the run in `{output_dir}/{name}/`, as `alchemi align train` does;
+        tracked in MLflow when the config has an `mlflow` block. Returns the run's summary."""
+        from alchemi_core.align_api import make_tracker
+        from alchemi_core.training.alignment_run import fit
+
+        if tracker is None and distributed.is_main():  # only rank 0 tracks
+            tracker = make_tracker(self.cfg)
+        return fit(self, tracker, overwrite)
+
     def _val_readings(self) -> dict[str, torch.Tensor]:
         """Fixed noisy readings of the validation spectra, one tensor per sensor."""
         idx = torch.from_numpy(self.data.val_idx)
