@@ -19,14 +19,6 @@ from alchemi_core.training import alignment_figures
 from alchemi_core.training.alignment_load import cpu_runtime, load_run
 
 
-def make_tracker(cfg: AlignmentConfig):
-    if cfg.mlflow is None:
-        return None
-    from alchemi_core.training.mlflow_tracker import MLflowTracker
-
-    return MLflowTracker(cfg.mlflow)
-
-
 def train(
     config: str | Path | AlignmentConfig,
     overrides: list[str] | None = None,

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import torch
-from pydantic import NonNegativeFloat
+from pydantic import Field, NonNegativeFloat
 
 from alchemi_core.data.batching import Batch
 from alchemi_core.losses.base import Loss
@@ -9,7 +9,9 @@ from alchemi_core.registry import Params, register_loss
 
 
 class SAELossParams(Params):
-    sparsity_weight: NonNegativeFloat = 0.01
+    sparsity_weight: NonNegativeFloat = Field(
+        0.01, description="weight of the L1 penalty on latents scaled by decoder norms"
+    )
 
 
 @register_loss("SAELoss", params=SAELossParams)

@@ -4,7 +4,7 @@ from typing import Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import NonNegativeFloat, NonNegativeInt
+from pydantic import Field, NonNegativeFloat, NonNegativeInt
 
 from alchemi_core.data.batching import Batch
 from alchemi_core.losses.base import Loss, detach_components
@@ -14,14 +14,26 @@ BALANCE = ("sum", "groups")
 
 
 class VAELossParams(Params):
-    beta: NonNegativeFloat = 1.0
-    reconstruction_weight: NonNegativeFloat = 1.0
-    kl_warmup_epochs: NonNegativeInt = 0
-    free_bits: NonNegativeFloat = 0.0
-    balance: Literal["sum", "groups"] = "sum"
-    numerical_weight: NonNegativeFloat = 1.0
-    categorical_weight: NonNegativeFloat = 1.0
-    embedding_weight: NonNegativeFloat = 1.0
+    beta: NonNegativeFloat = Field(1.0, description="weight of the KL term (after warm-up)")
+    reconstruction_weight: NonNegativeFloat = Field(
+        1.0, description="weight of the reconstruction term"
+    )
+    kl_warmup_epochs: NonNegativeInt = Field(
+        0, description="epochs over which the KL weight rises linearly from 0 to beta"
+    )
+    free_bits: NonNegativeFloat = Field(
+        0.0, description="nats per latent below which its batch-mean KL is not pushed further"
+    )
+    balance: Literal["sum", "groups"] = Field(
+        "sum", description="sum over columns, or an equal share per column group"
+    )
+    numerical_weight: NonNegativeFloat = Field(1.0, description="scale of the numerical MSE")
+    categorical_weight: NonNegativeFloat = Field(
+        1.0, description="scale of the categorical cross-entropy"
+    )
+    embedding_weight: NonNegativeFloat = Field(
+        1.0, description="scale of the embedding columns' MSE"
+    )
 
 
 @register_loss("VAELoss", params=VAELossParams)

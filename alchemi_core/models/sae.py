@@ -8,7 +8,7 @@ every latent starts out firing on about half of the centred data.
 from __future__ import annotations
 
 import torch
-from pydantic import NonNegativeFloat, PositiveInt
+from pydantic import Field, NonNegativeFloat, PositiveInt
 from torch import nn
 
 from alchemi_core import distributed
@@ -22,9 +22,13 @@ def flat_input(batch: Batch) -> torch.Tensor:
 
 
 class SAEParams(Params):
-    input_dim: PositiveInt | None = None  # inferred from the data when omitted
-    hidden_dim: PositiveInt
-    sparsity_weight: NonNegativeFloat = 0.0
+    input_dim: PositiveInt | None = Field(
+        None, description="width of the input embeddings; inferred from the data when omitted"
+    )
+    hidden_dim: PositiveInt = Field(description="number of latents (dictionary size)")
+    sparsity_weight: NonNegativeFloat = Field(
+        0.0, description="kept for reference; SAELoss applies its own sparsity_weight"
+    )
 
 
 @register_model("SAE", params=SAEParams)

@@ -21,6 +21,15 @@ log = logging.getLogger("alchemi")
 MODEL_CLASS = "AlignmentModel"
 
 
+def make_tracker(cfg):
+    """The MLflow tracker of the config's `mlflow` block, or None without one."""
+    if cfg.mlflow is None:
+        return None
+    from alchemi_core.training.mlflow_tracker import MLflowTracker
+
+    return MLflowTracker(cfg.mlflow)
+
+
 def input_files(cfg) -> dict[str, str]:
     d = cfg.data
     paths = {"data.lab_path": d.lab_path, "data.pairs_path": d.pairs_path}

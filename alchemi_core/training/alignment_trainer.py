@@ -71,8 +71,7 @@ class AlignmentTrainer:
     def fit(self, tracker=None, overwrite: bool = False) -> dict:
         """Train (or resume) the run in `{output_dir}/{name}/`, as `alchemi align train` does;
         tracked in MLflow when the config has an `mlflow` block. Returns the run's summary."""
-        from alchemi_core.align_api import make_tracker
-        from alchemi_core.training.alignment_run import fit
+        from alchemi_core.training.alignment_run import fit, make_tracker
 
         if tracker is None and distributed.is_main():  # only rank 0 tracks
             tracker = make_tracker(self.cfg)
