@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import os
+import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,9 +11,11 @@ import numpy as np
 import torch
 
 from alchemi_core import runtime
+from alchemi_core.boundary import os_user_error
 from alchemi_core.config.alignment import AlignmentConfig
 from alchemi_core.data import spectral
 from alchemi_core.errors import UserError
+from alchemi_core.output_plan import OutputPlan
 from alchemi_core.spectral import retrieval
 from alchemi_core.training import alignment_eval as ev
 from alchemi_core.training import alignment_figures
@@ -58,12 +61,16 @@ def evaluate(
 ) -> dict[str, Any]:
     """Sensor->lab retrieval among every spectrum of `lab_path`, and the cycle head's error;
     with `plots` (a folder), also its pictures there (`plots` in the result lists them)."""
-    if plots is not None:
-        check_out_dir(plots, "--plots")
+    if noise is not None and not (math.isfinite(noise) and noise >= 0):
+        raise UserError(f"must be a finite number >= 0, got {noise}", "--noise")
+    lab = spectral.load_lab(lab_path)  # the inputs first: cheap, and the user's to fix
+    sensor = spectral.load_sensor(sensor_path)
+    if plots is not None:  # the output policy, before any work: nothing of the inputs replaced
+        plan = OutputPlan("command line", {"--lab": lab_path, "--sensor": sensor_path})
+        for name in alignment_figures.NAMES:
+            plan.add(Path(plots) / f"{Path(sensor_path).stem}_{name}", "--plots")
     cfg, model, ckpt = load_run(run_dir, which)
     rt = cpu_runtime(seed)
-    lab = spectral.load_lab(lab_path)
-    sensor = spectral.load_sensor(sensor_path)
     matrix = torch.from_numpy(spectral.band_matrix(sensor, lab.wavelengths)).float()
     values = torch.from_numpy(lab.values)
     gen = torch.Generator().manual_seed(seed)
@@ -101,6 +108,7 @@ def eval_pictures(out_dir: Path, cfg, lab_path, lab, ranks, cycle, out: dict) ->
     trained = {Path(p).stem for p in cfg.data.sensor_paths}
     split = f"{len(lab.values)} spectra of {Path(lab_path).name}, noise {out['noise']:g}, "
     split += f"epoch {out['epoch']} ({out['checkpoint']})"
+    made = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
     try:
         drawn = alignment_figures.pictures(
             out_dir,
@@ -113,18 +121,8 @@ def eval_pictures(out_dir: Path, cfg, lab_path, lab, ranks, cycle, out: dict) ->
             prefix=f"{name}_",
         )
     except OSError as exc:
-        raise UserError(f"cannot write the pictures ({exc.strerror})", out_dir, "--plots") from None
+        if made:  # the folders this call made hold only its unfinished pictures
+            shutil.rmtree(made[-1], ignore_errors=True)
+        what = f"{out_dir}: cannot write the pictures ({os_user_error(exc).message})"
+        raise UserError(what, "command line", "--plots") from None
     return [str(p) for p in drawn]
-
-
-def check_out_dir(path: str | Path, key: str) -> None:
-    """A folder pictures can go to (it or its nearest existing parent writable), before any
-    work: a UserError otherwise. Nothing is created here."""
-    path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise UserError("exists and is not a folder", path, key)
-    parent = next((p for p in (path, *path.parents) if p.exists()), Path("."))
-    if not parent.is_dir():
-        raise UserError(f"{parent} is not a folder", path, key)
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UserError(f"cannot write in {parent}", path, key)

@@ -23,6 +23,7 @@ from alchemi_core.config.schema import Strict
 from alchemi_core.data import spectral
 from alchemi_core.errors import DataError
 from alchemi_core.io import file_sha256
+from alchemi_core.output_plan import OutputPlan
 from alchemi_core.training import alignment_eval as ev
 from alchemi_core.version import code_version
 
@@ -65,6 +66,11 @@ def extract(cfg: AlignExtractConfig, source: str) -> dict:
     from alchemi_core.align_api import lab_tokens, load_run
     from alchemi_core.inference.outputs import write_output
 
+    ckpt_path = Path(cfg.run) / "checkpoints" / f"{cfg.checkpoint}_model.pt"
+    inputs = {"config": source, "input_path": cfg.input_path, "sensor_path": cfg.sensor_path}
+    plan = OutputPlan(source, {**inputs, "checkpoint": ckpt_path})
+    plan.add_input(Path(cfg.run) / "config.yaml", "run")
+    plan.add(cfg.output, "output", sidecar=True)
     _, model, ckpt = load_run(cfg.run, cfg.checkpoint)
     rt = runtime.Runtime(0, "default", torch.device("cpu"), torch.float32, None, False)
     sensor = None
@@ -81,11 +87,12 @@ def extract(cfg: AlignExtractConfig, source: str) -> dict:
         "tower": cfg.tower,
         "shape": list(emb.shape),
         "dtype": "float32",
-        "checkpoint": str(Path(cfg.run) / "checkpoints" / f"{cfg.checkpoint}_model.pt"),
+        "checkpoint": str(ckpt_path),
         "checkpoint_epoch": ckpt.get("epoch"),
         "input": cfg.input_path,
         "input_sha256": file_sha256(cfg.input_path),
         "code_version": code_version(),
     }
-    out = write_output(cfg.output, emb, meta, None)
+    with plan:
+        out = write_output(plan, cfg.output, emb, meta, None)
     return {cfg.tower: {**out, "shape": list(emb.shape)}}

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from alchemi_core import assembly, distributed, inference, runtime
+from alchemi_core.boundary import writing_under
 from alchemi_core.config.inference import ExtractConfig, PredictConfig
 from alchemi_core.config.loading import apply_overrides, load_config, read_yaml, validate
 from alchemi_core.config.schema import TrainingConfig
@@ -56,7 +57,8 @@ def train(
         tracker = NullTracker()  # only rank 0 tracks
     elif tracker is None:
         tracker = assembly.build_tracker(cfg.mlflow)
-    return _run.execute(built, tracker, overwrite)
+    with writing_under(cfg.experiment.output_dir, src, "experiment.output_dir"):
+        return _run.execute(built, tracker, overwrite)
 
 
 def extract(
@@ -103,4 +105,5 @@ def pretrain_mae(
 
     cfg, src = as_config(config, MAEConfig, overrides, source)
     tracker = tracker if tracker is not None else assembly.build_tracker(cfg.mlflow)
-    return run_pretrain_mae(cfg, src, seed, tracker, overwrite)
+    with writing_under(cfg.experiment.output_dir, src, "experiment.output_dir"):
+        return run_pretrain_mae(cfg, src, seed, tracker, overwrite)

@@ -178,7 +178,7 @@ def open_checkpoint(cfg, source: str) -> tuple[nn.Module, dict, runtime.Runtime]
     try:
         model, ckpt = load_model(cfg.checkpoint.path, rt.device, cfg.checkpoint.load_strategy)
     except CheckpointError as exc:
-        if exc.key is None:  # the checkpoint file itself is at fault
+        if not (exc.key or "").startswith("checkpoint."):  # the checkpoint file is at fault
             raise
         raise CheckpointError(exc.message, source, exc.key) from None  # a key of this config
     if ckpt["model_class"] != cfg.model.class_:

@@ -44,6 +44,16 @@ def import_user_modules(modules: list[str], file: str | None) -> None:
             importlib.import_module(name)
         except ImportError as exc:
             raise ConfigError(f"cannot import {name!r}: {exc}", file, f"imports[{i}]") from None
+        except SyntaxError as exc:
+            where = f"{exc.filename}, line {exc.lineno}"
+            raise ConfigError(
+                f"{name!r} has a syntax error ({where})", file, f"imports[{i}]"
+            ) from None
+        except Exception as exc:  # noqa: BLE001 - the module failed while importing
+            what = f"{type(exc).__name__}: {exc}".splitlines()[0][:200]
+            raise ConfigError(
+                f"importing {name!r} failed ({what})", file, f"imports[{i}]"
+            ) from None
 
 
 def accepted_kwargs(fn: Any) -> tuple[set[str], bool]:
@@ -128,6 +138,21 @@ def build_loss(loss_cfg: LossConfig, file: str | None, key: str):
     cls = LOSSES.get(loss_cfg.class_, file, f"{key}.class")
     check_kwargs(cls, loss_cfg.params, file, f"{key}.params")
     return construct(cls, dict(loss_cfg.params), file, f"{key}.params")
+
+
+def check_loss_fits(model_class: str, loss, file: str | None, key: str) -> None:
+    """The loss reads only outputs the model gives (when both declare them), else a ConfigError
+    at `key` ("train.loss"): SAELoss on a VAE fails at load, not with a KeyError mid-epoch."""
+    gives = getattr(MODELS.get(model_class, file, "model.class"), "output_keys", None)
+    reads = getattr(loss, "reads", ())
+    missing = [k for k in reads if gives is not None and k not in gives]
+    if missing:
+        raise ConfigError(
+            f"{type(loss).__name__} reads the model output {missing[0]!r}, which "
+            f"{model_class} does not give (it gives {', '.join(gives)})",
+            file,
+            f"{key}.class",
+        )
 
 
 def _torch_class(module: Any, name: str, base: type, file: str | None, key: str) -> Any:

@@ -17,19 +17,29 @@ from alchemi_core.errors import CheckpointError
 from alchemi_core.registry import MODELS
 from alchemi_core.training import checkpoints
 
+MODEL_KEYS = {"model_class": str, "model_params": dict, "data_spec": dict, "model_state": dict}
+
 
 def load_model(
     checkpoint: str | Path, device: str | torch.device = "cpu", load_strategy: str = "best"
 ) -> tuple[nn.Module, dict[str, Any]]:
     """The model of a checkpoint file (or run/checkpoints folder), rebuilt in eval mode.
 
-    The returned checkpoint dict gains "path": the file actually loaded.
+    The returned checkpoint dict gains "path": the file actually loaded. Loading never imports
+    code: the `imports` saved in the checkpoint's config are ignored (only the config the
+    user passes may import modules, before this is called).
     """
     path = checkpoints.resolve(checkpoint, load_strategy)
     ckpt = checkpoints.load(path, map_location=device)
-    builders.import_user_modules((ckpt.get("config") or {}).get("imports", []), str(path))
+    checkpoints.require(ckpt, path, MODEL_KEYS)
+    builders.load_plugins()  # installed packages' models (entry points), never a file's list
     cls = MODELS.get(ckpt["model_class"], str(path), "model_class")
-    spec = DataSpec.from_dict(ckpt["data_spec"])
+    try:
+        spec = DataSpec.from_dict(ckpt["data_spec"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(
+            f"unreadable ({type(exc).__name__}: {exc})", path, "data_spec"
+        ) from None
     model = builders.instantiate_model(cls, ckpt["model_params"], spec, str(path))
     try:
         model.load_state_dict(ckpt["model_state"])

@@ -9,7 +9,6 @@ import json
 import logging
 import os
 import sys
-import traceback
 from collections.abc import Callable
 
 from alchemi_core.commands import (
@@ -19,8 +18,7 @@ from alchemi_core.commands import (
     add_run_options,
     launch_ranks,
 )
-from alchemi_core.errors import AlchemiError, UserError
-from alchemi_core.secrets import scrub
+from alchemi_core.errors import UserError
 
 
 def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
@@ -105,28 +103,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
+    """Every subcommand runs inside the one error boundary (boundary.guard)."""
+    from alchemi_core.boundary import guard
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    seen = argparse.Namespace(config=None)  # the command's config: errors without a file name it
+
+    def run() -> int:
         parser = build_parser()
         if "_ARGCOMPLETE" in os.environ:  # shell completion (argcomplete): answers, exits
             import argcomplete
 
             argcomplete.autocomplete(parser)
         args = parser.parse_args(argv)
+        seen.config = getattr(args, "config", None)
         setup_logging(args.verbose, args.quiet)
         handler = getattr(args, "func", None) or COMMANDS[args.command]
         return handler(args)
-    except UserError as exc:
-        print(f"error: {scrub(exc.line())}", file=sys.stderr)
-        return 2
-    except AlchemiError as exc:
-        print(f"error: {scrub(str(exc))}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception:  # a bug: show where, with secrets masked
-        print(scrub(traceback.format_exc()), file=sys.stderr, end="")
-        return 1
+
+    verbose = "-v" in argv or "--verbose" in argv
+    return guard(run, source=lambda: seen.config, verbose=verbose)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from alchemi_core import faults
 from alchemi_core.errors import RunStateError
 
 _UMASK = os.umask(0o022)  # mkstemp makes 0600 files; outputs get 0666 & ~umask, as open() does
@@ -27,24 +28,52 @@ def current_umask() -> int:
     return _UMASK
 
 
-@contextlib.contextmanager
-def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
-    """Yield a temp path beside `target`; on success fsync it and rename it into place."""
-    target = Path(target)
+def temp_beside(target: Path, suffix: str = "") -> Path:
+    """A new empty temp file in `target`'s folder (made if missing): `.<name>.<random>.tmp`."""
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix + ".tmp")
     os.close(fd)
-    tmp_path = Path(tmp)
+    return Path(tmp)
+
+
+def seal(tmp: Path, target: Path) -> None:
+    """fsync a finished temp file and give it the mode `target` has (or would get)."""
+    faults.os_error("write", tmp)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~current_umask()
+    os.chmod(tmp, mode)
+
+
+def publish(tmp: Path, target: Path) -> None:
+    """Rename a sealed temp file into place and make the rename durable."""
+    os.replace(tmp, target)
+    fsync_dir(target.parent)
+
+
+def naming(exc: OSError, tmp: Path | None, target: Path) -> OSError:
+    """`exc` naming `target` when it names no file or only the temp file beside it."""
+    if exc.filename in (None, "", str(tmp)):
+        return type(exc)(exc.errno, exc.strerror or str(exc), str(target))
+    return exc
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temp path beside `target`; on success fsync it and rename it into place.
+    An OS error (full, read-only, ...) names `target`, and no temp file is left."""
+    target = Path(target)
+    tmp = None
     try:
-        yield tmp_path
-        with open(tmp_path, "rb") as fh:
-            os.fsync(fh.fileno())
-        mode = target.stat().st_mode & 0o7777 if target.exists() else 0o666 & ~current_umask()
-        os.chmod(tmp_path, mode)
-        os.replace(tmp_path, target)
-        fsync_dir(target.parent)
+        tmp = temp_beside(target, suffix)
+        yield tmp
+        seal(tmp, target)
+        publish(tmp, target)
+    except OSError as exc:
+        raise naming(exc, tmp, target) from None
     finally:
-        tmp_path.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def fsync_dir(path: Path) -> None:
@@ -171,6 +200,8 @@ class FolderLock:
             raise RunStateError(
                 f"in use by {owner or 'another process'}; wait for it to finish", self.path.parent
             ) from None
+        except OSError as exc:  # the pid write on a full disk names no file: name the lock
+            raise naming(exc, None, self.path) from None
         return self
 
     def release(self) -> None:

@@ -17,8 +17,11 @@ import numpy as np
 import torch
 
 from alchemi_core import distributed
-from alchemi_core.config.schema import device_name  # noqa: F401  (torch-free, re-exported)
-from alchemi_core.errors import ConfigError
+from alchemi_core.config.schema import (
+    MAX_SEED,
+    device_name,  # noqa: F401  (torch-free, re-exported)
+)
+from alchemi_core.errors import ConfigError, UserError
 
 DTYPES = {
     "float32": torch.float32,
@@ -75,6 +78,10 @@ def resolve_seed(cfg, cli_seed: int | None = None) -> tuple[int, str]:
         ("train.seed", getattr(train, "seed", None)),
     ):
         if value is not None:
+            if not 0 <= int(value) <= MAX_SEED:  # only --seed can get here unchecked
+                raise UserError(
+                    f"{value}: give a seed from 0 to {MAX_SEED}", "command line", source
+                )
             return int(value), source
     return DEFAULT_SEED, "default"
 

@@ -40,6 +40,11 @@ def scrub(text: str) -> str:
     return text
 
 
+def has_credentials(uri: str) -> bool:
+    """A user or password in the URI's authority (`scheme://user:pass@host/...`), any scheme."""
+    return "@" in urlsplit(uri).netloc
+
+
 def split_uri_credentials(uri: str) -> tuple[str, str | None, str | None]:
     """'http://u:p@host/x' -> ('http://host/x', 'u', 'p'); other URIs pass through."""
     parts = urlsplit(uri)

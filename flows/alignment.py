@@ -18,7 +18,7 @@ if __package__ in (None, ""):  # run as a script or loaded by path: make tasks/ 
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
-from alchemi_core.config.alignment import load_alignment_config
+from alchemi_core.config.preflight import checked
 from alchemi_core.training import checkpoints
 from flows import report
 from tasks.align import align_eval, align_train
@@ -33,7 +33,7 @@ def alignment_flow(
 ) -> dict[str, Any]:
     """Train per `config` (an alignment YAML), then evaluate each sensor at `noise`
     (default: the config's data.noise)."""
-    cfg = load_alignment_config(config)
+    cfg = checked("alignment")(config)  # every check before the first task
     dumped = cfg.model_dump(mode="json", by_alias=True)
     state = limited(align_train).with_options(refresh_cache=refresh or None)(
         dumped, source=config, fresh=refresh, return_state=True
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     from flows.cli import main as cli_main
 
     return cli_main(
-        __doc__.splitlines()[0], load_alignment_config, alignment_flow, argv, "alignment"
+        __doc__.splitlines()[0], checked("alignment"), alignment_flow, argv, "alignment"
     )
 
 

@@ -21,9 +21,9 @@ from prefect.settings import (
     temporary_settings,
 )
 
+from alchemi_core.boundary import guard
 from alchemi_core.cli import _Parser, setup_logging
-from alchemi_core.errors import AlchemiError, UserError
-from alchemi_core.secrets import redact_uri
+from alchemi_core.errors import UserError
 from flows import local_api, report
 
 
@@ -106,8 +106,12 @@ def main(
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.add_argument("-v", "--verbose", action="store_true", help="debug log lines")
     p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
-    try:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    seen: dict[str, str] = {}
+
+    def go() -> int:
         args = p.parse_args(argv)
+        seen["config"] = args.config
         setup_logging(args.verbose, args.quiet)
         check(args.config)
         quiet_user_errors()
@@ -124,7 +128,6 @@ def main(
         else:
             print(report.text(title, result, time.perf_counter() - start))
         return 0
-    except AlchemiError as exc:  # the same lines and exit codes as the `alchemi` command
-        user = isinstance(exc, UserError)
-        print(f"error: {exc.line() if user else redact_uri(str(exc))}", file=sys.stderr)
-        return 2 if user else 1
+
+    verbose = "-v" in argv or "--verbose" in argv
+    return guard(go, source=lambda: seen.get("config"), verbose=verbose)  # as `alchemi` does

@@ -20,14 +20,13 @@ def run_name(kind: str):
 
 def describe(config: str) -> str:
     """': VAE baseline -> SAE baseline' for a pipeline, ': VAE debug' for a training file."""
-    import yaml
+    from alchemi_core.config.loading import read_yaml
 
     try:
-        data = yaml.safe_load(Path(config).read_text()) or {}
+        data = read_yaml(config)
         parts = [data] if "model" in data else [data.get(k) for k in ("vae", "sae")]
         parts = [  # a stage given as a file path, relative to the pipeline file
-            yaml.safe_load((Path(config).parent / p).read_text()) if isinstance(p, str) else p
-            for p in parts
+            read_yaml(Path(config).parent / p) if isinstance(p, str) else p for p in parts
         ]
         labels = [
             f"{p['model']['class']} {p['experiment']['name']}"

@@ -43,6 +43,21 @@ def markdown(title: str, rows: list[dict[str, str]], notes: list[str]) -> str:
     return "\n".join([*lines, "", *notes]) + "\n"
 
 
+def latent_notes(result: dict[str, Any] | None) -> list[str]:
+    """The SAE latent report: where it is, and its most frequent latents."""
+    if not result:
+        return []
+    lines = ["", "## SAE latents", "", f"report: `{result['report_html']}`"]
+    if result.get("mlflow_artifacts"):
+        lines[-1] += f" (MLflow artifacts: `{result['mlflow_artifacts']}`)"
+    cols = ["latent", "frequency", "mean_activation", "top_column", "top_value", "lift"]
+    lines += ["", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in result.get("top", []):
+        cells = [f"{row[c]:.3g}" if isinstance(row[c], float) else str(row[c] or "") for c in cols]
+        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    return lines
+
+
 def data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 

@@ -16,6 +16,7 @@ from alchemi_core.secrets import redact
 from tasks.checkpoint import checkpoint
 from tasks.extract import extract_embeddings
 from tasks.predict import predict
+from tasks.sae_report import sae_report
 from tasks.step import limited
 from tasks.tracking import link_runs
 from tasks.train import train
@@ -28,6 +29,7 @@ TASKS = {  # Steps' attribute -> task (flows/cached.py reads the same tasks' cac
     "validate": validate,
     "extract": extract_embeddings,
     "predict": predict,
+    "report": sae_report,
 }
 
 
@@ -104,16 +106,38 @@ def submit_predict(
         data_path = embeddings["splits"][step.split]["path"]
     else:
         cfg, ckpt = pipe.vae, vae["checkpoint"]
-        paths = {
-            "train": cfg.train.data_path,
-            "val": cfg.val.data_path if cfg.val else None,
-            "test": pipe.spec.extract.test_data_path,
-        }
-        data_path = paths[step.split]
+        data_path = split_tables(pipe)[step.split]
         if data_path is None:
             raise ConfigError("the VAE has no val section", pipe.source, "predict.split")
     task = named(steps.predict, f"predict {step.split}", cfg, step.model)
     return task.submit(step_cfg.predict_config(cfg, step, data_path), ckpt, source=pipe.source)
+
+
+def split_tables(pipe: pl.Pipeline) -> dict[str, str | None]:
+    """The VAE's table of each split (the rows its embeddings are of, in order)."""
+    cfg = pipe.vae
+    return {
+        "train": cfg.train.data_path,
+        "val": cfg.val.data_path if cfg.val else None,
+        "test": pipe.spec.extract.test_data_path,
+    }
+
+
+def submit_report(
+    steps: Steps, pipe: pl.Pipeline, sae: tuple[TrainingConfig, Futures], embeddings: dict
+) -> PrefectFuture | None:
+    """The SAE's latent report on the test split (val when there is no test); None: neither."""
+    tables, splits = split_tables(pipe), embeddings["splits"]
+    split = next((s for s in ("test", "val") if tables[s] and s in splits), None)
+    if split is None:
+        return None
+    cfg, futs = sae
+    out = str(step_cfg.run_dir(cfg) / f"latent_report_{split}")
+    mlflow = step_cfg.dump(cfg).get("mlflow")
+    task = named(steps.report, f"latent report ({split})", cfg, "sae")
+    return task.submit(
+        futs["train"], futs["checkpoint"], splits[split]["path"], tables[split], out, mlflow
+    )
 
 
 def result(futs: Futures, name: str) -> Any:

@@ -24,6 +24,8 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from alchemi_core.config import sweep as sw
 from alchemi_core.config import trials as tr
+from alchemi_core.config.kinds import get_kind
+from alchemi_core.config.preflight import checked
 from alchemi_core.errors import AlchemiError
 from alchemi_core.io import canonical_json, write_text
 from alchemi_core.plots import plot_sweep
@@ -88,11 +90,12 @@ def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
 @flow(name="sweep-trial")
 def sweep_trial_flow(config: str, trial: str, refresh: bool = False) -> dict[str, Any]:
     """One trial of a sweep (what a deployment run does); its row also goes to a JSON file."""
-    forking.install()
     cfg, trials = tr.load_sweep(config)
     chosen = [t for t in trials if t.name == trial]
     if not chosen:
         raise AlchemiError(f"{config}: no trial named {trial!r}")
+    get_kind("pipeline").check(chosen[0].pipeline, config)  # this trial's checks, first
+    forking.install()
     row = trial_rows(Steps(refresh), chosen)[0][0]
     write_text(dispatch.row_path(cfg, trial), json.dumps(row, default=str))
     return row
@@ -166,8 +169,8 @@ def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
         config: path of the sweep YAML file (relative to the working directory)
         refresh: ignore cached results and run every step again
     """
+    cfg, trials = checked("sweep")(config)  # every check before the first task
     forking.install()
-    cfg, trials = tr.load_sweep(config)
     if cfg.executor.kind == "deployment":
         rows = dispatch.on_deployment(config, cfg, trials, refresh, failed_row)
         vae_stages = len({canonical_json(t.pipeline.vae_dict()) for t in trials})
@@ -182,7 +185,7 @@ def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     from flows.cli import main as cli_main
 
-    return cli_main(__doc__.splitlines()[0], tr.load_sweep, sweep_flow, argv, "sweep")
+    return cli_main(__doc__.splitlines()[0], checked("sweep"), sweep_flow, argv, "sweep")
 
 
 if __name__ == "__main__":

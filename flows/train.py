@@ -15,7 +15,7 @@ if __package__ in (None, ""):  # run as a script or loaded by path: make tasks/ 
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
-from alchemi_core.config.loading import load_config
+from alchemi_core.config.preflight import checked
 from flows import report
 from flows.params import run_name
 from flows.stages import Steps, resolve, submit_model
@@ -30,8 +30,8 @@ def train_flow(config: str, refresh: bool = False) -> dict[str, Any]:
         config: path of the training config YAML file (relative to the working directory)
         refresh: ignore cached results and run every step again
     """
+    cfg = checked("training")(config)  # every check before the first task
     forking.install()
-    cfg = load_config(config)
     results, states = resolve(submit_model(Steps(refresh), cfg, config, None))
     train = {k: v for k, v in results["train"].items() if k != "outputs"}
     rows = [report.step_row("", step, states[step], r) for step, r in results.items()]
@@ -55,7 +55,7 @@ def train_flow(config: str, refresh: bool = False) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     from flows.cli import main as cli_main
 
-    return cli_main(__doc__.splitlines()[0], load_config, train_flow, argv, "training")
+    return cli_main(__doc__.splitlines()[0], checked("training"), train_flow, argv, "training")
 
 
 if __name__ == "__main__":

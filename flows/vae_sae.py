@@ -21,9 +21,18 @@ from prefect.artifacts import create_markdown_artifact
 
 from alchemi_core.config import pipeline as pl
 from alchemi_core.config import steps as step_cfg
+from alchemi_core.config.preflight import checked
 from flows import report
 from flows.params import run_name
-from flows.stages import Steps, resolve, result, submit_predict, submit_sae, submit_vae
+from flows.stages import (
+    Steps,
+    resolve,
+    result,
+    submit_predict,
+    submit_report,
+    submit_sae,
+    submit_vae,
+)  # fmt: skip
 from tasks import forking
 
 
@@ -32,7 +41,10 @@ def run_pipeline(pipe: pl.Pipeline, steps: Steps) -> dict[str, Any]:
     vae = submit_vae(steps, pipe)
     embeddings = result(vae, "extract")
     sae = submit_sae(steps, pipe, embeddings)
-    stages = {"vae": vae, "sae": sae[1]}
+    stages = {"vae": vae, "sae": dict(sae[1])}
+    latents = submit_report(steps, pipe, sae, embeddings)
+    if latents is not None:
+        stages["sae"]["report"] = latents
     if pipe.spec.predict:
         stages[pipe.spec.predict.model]["predict"] = submit_predict(
             steps, pipe, vae, sae, embeddings
@@ -71,6 +83,7 @@ def summarize(pipe: pl.Pipeline, out: dict[str, Any], links: dict[str, str]) -> 
     ]
     notes = [f"- pipeline: `{pipe.source}`"]
     notes += [f"- MLflow {stage}: {link}" for stage, link in links.items()]
+    notes += report.latent_notes(out["results"]["sae"].get("report"))
     notes += report.pictures(run_dirs(out["results"]))
     return report.markdown("VAE -> SAE pipeline", rows, notes)
 
@@ -87,6 +100,8 @@ def files(results: dict[str, Any]) -> dict[str, str]:
     for steps in results.values():
         if "predict" in steps:
             out["predictions"] = steps["predict"]["path"]
+    if "report" in results["sae"]:
+        out["latent report"] = results["sae"]["report"]["report_html"]
     return out
 
 
@@ -119,8 +134,8 @@ def vae_then_sae_flow(config: str, refresh: bool = False) -> dict[str, Any]:
         config: path of the pipeline YAML file (relative to the working directory)
         refresh: ignore cached results and run every step again
     """
+    pipe = checked("pipeline")(config)  # every check before the first task
     forking.install()
-    pipe = pl.load_pipeline(config)
     result, markdown = outcome(pipe, Steps(refresh))
     create_markdown_artifact(markdown=markdown, key="vae-sae-summary", description=pipe.source)
     return {**result, "flow_run_id": str(runtime.flow_run.id)}
@@ -134,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
 
     return cli_main(
         __doc__.splitlines()[0],
-        pl.load_pipeline,
+        checked("pipeline"),
         vae_then_sae_flow,
         argv,
         "VAE -> SAE pipeline",

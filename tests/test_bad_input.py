@@ -314,7 +314,7 @@ def _(c):
     return train(c)
 
 
-@case("train_file_wrong_suffix", "data:train.txt", None)
+@case("train_file_wrong_suffix", "cfg", "train.loader_class")
 def _(c):
     shutil.copy(c.data / "train.csv", c.data / "train.txt")
     c.cfg(train__data_path=str(c.data / "train.txt"))

@@ -34,7 +34,7 @@ def test_bad_arguments_exit_2():
     assert "Traceback" not in proc.stderr
 
 
-def test_internal_error_exit_1_with_traceback(write_config):
+def test_internal_error_exit_1_one_line_traceback_with_v(write_config):
     cfg = write_config(
         imports=["tests.plugins.my_models"],
         model={"class": "BrokenModel", "params": {}},
@@ -43,5 +43,9 @@ def test_internal_error_exit_1_with_traceback(write_config):
         checkpoint__metric="train_loss",
     )
     proc = run("train", "--config", str(cfg))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: {cfg}: internal error (") and "bug inside the model" in last
+    proc = run("-v", "train", "--config", str(cfg))
     assert proc.returncode == 1
     assert "Traceback" in proc.stderr and "bug inside the model" in proc.stderr

@@ -37,7 +37,7 @@ def test_sae_loss_metrics_match_a_hand_computation():
 
 def test_sae_b_dec_starts_at_the_first_training_batch_mean():
     torch.manual_seed(0)
-    model = SAE(input_dim=3, hidden_dim=6)
+    model = SAE(input_dim=3, hidden_dim=6, b_dec_init="mean")
     first = {"embeddings": torch.randn(64, 3) + torch.tensor([5.0, -2.0, 1.0])}
     model.eval()
     model(first)
@@ -48,7 +48,7 @@ def test_sae_b_dec_starts_at_the_first_training_batch_mean():
     assert (out["latents"] > 0).any(dim=0).all()  # every latent fires on the centred batch
     model({"embeddings": torch.randn(8, 3)})
     assert torch.allclose(model.b_dec.detach(), first["embeddings"].mean(0))  # only once
-    reloaded = SAE(input_dim=3, hidden_dim=6)
+    reloaded = SAE(input_dim=3, hidden_dim=6, b_dec_init="mean")
     reloaded.load_state_dict(model.state_dict())
     reloaded.train()(first | {"embeddings": torch.zeros(4, 3)})
     assert torch.allclose(reloaded.b_dec.detach(), first["embeddings"].mean(0))

@@ -6,6 +6,7 @@ GROUPS = [
     "alchemi_core.commands.config",
     "alchemi_core.commands.align",
     "alchemi_core.commands.mae",
+    "alchemi_core.commands.sae",
 ]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def _kind(path: str, name: str | None):
@@ -13,22 +12,19 @@ def _kind(path: str, name: str | None):
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from alchemi_core.errors import UserError
-    from alchemi_core.secrets import scrub
+    from alchemi_core.boundary import guard
+    from alchemi_core.config.preflight import preflight
 
-    failed = 0
+    worst = 0
     for path in args.files:
-        try:
-            kind = _kind(path, args.kind)
-            loaded = kind.load(path, args.set)
-            if kind.check is not None:
-                kind.check(loaded, path)
-        except UserError as exc:
-            print(f"error: {scrub(exc.line())}", file=sys.stderr)
-            failed += 1
-            continue
-        print(f"ok: {path} ({kind.name})")
-    return 2 if failed else 0
+
+        def check(path=path) -> int:
+            kind, _ = preflight(path, args.kind, args.set)
+            print(f"ok: {path} ({kind.name})")
+            return 0
+
+        worst = max(worst, guard(check, source=path, verbose=args.verbose))
+    return worst
 
 
 def _show(args: argparse.Namespace) -> int:

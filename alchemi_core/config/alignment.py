@@ -14,7 +14,7 @@ from pydantic import (
 )
 
 from alchemi_core.config.loading import apply_overrides, read_yaml, validate
-from alchemi_core.config.schema import Experiment, GlobalConfig, MLflowConfig, Strict
+from alchemi_core.config.schema import Experiment, GlobalConfig, MLflowConfig, Seed, Strict
 
 
 class AlignTrainer(Strict):
@@ -49,7 +49,7 @@ class AlignData(Strict):
     # `cutoff_prob` a batch loses every band above a random wavelength (VNIR-only sensors)
     band_dropout: float = Field(default=0.0, ge=0, lt=1)
     cutoff_prob: float = Field(default=0.0, ge=0, le=1)
-    split_seed: int = 0  # seed of the train/val split
+    split_seed: Seed = 0  # seed of the train/val split
 
 
 class TokenizerCfg(Strict):
@@ -138,7 +138,37 @@ class AlignmentConfig(Strict):
             )
         if self.trainer.val_frequency > self.trainer.epochs:
             raise ValueError("trainer.val_frequency: exceeds trainer.epochs")
+        metric, logged = self.trainer.checkpoint_metric, logged_metrics(self)
+        if metric not in logged:
+            from alchemi_core.hints import did_you_mean
+
+            groups = sorted(n for n in logged if "/" not in n)
+            raise ValueError(
+                f"trainer.checkpoint_metric: {metric!r} is not a metric this run logs"
+                f"{did_you_mean(metric, sorted(logged))}; logged: {', '.join(groups)} "
+                "(and val_<metric>/<sensor> per sensor)"
+            )
         return self
+
+
+def logged_metrics(cfg: AlignmentConfig) -> set[str]:
+    """Every metric an alignment run of `cfg` logs (training/alignment_trainer.py): the train
+    losses, the validation means over training (`val_`) and held-out (`val_heldout_`) sensors,
+    and `val_<metric>/<sensor>` for each sensor file."""
+    train = ["loss", "nce"]
+    val = ["top1", "recall_at_5", "mean_rank"]
+    if cfg.cycle is not None:
+        train += ["cycle", "cycle_cos"] if cfg.cycle.sam_weight else ["cycle"]
+        val += ["rmse", "sam_deg"]
+    if cfg.banddepth is not None:
+        train.append("depth")
+        val.append("banddepth_mae")
+    prefixes = ["val"] + (["val_heldout"] if cfg.data.eval_sensor_paths else [])
+    sensors = [Path(p).stem for p in [*cfg.data.sensor_paths, *cfg.data.eval_sensor_paths]]
+    names = {"epoch", "lr", *(f"train_{n}" for n in train)}
+    names |= {f"{p}_{n}" for p in prefixes for n in val}
+    names |= {f"val_{n}/{s}" for n in val for s in sensors}
+    return names
 
 
 def _check(cfg: AlignmentConfig, src: str) -> None:

@@ -8,9 +8,11 @@ the key path (`model.params.hidden_dims.0`).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from alchemi_core.config.loading import validate
+from alchemi_core.config.pipeline import EMBEDDINGS_PENDING
 from alchemi_core.errors import ConfigError
 from alchemi_core.registry import DATALOADERS, LOSSES, MODELS, Registry
 
@@ -43,7 +45,25 @@ def check_params(
         raise ConfigError(msg, file, f"{key}.{exc.key}" if exc.key else key) from None
 
 
+def check_loader_reads(loader_class: str, data_path: str, file: str | None, key: str) -> None:
+    """The loader of a section reads files of its data_path's type (a pipeline's SAE stage
+    reads the VAE's embeddings, a .npy). `key` is the section's (train, val, test)."""
+    pending = data_path == EMBEDDINGS_PENDING
+    suffix = ".npy" if pending else Path(data_path).suffix.lower()
+    allowed = getattr(DATALOADERS.get(loader_class, file, f"{key}.loader_class"), "suffixes", None)
+    if allowed and suffix not in allowed:
+        what = (
+            "the VAE's embeddings (.npy)" if pending else f"{data_path} ({suffix or 'no suffix'})"
+        )
+        raise ConfigError(
+            f"{loader_class} reads {' or '.join(allowed)} files, not {what}",
+            file,
+            f"{key}.loader_class",
+        )
+
+
 def _loader(section: Any, file: str | None, key: str) -> None:
+    check_loader_reads(section.loader_class, section.data_path, file, key)
     params = section.loader_params.model_dump(exclude_unset=True)
     check_params(
         DATALOADERS,
@@ -88,6 +108,9 @@ def check_training(cfg: Any, file: str | None) -> None:
     builders.build_scheduler(cfg.train.scheduler, optimizer, file)
     train_loss = builders.build_loss(cfg.train.loss, file, "train.loss")
     val_loss = builders.build_loss(cfg.val.loss, file, "val.loss") if cfg.val else None
+    for key, loss in (("train.loss", train_loss), ("val.loss", val_loss)):
+        if loss is not None:
+            builders.check_loss_fits(cfg.model.class_, loss, file, key)
     builders.check_metric_names(cfg, train_loss, val_loss, file)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, TypeVar
@@ -10,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from alchemi_core.config.schema import TrainingConfig
+from alchemi_core.config.yaml_read import MAX_BYTES, YamlLimit, parse_yaml
 from alchemi_core.errors import ConfigError
 from alchemi_core.hints import did_you_mean
 from alchemi_core.secrets import SECRET_KEYS, redact_uri
@@ -18,31 +20,24 @@ M = TypeVar("M", bound=BaseModel)
 _KEY_PREFIX = re.compile(r"^([A-Za-z_][\w.]*): (.*)$", re.S)
 
 
-class Yaml12Loader(yaml.SafeLoader):
-    """PyYAML's safe loader, but numbers with an exponent and no dot (`1e-08`, `5e-4`, `1E6`)
-    are floats, as in YAML 1.2 (PyYAML's YAML 1.1 rule reads them as strings)."""
-
-
-Yaml12Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)[eE][-+]?[0-9]+$"),
-    list("-+.0123456789"),
-)
-
-
-def parse_yaml(text: str) -> Any:
-    """YAML text -> Python values, with YAML 1.2 numbers. Every config reader goes through here."""
-    return yaml.load(text, Loader=Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
-
-
 def read_yaml(path: str | Path) -> dict[str, Any]:
+    """A config file as a mapping, read with limits (yaml_read.py); errors name the file."""
     path = Path(path)
     if not path.exists():
         raise ConfigError("config file not found", path)
     if path.is_dir():
         raise ConfigError("is a folder, not a config file", path)
+    if not path.is_file():
+        raise ConfigError("is not a regular file", path)
     try:
-        data = parse_yaml(path.read_text())
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+        if len(raw) > MAX_BYTES:
+            raise YamlLimit(f"larger than {MAX_BYTES // (1024 * 1024)} MB")
+        data = parse_yaml(raw.decode("utf-8"))
+    except YamlLimit as exc:
+        where = exc.key or (f"line {exc.line}" if exc.line else None)
+        raise ConfigError(exc.problem, path, where) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else None
@@ -50,6 +45,8 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"invalid YAML: {problem}", path, where) from None
     except UnicodeDecodeError:
         raise ConfigError("not a text file", path) from None
+    except RecursionError:
+        raise ConfigError("nested too deeply", path) from None
     if data is None:
         raise ConfigError("config file is empty", path)
     if not isinstance(data, dict):
@@ -98,7 +95,7 @@ def _format(err: dict, root: type[BaseModel]) -> tuple[str, str]:
     m = _KEY_PREFIX.match(msg)
     if m and "." in m.group(1):
         return m.group(1), m.group(2)
-    secret = any(isinstance(p, str) and p in SECRET_KEYS for p in loc)
+    secret = any(isinstance(p, str) and p in (*SECRET_KEYS, "tracking_uri") for p in loc)
     if (
         "input" in err
         and kind != "model_type"
@@ -109,7 +106,50 @@ def _format(err: dict, root: type[BaseModel]) -> tuple[str, str]:
     return key, msg
 
 
+def _allows_non_finite(root: type[BaseModel], loc: tuple) -> bool:
+    """Whether the field at `loc` declares `Field(allow_inf_nan=True)` (free-form dicts: no)."""
+    model: type[BaseModel] | None = root
+    for part in loc:
+        if model is None or not isinstance(part, str):
+            return False
+        field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
+        if field is None:
+            return False
+        if any(getattr(m, "allow_inf_nan", False) for m in field.metadata):
+            return True
+        model = _submodel(model, part)
+    return False
+
+
+def _non_finite(value: Any, loc: tuple = ()) -> Any:
+    """(loc, value) of the first NaN or infinite number in nested dicts and lists, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return loc, value
+    items = (
+        value.items()
+        if isinstance(value, dict)
+        else enumerate(value)
+        if isinstance(value, list)
+        else ()
+    )
+    for key, item in items:
+        found = _non_finite(item, (*loc, key))
+        if found is not None:
+            return found
+    return None
+
+
+def check_finite(data: Any, model: type[BaseModel], source: str | Path) -> None:
+    """Every number in a config is finite, unless its field allows inf/nan: a NaN learning rate
+    or an infinite weight would train to the end on non-finite weights."""
+    found = _non_finite(data)
+    if found is not None and not _allows_non_finite(model, found[0]):
+        key = ".".join(str(p) for p in found[0])
+        raise ConfigError(f"must be a finite number, got {found[1]}", source, key or None)
+
+
 def validate(data: dict[str, Any], model: type[M], source: str | Path) -> M:
+    check_finite(data, model, source)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -8,7 +8,7 @@ from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_v
 
 from alchemi_core.config.kind import Kind
 from alchemi_core.config.loading import load_config
-from alchemi_core.config.schema import Experiment, GlobalConfig, MLflowConfig, Strict
+from alchemi_core.config.schema import Experiment, GlobalConfig, MLflowConfig, Seed, Strict
 from alchemi_core.secrets import redact
 
 
@@ -42,7 +42,7 @@ class TrainCfg(Strict):
     eval_batches: PositiveInt = 4  # held-out batches for the reported masked loss
     bench_repeats: int = Field(default=3, ge=0)  # timed repeats of each loop; 0 skips timing
     bench_steps: PositiveInt = 10  # steps per timed repeat
-    seed: int | None = None  # legacy; see runtime.resolve_seed
+    seed: Seed | None = None  # legacy; see runtime.resolve_seed
 
     @field_validator("mask_ratios")
     @classmethod

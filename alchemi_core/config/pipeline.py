@@ -96,7 +96,7 @@ def sae_placeholders(data: dict) -> dict:
     filled = copy.deepcopy(data)
     for section in ("train", "val"):
         if isinstance(filled.get(section), dict):
-            filled[section].setdefault("data_path", EMBEDDINGS_PENDING)
+            filled[section]["data_path"] = EMBEDDINGS_PENDING  # the flow replaces any given
     return filled
 
 

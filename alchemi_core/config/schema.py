@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -18,13 +18,22 @@ from pydantic import (
     model_validator,
 )
 
+from alchemi_core.secrets import has_credentials
+
 DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+MAX_NAME = 200  # file systems hold 255 bytes a name; room for suffixes (trial names)
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=+-]*$")
+# A seed every RNG takes (torch's manual_seed overflows past 2**64; headroom for seed + i).
+MAX_SEED = 2**63 - 1
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 Dtype = Literal["float32", "float64", "bf16", "bfloat16", "fp16", "float16"]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    """Unknown keys and non-finite numbers are refused (a field may allow inf/nan with
+    `Field(allow_inf_nan=True)`; loading.check_finite honours that too)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, allow_inf_nan=False)
 
 
 def check_device(value: str | None) -> str | None:
@@ -36,7 +45,7 @@ def check_device(value: str | None) -> str | None:
 class GlobalConfig(Strict):
     """Runtime settings shared by every stack. Unset fields fall back (see runtime.py)."""
 
-    seed: int | None = None  # seed of every generator (Python, NumPy, torch, shuffling)
+    seed: Seed | None = None  # seed of every generator (Python, NumPy, torch, shuffling)
     device: str | None = None  # auto (CUDA when present, else CPU), cpu, cuda, cuda:N, mps
     dtype: Dtype | None = None  # parameters' and data's float type; unset: float32
     amp_dtype: Dtype | None = None  # autocast forward passes to this type; unset: no autocast
@@ -49,7 +58,7 @@ class GlobalConfig(Strict):
 class Experiment(Strict):
     name: str  # the run's folder under output_dir (letters, digits, _ . = + -)
     output_dir: str  # where run folders go
-    seed: int | None = None  # older spelling of global.seed, used when that is unset
+    seed: Seed | None = None  # older spelling of global.seed, used when that is unset
     device: str | None = None  # older spelling of global.device, used when that is unset
 
     _device = field_validator("device")(check_device)
@@ -61,6 +70,8 @@ class Experiment(Strict):
             raise ValueError(
                 f"{v!r} is not a safe folder name (letters, digits, _ . = + -; no '/' or '..')"
             )
+        if len(v) > MAX_NAME:
+            raise ValueError(f"{len(v)} characters: a folder name holds at most {MAX_NAME}")
         return v
 
 
@@ -99,7 +110,7 @@ class DataConfig(Strict):
 class LoaderParams(BaseModel):
     """Common loader keys; a loader may take more (checked against its signature)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     batch_size: PositiveInt  # rows per batch
     shuffle: bool  # reshuffle every epoch (seeded)
     num_workers: NonNegativeInt = 0  # 0: batches built in the main process
@@ -114,7 +125,7 @@ class LossConfig(Strict):
 class OptimizerConfig(BaseModel):
     """`optimizer` names a torch.optim class; other keys go to its constructor."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     optimizer: str  # a torch.optim class name: Adam, AdamW, SGD...
     learning_rate: PositiveFloat
 
@@ -122,7 +133,7 @@ class OptimizerConfig(BaseModel):
 class SchedulerConfig(BaseModel):
     """Optional: `name` of a torch.optim.lr_scheduler class; other keys go to it. Stepped per epoch."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     name: str  # e.g. ReduceLROnPlateau (watches val_loss, else train_loss)
 
 
@@ -135,7 +146,7 @@ class TrainSection(Strict):
     loss: LossConfig
     scheduler: SchedulerConfig | None = None
     grad_clip_norm: PositiveFloat | None = None  # clip the gradients' global norm to this
-    seed: int | None = None  # legacy; see runtime.resolve_seed
+    seed: Seed | None = None  # legacy; see runtime.resolve_seed
 
 
 class EarlyStopping(Strict):
@@ -194,16 +205,15 @@ class MLflowConfig(Strict):
     @field_validator("tracking_uri")
     @classmethod
     def _no_credentials_in_uri(cls, v: str) -> str:
+        if has_credentials(v):
+            raise ValueError(
+                "credentials in the URI would leak into logs; use mlflow.credentials or "
+                "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD"
+            )
         if not tracking_scheme_ok(v):
             raise ValueError(
                 f"unsupported tracking URI scheme {urlsplit(v).scheme!r}; use a path, file:, "
                 "sqlite:, http(s):, databricks or postgresql/mysql/mssql(+driver):"
-            )
-        parts = urlsplit(v)
-        if parts.scheme in ("http", "https") and (parts.username or parts.password):
-            raise ValueError(
-                "credentials in the URI would leak into logs; use mlflow.credentials or "
-                "MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD"
             )
         return v
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, PositiveInt, field_validator, model_validator
 
-from alchemi_core.config.schema import Strict
+from alchemi_core.config.schema import Seed, Strict
 
 
 class Distribution(Strict):
@@ -57,7 +57,7 @@ def check_staged_keys(keys: dict[str, Any]) -> dict[str, Any]:
 
 class RandomSearch(Strict):
     samples: PositiveInt  # trials drawn
-    seed: int = 0  # seed of the draws
+    seed: Seed = 0  # seed of the draws
     params: dict[str, Distribution]  # vae.* / sae.* dotted key -> distribution
 
     _keys = field_validator("params")(check_staged_keys)

@@ -139,9 +139,35 @@ def _check_stage(pipe: Any, stage: str, data: bool) -> None:
         raise ConfigError(exc.message, exc.file, f"{stage}.{exc.key}") from None
 
 
+def _stage_error(pipe: Any, stage: str, message: str, key: str) -> ConfigError:
+    """An error at `key` of a stage: in the stage's own file, or from the pipeline's top."""
+    src = pipe.vae_source if stage == "vae" else pipe.sae_source
+    return ConfigError(message, src, f"{stage}.{key}" if src == pipe.source else key)
+
+
+def _check_widths(pipe: Any) -> None:
+    """The SAE's input_dim, when given, is the width of the VAE's embeddings."""
+    from alchemi_core.registry import MODELS
+
+    want = ((pipe.sae.get("model") or {}).get("params") or {}).get("input_dim")
+    params = MODELS.params(pipe.vae.model.class_)
+    if want is None or not hasattr(params, "embedding_width"):
+        return
+    width = params.model_validate(pipe.vae.model.params).embedding_width()
+    if want != width:
+        raise _stage_error(
+            pipe,
+            "sae",
+            f"{want} does not match the width of the VAE's embeddings, {width} "
+            "(its model.params.latent_dim); leave it out to take it from the embeddings",
+            "model.params.input_dim",
+        )
+
+
 def _check_pipeline(pipe: Any, src: str, data: bool = True) -> None:
     _check_stage(pipe, "vae", data)
     _check_stage(pipe, "sae", data)
+    _check_widths(pipe)
     if data and pipe.spec.extract.test_data_path:
         from alchemi_core.data.headers import check_input
 

@@ -68,7 +68,10 @@ class BatchLoaderParams(Params):
 class BatchLoader:
     """Base loader: subclasses implement `load()`, filling `self.tensors` and `self.spec`
     (or override `take`/`num_rows` to serve rows another way, as the memory-mapped loader does).
+    `suffixes`: the file types it reads (checked against data_path at load; None: any).
     """
+
+    suffixes: tuple[str, ...] | None = None
 
     def __init__(
         self,

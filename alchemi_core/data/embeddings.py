@@ -54,6 +54,8 @@ class EmbeddingDataLoader(BatchLoader):
     every batch from the memory map (the default above that size).
     """
 
+    suffixes = (".npy",)
+
     def __init__(self, *args, in_memory: bool | None = None, **kwargs):
         self.in_memory = in_memory
         super().__init__(*args, **kwargs)

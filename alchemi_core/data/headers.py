@@ -5,32 +5,20 @@ Only a CSV's header line, a parquet file's schema or a .npy file's header is rea
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
 
+from alchemi_core.data.columns import lab_wavelengths, unique_columns
 from alchemi_core.data.tabular import SUFFIXES, check_file, load_cardinalities, require_columns
 from alchemi_core.errors import DataError
-
-
-def column_names(path: Path) -> list[str]:
-    try:
-        if SUFFIXES[path.suffix.lower()] == "csv":
-            with path.open(newline="") as fh:
-                return next(csv.reader(fh), [])
-        return list(pq.read_schema(path).names)
-    except (pa.ArrowInvalid, OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"cannot read header: {str(exc).splitlines()[0]}", path) from None
 
 
 def check_table(path: str | Path, data) -> None:
     """A CSV/parquet file holds every column of `data.columns` (and the categoricals map)."""
     cols = data.columns
     path = check_file(path, SUFFIXES, "table")
-    require_columns(column_names(path), cols.numerical + cols.categorical + cols.embeddings, path)
+    require_columns(unique_columns(path), cols.numerical + cols.categorical + cols.embeddings, path)
     if cols.categorical:
         load_cardinalities(data.cardinalities_path, cols.categorical)
 
@@ -63,28 +51,15 @@ def _header(path: str | Path, what: str, key: str) -> tuple[Path, list[str]]:
     """The file at config key `key` exists, is a table, and its column names."""
     try:
         path = check_file(path, SUFFIXES, what)
-        return path, column_names(path)
+        return path, unique_columns(path, key)
     except DataError as exc:
-        raise DataError(exc.message, exc.file, key) from None
+        raise DataError(exc.message, exc.file, exc.key or key) from None
 
 
 def check_lab_header(path: str | Path, key: str) -> None:
     """A lab table: an optional `id`, every other column a wavelength in nm, increasing."""
     path, cols = _header(path, "lab library", key)
-    waves = []
-    for col in cols:
-        if col == "id":
-            continue
-        try:
-            waves.append(float(col))
-        except ValueError:
-            raise DataError(
-                f"column {col!r} is neither `id` nor a wavelength in nm", path, key
-            ) from None
-    if len(waves) < 2:
-        raise DataError("needs at least 2 wavelength columns", path, key)
-    if any(b <= a for a, b in zip(waves, waves[1:], strict=False)):
-        raise DataError("wavelength columns must increase", path, key)
+    lab_wavelengths(cols, path, key)
 
 
 def check_sensor_header(path: str | Path, key: str) -> list[str]:
@@ -109,15 +84,25 @@ def check_sensor_header(path: str | Path, key: str) -> list[str]:
 
 
 def check_align_data(data) -> None:
-    """An alignment config's `data` section: the lab table, sensors and measured pairs."""
+    """An alignment config's `data` section: the lab table's header; the sensors (small
+    tables) and measured readings read whole, so a NaN FWHM or a word among the readings is
+    refused here; sensor names (file stems) unique."""
+    from alchemi_core.data import spectral
+
     check_lab_header(data.lab_path, "data.lab_path")
-    bands: list[str] = []
+    sensors = {}
     for name in ("sensor_paths", "eval_sensor_paths"):
         for i, p in enumerate(getattr(data, name)):
-            found = check_sensor_header(p, f"data.{name}.{i}")
-            bands = found if name == "sensor_paths" and i == 0 else bands
+            check_sensor_header(p, f"data.{name}.{i}")
+            sensor = spectral.load_sensor(p)
+            if sensor.name in sensors:
+                raise DataError(f"two sensors named {sensor.name!r}", p, f"data.{name}.{i}")
+            sensors[sensor.name] = sensor
     if data.pairs_path:  # measured readings of the first sensor: `id` and its bands
+        bands = next(iter(sensors.values())).bands
         path, cols = _header(data.pairs_path, "pairs", "data.pairs_path")
         missing = [c for c in ["id", *bands] if c not in cols]
         if missing:
             raise DataError(f"missing column {missing[0]!r}", path, "data.pairs_path")
+        df = spectral.read_table(path, "pairs")
+        spectral.numbers(df, bands, path, "reading", gaps=True)

@@ -49,12 +49,16 @@ def load_measured(path: str, lab: spectral.LabLibrary, sd: SensorData) -> torch.
     missing = [c for c in ["id", *sd.sensor.bands] if c not in df.columns]
     if missing:
         raise DataError(f"missing column (bands of {sd.name})", path, missing[0])
-    row = {str(i): k for k, i in enumerate(df["id"].astype(str))}
+    ids = df["id"].astype(str)
+    if ids.duplicated().any():
+        raise DataError(f"id {ids[ids.duplicated()].iloc[0]!r} appears twice", path, "id")
+    row = {i: k for k, i in enumerate(ids)}
     absent = [i for i in lab.ids if i not in row]
     if absent:
         raise DataError(f"lab id {absent[0]!r} has no measured reading", path, "id")
     order = [row[i] for i in lab.ids]
-    return torch.tensor(df[sd.sensor.bands].to_numpy(dtype=np.float32)[order])
+    values = spectral.numbers(df, sd.sensor.bands, path, "reading", gaps=True)  # NaN: missing
+    return torch.from_numpy(values.astype(np.float32)[order])
 
 
 def load_pairs(data_cfg, features: list[tuple[float, float]] | None) -> PairData:

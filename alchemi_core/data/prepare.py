@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from alchemi_core.errors import UserError
-from alchemi_core.io import atomic_write, write_json
+from alchemi_core.output_plan import OutputPlan
 
 DATASETS = {
     # name: (numerical, log-transformed, categorical, source); log1p-transformed in LOG1P
@@ -91,18 +91,29 @@ def prepare(name: str, out: str | Path, fmt: str = "csv", seed: int = 0) -> dict
     std = train[numerical].astype(float).std().replace(0, 1.0)
     df[numerical] = ((df[numerical].astype(float) - mean) / std).astype("float32")
     out = Path(out)
+    plan = OutputPlan("command line")  # every file or none: a failure leaves no half-written split
+    files = [f"{split}.{fmt}" for split in parts] + ["cardinalities.json", "stats.json"]
+    for file in files:
+        plan.add(out / file, "--out")
+    with plan:
+        return _write(
+            plan, out, fmt, df, parts, categorical, name, seed, logged, logged1p, mean, std
+        )
+
+
+def _write(plan, out, fmt, df, parts, categorical, name, seed, logged, logged1p, mean, std):
     written = {}
     for split, idx in parts.items():
         target = out / f"{split}.{fmt}"
         frame = df.iloc[np.sort(idx)].reset_index(drop=True)
         if fmt == "csv":
-            atomic_write(target, lambda p, f=frame: f.to_csv(p, index=False))
+            plan.write(target, lambda p, f=frame: f.to_csv(p, index=False))
         else:
-            atomic_write(target, lambda p, f=frame: f.to_parquet(p, index=False))
+            plan.write(target, lambda p, f=frame: f.to_parquet(p, index=False))
         written[split] = str(target)
     cards = {c: {v: i for i, v in enumerate(sorted(df[c].unique()))} for c in categorical}
-    write_json(out / "cardinalities.json", cards)
-    write_json(
+    plan.write_json(out / "cardinalities.json", cards)
+    plan.write_json(
         out / "stats.json",
         {
             "dataset": name,

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from alchemi_core.errors import DataError
-from alchemi_core.io import atomic_path
+from alchemi_core.output_plan import OutputPlan
 
 # file name -> (package, satellite, instrument) for pyrsr
 PYRSR = {
@@ -88,26 +88,32 @@ def olci_table() -> pd.DataFrame:
     return _table(wl, curves)
 
 
-def _write(df: pd.DataFrame, path: Path, fmt: str) -> str:
-    with atomic_path(path) as tmp:
-        if fmt == "parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False)
+def _write(plan: OutputPlan, df: pd.DataFrame, path: Path, fmt: str) -> str:
+    if fmt == "parquet":
+        plan.write(path, lambda tmp: df.to_parquet(tmp, index=False))
+    else:
+        plan.write(path, lambda tmp: df.to_csv(tmp, index=False))
     return str(path)
 
 
 def prepare(out: str | Path, fmt: str = "parquet") -> dict:
+    """Every file or none (one OutputPlan): a failure leaves no half-written table."""
     out = Path(out)
-    (out / "sensors").mkdir(parents=True, exist_ok=True)
+    names = [*PYRSR, "sentinel3a_olci"]
+    plan = OutputPlan("command line")
+    plan.add(out / f"lab.{fmt}", "--out")
+    for name in names:
+        plan.add(out / "sensors" / f"{name}.csv", "--out")
     lab = earthlib_table()
-    written = {"lab": _write(lab, out / f"lab.{fmt}", fmt), "n_spectra": len(lab), "sensors": {}}
     tables = {name: pyrsr_table(*PYRSR[name]) for name in PYRSR}
     tables["sentinel3a_olci"] = olci_table()
-    for name, df in tables.items():
-        written["sensors"][name] = {
-            "path": _write(df, out / "sensors" / f"{name}.csv", "csv"),
-            "bands": len(df.columns) - 1,
-            "held_out": name in HELD_OUT,
-        }
+    with plan:
+        written = {"lab": _write(plan, lab, out / f"lab.{fmt}", fmt), "n_spectra": len(lab)}
+        written["sensors"] = {}
+        for name, df in tables.items():
+            written["sensors"][name] = {
+                "path": _write(plan, df, out / "sensors" / f"{name}.csv", "csv"),
+                "bands": len(df.columns) - 1,
+                "held_out": name in HELD_OUT,
+            }
     return written

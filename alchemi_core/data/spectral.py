@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from alchemi_core.data.columns import lab_wavelengths, unique_columns
 from alchemi_core.data.tabular import SUFFIXES, check_file
 from alchemi_core.errors import DataError
 
@@ -45,6 +46,7 @@ class Sensor:
 
 def read_table(path: str | Path, what: str) -> pd.DataFrame:
     path = check_file(path, SUFFIXES, what)
+    unique_columns(path)  # pandas would rename a repeated `x` to `x.1`
     try:
         if SUFFIXES[path.suffix.lower()] == "parquet":
             return pd.read_parquet(path)
@@ -53,37 +55,34 @@ def read_table(path: str | Path, what: str) -> pd.DataFrame:
         raise DataError(f"cannot read {what} table ({type(exc).__name__})", path) from None
 
 
-def _numbers(df: pd.DataFrame, cols: list[str], path, what: str) -> np.ndarray:
+def numbers(df: pd.DataFrame, cols: list, path, what: str, gaps: bool = False) -> np.ndarray:
+    """Columns `cols` as float64 [rows, cols]: every value a number and finite (`gaps`: NaN or
+    an empty cell is allowed, read as a gap); a problem names the file and the column."""
     try:
-        return df[cols].to_numpy(dtype=np.float64)
+        out = df[cols].to_numpy(dtype=np.float64)
     except (ValueError, TypeError):
         bad = next(c for c in cols if not pd.api.types.is_numeric_dtype(df[c]))
-        raise DataError(f"{what} values must be numbers", path, bad) from None
+        raise DataError(f"{what} values must be numbers", path, str(bad)) from None
+    wrong = np.isinf(out) if gaps else ~np.isfinite(out)
+    if wrong.any():
+        row, col = (int(i[0]) for i in np.nonzero(wrong))
+        raise DataError(
+            f"{what} value {out[row, col]} at row {row} is not a finite number",
+            path,
+            str(cols[col]),
+        )
+    return out
 
 
 def load_lab(path: str | Path) -> LabLibrary:
     df = read_table(path, "lab library")
+    wl = lab_wavelengths([str(c) for c in df.columns], Path(path))
     ids = df.pop("id").astype(str).tolist() if "id" in df.columns else None
-    try:
-        wl = np.array([float(c) for c in df.columns])
-    except ValueError:
-        bad = next(c for c in df.columns if not _is_float(c))
-        raise DataError("column is neither `id` nor a wavelength in nm", path, str(bad)) from None
-    if len(wl) < 2 or len(df) == 0:
-        raise DataError("needs at least 2 wavelength columns and 1 row", path)
-    if np.any(np.diff(wl) <= 0):
-        raise DataError("wavelength columns must increase", path)
-    values = _numbers(df, list(df.columns), path, "reflectance").astype(np.float32)
+    if len(df) == 0:
+        raise DataError("needs at least 1 row", path)
+    values = numbers(df, list(df.columns), path, "reflectance", gaps=True).astype(np.float32)
     ids = ids or [str(i) for i in range(len(df))]
     return LabLibrary(ids, wl, values)
-
-
-def _is_float(s) -> bool:
-    try:
-        float(s)
-        return True
-    except ValueError:
-        return False
 
 
 def gaussian_responses(centres, fwhms, step: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -124,8 +123,8 @@ def load_sensor(path: str | Path) -> Sensor:
         bands = [c for c in df.columns if c != "wavelength_nm"]
         if not bands:
             raise DataError("no response columns next to wavelength_nm", path)
-        wl = _numbers(df, ["wavelength_nm"], path, "wavelength")[:, 0]
-        r = np.nan_to_num(_numbers(df, bands, path, "response").T)
+        wl = numbers(df, ["wavelength_nm"], path, "wavelength")[:, 0]
+        r = np.nan_to_num(numbers(df, bands, path, "response", gaps=True).T)
         if np.any(np.diff(wl) <= 0):
             raise DataError("must increase", path, "wavelength_nm")
         empty = [b for b, row in zip(bands, r, strict=True) if row.max() <= 0]
@@ -142,10 +141,10 @@ def load_sensor(path: str | Path) -> Sensor:
                 path,
                 col,
             )
-    c = _numbers(df, [centre_col], path, "centre")[:, 0]
-    f = _numbers(df, ["fwhm_nm"], path, "FWHM")[:, 0]
-    if np.any(f <= 0) or not np.all(np.isfinite(c)):
-        raise DataError("FWHMs must be positive and centres finite", path, "fwhm_nm")
+    c = numbers(df, [centre_col], path, "centre")[:, 0]
+    f = numbers(df, ["fwhm_nm"], path, "FWHM")[:, 0]
+    if np.any(f <= 0):
+        raise DataError("FWHMs must be positive", path, "fwhm_nm")
     return make_sensor(name, df["band"].astype(str), c, f)
 
 

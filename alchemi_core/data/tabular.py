@@ -13,12 +13,14 @@ import pyarrow.parquet as pq
 import torch
 
 from alchemi_core.data.batching import BatchLoader, BatchLoaderParams, DataSpec
+from alchemi_core.data.columns import unique_columns
 from alchemi_core.data.fast_read import fast_tensors
 from alchemi_core.errors import DataError
 from alchemi_core.hints import did_you_mean
 from alchemi_core.registry import register_dataloader
 
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+CARDINALITIES_MAX_BYTES = 64 << 20  # a column -> {value: index} map; far larger is a mistake
 
 
 def check_file(path: str | Path, allowed: dict[str, str], what: str) -> Path:
@@ -39,12 +41,18 @@ def check_file(path: str | Path, allowed: dict[str, str], what: str) -> Path:
 
 def load_cardinalities(path: str | Path, columns: list[str]) -> dict[str, dict[str, int]]:
     path = Path(path)
-    if not path.exists():
-        raise DataError("cardinalities file not found", path)
+    if not path.is_file():
+        raise DataError("cardinalities file not found" if not path.exists() else "not a file", path)
+    if path.stat().st_size > CARDINALITIES_MAX_BYTES:
+        raise DataError(f"larger than {CARDINALITIES_MAX_BYTES >> 20} MiB", path)
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(), object_pairs_hook=_unique_keys)
+    except DuplicateKey as exc:
+        raise DataError(f"key {exc.args[0]!r} appears twice", path) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"invalid JSON: {exc}", path) from None
+    except RecursionError:
+        raise DataError("nested too deeply; expected column -> {value: index}", path) from None
     if not isinstance(data, dict):
         raise DataError("must map column -> {value: index}", path)
     out = {}
@@ -52,11 +60,23 @@ def load_cardinalities(path: str | Path, columns: list[str]) -> dict[str, dict[s
         mapping = data.get(col)
         if not isinstance(mapping, dict) or not mapping:
             raise DataError("categorical column has no {value: index} mapping", path, col)
-        idx = sorted(mapping.values())
-        if not all(isinstance(i, int) for i in idx) or idx != list(range(len(idx))):
+        idx = list(mapping.values())
+        if not all(type(i) is int for i in idx) or sorted(idx) != list(range(len(idx))):
             raise DataError("indices must be the integers 0..K-1, each once", path, col)
         out[col] = {str(k): v for k, v in mapping.items()}
     return out
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        dup = next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
+        raise DuplicateKey(dup)
+    return out
+
+
+class DuplicateKey(ValueError):
+    pass
 
 
 def _read(path: Path, categorical: list[str]) -> pa.Table:
@@ -147,6 +167,7 @@ def read_tabular(
     cardinalities_path: str | None,
 ) -> tuple[dict[str, torch.Tensor], DataSpec]:
     path = check_file(path, SUFFIXES, "table")
+    unique_columns(path)  # a repeated header: refused, not the first of the two read
     mappings = load_cardinalities(cardinalities_path, categorical) if categorical else {}
     fast = None if embeddings else fast_tensors(path, numerical, categorical, mappings)
     if fast is not None:
@@ -180,6 +201,8 @@ def read_tabular(
 @register_dataloader("TabularDataLoader", params=BatchLoaderParams)
 class TabularDataLoader(BatchLoader):
     """Numerical columns as float32, categorical as int64 codes, embedding columns as float32."""
+
+    suffixes = tuple(SUFFIXES)
 
     def load(self, data) -> None:
         cols = data.columns

@@ -26,16 +26,34 @@ from alchemi_core.inference.loop import (
     prediction_fn,
 )
 from alchemi_core.inference.outputs import labelled, provenance, write_output
-from alchemi_core.io import file_sha256, write_json
+from alchemi_core.io import file_sha256
+from alchemi_core.output_plan import OutputPlan
 
 log = logging.getLogger("alchemi")
+
+
+def input_plan(cfg, source: str, ckpt: dict, sections: dict) -> OutputPlan:
+    """An OutputPlan whose inputs are every file this extract/predict config reads."""
+    inputs = {"config": source, "checkpoint.path": ckpt["path"]}
+    inputs["data.cardinalities_path"] = cfg.data.cardinalities_path
+    inputs |= {f"{k}.data_path": s.data_path for k, s in sections.items()}
+    return OutputPlan(source, inputs)
 
 
 def extract(cfg: ExtractConfig, source: str) -> dict[str, dict]:
     model, ckpt, rt = assembly.open_checkpoint(cfg, source)
     ckpt_sha = file_sha256(ckpt["path"])
     splits = cfg.splits()
+    plan = input_plan(cfg, source, ckpt, splits)
+    for split, section in splits.items():
+        plan.add(section.output, f"{split}.output", sidecar=True)
     loaders = {k: open_split(s, cfg.data, ckpt["data_spec"], source, k) for k, s in splits.items()}
+    with plan:
+        return _extract(plan, model, ckpt, ckpt_sha, rt, cfg, loaders)
+
+
+def _extract(plan, model, ckpt, ckpt_sha, rt, cfg, loaders) -> dict[str, dict]:
+    splits = cfg.splits()
     results = {}
     for split, loader in loaders.items():
         t0 = time.perf_counter()
@@ -47,7 +65,7 @@ def extract(cfg: ExtractConfig, source: str) -> dict[str, dict]:
             "dtype": "float32",
             **provenance(ckpt, ckpt_sha, cfg, splits[split].data_path),
         }
-        results[split] = write_output(splits[split].output, values, meta, None)
+        results[split] = write_output(plan, splits[split].output, values, meta, None)
         results[split]["shape"] = list(values.shape)
         log.info(
             "%s embeddings %s -> %s (%.1fs)",
@@ -75,11 +93,23 @@ def predict(cfg: PredictConfig, source: str) -> dict[str, Any]:
     model, ckpt, rt = assembly.open_checkpoint(cfg, source)
     ckpt_sha = file_sha256(ckpt["path"])
     section = cfg.test
+    plan = input_plan(cfg, source, ckpt, {"test": section})
+    plan.add(section.output, "test.output", sidecar=True)
+    metrics_path = Path(section.output).with_suffix(".metrics.json")
+    if section.metrics is not None and section.metrics.compute:
+        plan.add(metrics_path, "test.output")
+    with plan:
+        return _predict(plan, model, ckpt, ckpt_sha, rt, cfg, source, metrics_path)
+
+
+def _predict(plan, model, ckpt, ckpt_sha, rt, cfg, source, metrics_path) -> dict[str, Any]:
+    section = cfg.test
     loader = open_split(section, cfg.data, ckpt["data_spec"], source, "test")
     loss_fn = None
     if section.metrics is not None and section.metrics.compute:
         loss_cfg = metrics_loss(cfg, ckpt)
         loss_fn = builders.build_loss(loss_cfg, source, "test.metrics.loss")
+        builders.check_loss_fits(ckpt["model_class"], loss_fn, source, "test.metrics.loss")
     run, names = prediction_fn(model, ckpt["model_class"], source)
     values = collect(loader, run, rt.device)
     frame = None
@@ -89,15 +119,15 @@ def predict(cfg: PredictConfig, source: str) -> dict[str, Any]:
     metrics = evaluate_loader(model, loader, loss_fn, rt) if loss_fn is not None else None
     prov = provenance(ckpt, ckpt_sha, cfg, section.data_path)
     meta = {"kind": "predictions", "split": "test", "shape": list(values.shape)}
-    result = write_output(section.output, values, {**meta, "columns": names, **prov}, frame)
+    result = write_output(plan, section.output, values, {**meta, "columns": names, **prov}, frame)
     result.update(rows=int(values.shape[0]), metrics=None, metrics_path=None)
     if metrics is not None:
         shown = " ".join(f"{k}={v:.5g}" for k, v in metrics.items())
         log.info("test metrics (%s): %s", loss_cfg.class_, shown)
-        path = Path(section.output).with_suffix(".metrics.json")
         loss_dump = loss_cfg.model_dump(by_alias=True)
-        write_json(path, {"metrics": metrics, "loss": loss_dump, "rows": result["rows"], **prov})
-        result.update(metrics=metrics, metrics_path=str(path))
+        summary = {"metrics": metrics, "loss": loss_dump, "rows": result["rows"], **prov}
+        plan.write_json(metrics_path, summary)
+        result.update(metrics=metrics, metrics_path=str(metrics_path))
     return result
 
 

@@ -15,34 +15,36 @@ import pandas as pd
 import torch
 
 from alchemi_core.data.tabular import load_cardinalities
-from alchemi_core.io import atomic_write, file_sha256, write_json
+from alchemi_core.io import file_sha256
+from alchemi_core.output_plan import OutputPlan, sidecar_path
 from alchemi_core.version import code_version
 
 
-def sidecar_path(output: str | Path) -> Path:
-    return Path(output).with_suffix(".json")
-
-
-def write_npy(target: str | Path, array: np.ndarray) -> Path:
+def save_npy(array: np.ndarray):
     def _save(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
             np.save(fh, array, allow_pickle=False)
 
-    return atomic_write(target, _save)
+    return _save
 
 
 def write_output(
-    target: str | Path, values: torch.Tensor, meta: dict[str, Any], frame: pd.DataFrame | None
+    plan: OutputPlan,
+    target: str | Path,
+    values: torch.Tensor,
+    meta: dict[str, Any],
+    frame: pd.DataFrame | None,
 ) -> dict[str, Any]:
-    """Write the array (or parquet frame), then its sidecar; returns path, sha256, sidecar."""
+    """Stage the array (or parquet frame), then its sidecar, in `plan` (planned with
+    sidecar=True); returns path, sha256, sidecar."""
     target = Path(target)
     if frame is None:
-        write_npy(target, values.numpy())
+        tmp = plan.write(target, save_npy(values.numpy()))
     else:
-        atomic_write(target, lambda p: frame.to_parquet(p, index=False))
-    sha = file_sha256(target)
+        tmp = plan.write(target, lambda p: frame.to_parquet(p, index=False))
+    sha = file_sha256(tmp)
     side = sidecar_path(target)
-    write_json(side, {"output": str(target), "sha256": sha, **meta})
+    plan.write_json(side, {"output": str(target), "sha256": sha, **meta})
     return {"path": str(target), "sha256": sha, "sidecar": str(side)}
 
 

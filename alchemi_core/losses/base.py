@@ -17,6 +17,9 @@ from torch import nn
 
 class Loss(nn.Module):
     metric_names: tuple[str, ...] = ()
+    # The model outputs forward reads; checked at load against a model's `output_keys`
+    # (builders.check_loss_fits) when both are declared.
+    reads: tuple[str, ...] = ()
 
     def reset(self) -> None:
         pass

@@ -1,39 +1,61 @@
 from __future__ import annotations
 
 import torch
-from pydantic import Field, NonNegativeFloat
+from pydantic import Field, NonNegativeFloat, NonNegativeInt
 
 from alchemi_core.data.batching import Batch
 from alchemi_core.losses.base import Loss
 from alchemi_core.registry import Params, register_loss
+
+DENSE = 0.1  # a latent firing on more than this fraction of rows is dense
 
 
 class SAELossParams(Params):
     sparsity_weight: NonNegativeFloat = Field(
         0.01, description="weight of the L1 penalty on latents scaled by decoder norms"
     )
+    aux_weight: NonNegativeFloat = 1 / 32  # AuxK's weight (Gao et al. 2024), when the model has it
+    warmup_epochs: NonNegativeInt = 0  # training: the sparsity weight ramps up over these epochs
 
 
 @register_loss("SAELoss", params=SAELossParams)
 class SAELoss(Loss):
-    """loss = MSE(reconstruction) + sparsity_weight * mean_row(sum_i f_i * ||W_dec_i||).
+    """loss = MSE + sparsity_weight * sparsity + aux_weight * aux.
 
-    Also reports mean L0 per batch and, over the whole epoch, the dead-latent fraction
-    (latents that never fired) and the fraction of variance explained (FVE).
+    - sparsity: the model's own penalty per row ("sparsity" output: L1 for relu, L0 for
+      jumprelu, none for topk and batchtopk), else sum_i f_i * ||W_dec_i||; mean over rows.
+    - aux: AuxK, the MSE of the dead latents' reconstruction of the detached residual, times
+      the model's scale (only when the model returns "aux_reconstruction").
+    - warm-up: at training epoch e the sparsity weight is sparsity_weight * min(1, e / warmup).
+
+    Per batch (averaged over rows by the trainer): reconstruction_loss, sparsity_loss, aux_loss,
+    l0. Over the whole pass, from column sums (so independent of the batch size): fve (around
+    the mean), nmse (SSE over the sum of squares around the mean), dead_fraction (latents that
+    never fired), dense_fraction (latents firing on more than 10% of rows).
     """
 
-    metric_names = ("reconstruction_loss", "sparsity_loss", "l0", "dead_fraction", "fve")
+    reads = ("input", "reconstruction", "latents")  # model outputs it needs
+    metric_names = (
+        "reconstruction_loss", "sparsity_loss", "aux_loss", "l0", "dead_fraction",
+        "dense_fraction", "fve", "nmse",
+    )  # fmt: skip
 
-    def __init__(self, sparsity_weight: float = 0.01):
+    def __init__(self, sparsity_weight: float = 0.01, aux_weight: float = 1 / 32, warmup_epochs=0):
         super().__init__()
-        if sparsity_weight < 0:
-            raise ValueError("sparsity_weight must be >= 0")
+        if sparsity_weight < 0 or aux_weight < 0 or warmup_epochs < 0:
+            raise ValueError("sparsity_weight, aux_weight and warmup_epochs must be >= 0")
         self.sparsity_weight = sparsity_weight
+        self.aux_weight = aux_weight
+        self.warmup_epochs = warmup_epochs
+        self.ramp = 1.0
         self.reset()
+
+    def start_epoch(self, epoch: int) -> None:
+        self.ramp = min(1.0, epoch / self.warmup_epochs) if self.warmup_epochs else 1.0
 
     def reset(self) -> None:
         # Epoch column sums (plain dict: in-place adds, no nn.Module.__setattr__ per batch):
-        # act (per latent, its positive parts; fired iff > 0), sse, sx, sxx; n rows.
+        # fires (per latent, rows where it is > 0), sse, sx, sxx; n rows.
         self._stats: dict[str, torch.Tensor] = {}
         self._n = 0
 
@@ -41,23 +63,27 @@ class SAELoss(Loss):
         x, x_hat, f = _f32(out["input"]), _f32(out["reconstruction"]), _f32(out["latents"])
         err = (x_hat - x).pow(2)
         mse = err.mean()
-        sparsity = (f * _f32(out["decoder_norms"])).sum(dim=1).mean()
+        if "sparsity" in out:
+            sparsity = _f32(out["sparsity"]).mean()
+        else:
+            sparsity = (f * _f32(out["decoder_norms"])).sum(dim=1).mean()
+        loss = mse + self.sparsity_weight * self.ramp * sparsity
+        terms = {"reconstruction_loss": mse.detach(), "sparsity_loss": sparsity.detach()}
+        if "aux_reconstruction" in out:
+            residual = (x - x_hat).detach()
+            aux = (_f32(out["aux_reconstruction"]) - residual).pow(2).mean() * out["aux_scale"]
+            loss = loss + self.aux_weight * aux
+            terms["aux_loss"] = aux.detach()
+        if "dead_window_fraction" in out:
+            terms["dead_window_fraction"] = out["dead_window_fraction"].detach()
         with torch.no_grad():  # epoch statistics, accumulated in place: no graph, few ops
-            pos = torch.relu(f)  # a latent fires where it is > 0 (identity on ReLU latents)
-            self._accumulate(x, err, pos)
-            # sign(pos) is 1 where f > 0, else 0: a float count, far cheaper than (f > 0).sum()
-            l0 = torch.sign(pos).sum() / x.shape[0]
-        return {
-            "loss": mse + self.sparsity_weight * sparsity,
-            "reconstruction_loss": mse.detach(),
-            "sparsity_loss": sparsity.detach(),
-            "l0": l0,
-        }
+            fires = torch.sign(torch.relu(f))  # 1 where a latent fires (f > 0), else 0
+            self._accumulate(x, err, fires)
+            l0 = fires.sum() / x.shape[0]
+        return {"loss": loss, **terms, "l0": l0}
 
-    def _accumulate(self, x: torch.Tensor, err: torch.Tensor, pos: torch.Tensor) -> None:
-        """Column sums. A latent fired in the epoch iff its sum of positive parts is > 0: one
-        sum, where (f > 0).any(0) plus an or costs ~10x more per batch on a CPU."""
-        sums = {"act": pos.sum(0), "sse": err.sum(0), "sx": x.sum(0), "sxx": (x * x).sum(0)}
+    def _accumulate(self, x: torch.Tensor, err: torch.Tensor, fires: torch.Tensor) -> None:
+        sums = {"fires": fires.sum(0), "sse": err.sum(0), "sx": x.sum(0), "sxx": (x * x).sum(0)}
         if not self._stats:
             self._stats = sums
         else:
@@ -75,12 +101,21 @@ class SAELoss(Loss):
     def epoch_metrics(self) -> dict[str, float]:
         if not self._stats:
             return {}
-        s = self._stats
-        sst = (s["sxx"] - s["sx"].pow(2) / self._n).sum().clamp_min(1e-12)
-        return {
-            "dead_fraction": 1.0 - (s["act"] > 0).float().mean().item(),
-            "fve": (1.0 - s["sse"].sum() / sst).item(),
-        }
+        return sae_metrics(self._stats, self._n)
+
+
+def sae_metrics(s: dict[str, torch.Tensor], n: int) -> dict[str, float]:
+    """The whole-pass metrics from column sums over n rows (see SAELoss)."""
+    s = {k: v.double() for k, v in s.items()}
+    sst = (s["sxx"] - s["sx"].pow(2) / n).sum().clamp_min(1e-12)
+    nmse = (s["sse"].sum() / sst).item()
+    freq = s["fires"] / n
+    return {
+        "dead_fraction": (freq == 0).double().mean().item(),
+        "dense_fraction": (freq > DENSE).double().mean().item(),
+        "fve": 1.0 - nmse,
+        "nmse": nmse,
+    }
 
 
 def _f32(t: torch.Tensor) -> torch.Tensor:

@@ -50,6 +50,7 @@ class VAELoss(Loss):
     free_bits > 0 stops pushing a latent dimension's batch-mean KL below that many nats.
     """
 
+    reads = ("mu", "logvar", "categorical_logits")  # model outputs (models' output_keys)
     metric_names = (
         "reconstruction_loss",
         "kl_loss",

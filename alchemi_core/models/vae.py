@@ -34,6 +34,10 @@ class VAEParams(Params):
         None, description="width of each categorical's embedding; null: from its cardinality"
     )
 
+    def embedding_width(self) -> int:
+        """The width of what `VAE.embed` returns (the next stage's input_dim)."""
+        return self.latent_dim
+
 
 @register_model("VAE", params=VAEParams)
 class VAE(nn.Module):
@@ -43,6 +47,8 @@ class VAE(nn.Module):
     given, categorical embeddings (without `cat_embedding_dim`) are sized to fill it; with no
     categorical column it must match the data.
     """
+
+    output_keys = ("mu", "logvar", "z", "categorical_logits", "numerical", "embeddings")
 
     def __init__(
         self,

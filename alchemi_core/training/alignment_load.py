@@ -25,9 +25,11 @@ def load_run(
     if not cfg_path.is_file():
         raise CheckpointError("not an alignment run folder (no config.yaml)", run_dir)
     cfg = validate(read_yaml(cfg_path), AlignmentConfig, cfg_path)
-    ckpt = checkpoints.load(checkpoint or checkpoints.resolve(run_dir, which))
+    path = checkpoint or checkpoints.resolve(run_dir, which)
+    ckpt = checkpoints.load(path)
     if ckpt.get("model_class") != "AlignmentModel":
         raise CheckpointError("not an alignment checkpoint", run_dir)
+    checkpoints.require(ckpt, path, {"lab_wavelengths": list | tuple, "model_state": dict})
     model = build_model(cfg, ckpt["lab_wavelengths"], ckpt.get("cycle_wavelengths"))
     try:
         model.load_state_dict(ckpt["model_state"])

@@ -71,11 +71,13 @@ class AlignmentTrainer:
     def fit(self, tracker=None, overwrite: bool = False) -> dict:
         """Train (or resume) the run in `{output_dir}/{name}/`, as `alchemi align train` does;
         tracked in MLflow when the config has an `mlflow` block. Returns the run's summary."""
+        from alchemi_core.boundary import writing_under
         from alchemi_core.training.alignment_run import fit, make_tracker
 
         if tracker is None and distributed.is_main():  # only rank 0 tracks
             tracker = make_tracker(self.cfg)
-        return fit(self, tracker, overwrite)
+        with writing_under(self.cfg.experiment.output_dir, self.source, "experiment.output_dir"):
+            return fit(self, tracker, overwrite)
 
     def _val_readings(self) -> dict[str, torch.Tensor]:
         """Fixed noisy readings of the validation spectra, one tensor per sensor."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
@@ -32,7 +33,14 @@ def save_many(payload: dict[str, Any], targets: list[Path]) -> None:
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".ckpt.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            torch.save({"format": FORMAT, **payload}, fh)
+            try:
+                torch.save({"format": FORMAT, **payload}, fh)
+            except RuntimeError as exc:  # torch hides a failed write ("unexpected pos ...")
+                failure = write_failure(exc, folder, targets[0])
+                if failure is exc:
+                    raise
+                raise failure from None
+            faults.os_error("write", targets[0])
             fh.flush()
             os.fsync(fh.fileno())
         faults.point("checkpoint.tmp")
@@ -50,6 +58,17 @@ def save_many(payload: dict[str, Any], targets: list[Path]) -> None:
             fsync_dir(d)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def write_failure(exc: RuntimeError, folder: Path, target: Path) -> Exception:
+    """torch.save's RuntimeError as the OSError it hides when the disk is full, else as is."""
+    try:
+        full = shutil.disk_usage(folder).free < 1024 * 1024
+    except OSError:
+        full = False
+    if full:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+    return exc
 
 
 def _reason(exc: Exception) -> str:
@@ -71,6 +90,16 @@ def load(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError("not an alchemi checkpoint", path)
     return ckpt
+
+
+def require(ckpt: dict, path: str | Path, keys: dict[str, type]) -> None:
+    """Each of `keys` present in `ckpt` with its type; else a CheckpointError naming the key."""
+    for key, kind in keys.items():
+        if key not in ckpt:
+            raise CheckpointError("missing from the checkpoint", path, key)
+        if not isinstance(ckpt[key], kind):
+            name = getattr(kind, "__name__", str(kind))
+            raise CheckpointError(f"should be a {name} in the checkpoint", path, key)
 
 
 def resolve(path: str | Path, strategy: str = "best") -> Path:

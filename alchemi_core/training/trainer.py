@@ -63,6 +63,9 @@ class Trainer:
         self.grad_clip_norm = grad_clip_norm
         fp16 = runtime.amp_dtype is torch.float16 and runtime.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=fp16)
+        # optional model hooks around each optimizer step (the SAE keeps unit-norm decoder rows)
+        self._before_step = getattr(model, "before_step", None)
+        self._after_step = getattr(model, "after_step", None)
 
     # -- one pass ----------------------------------------------------------------
     def _run_epoch(
@@ -141,16 +144,22 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         if not self.scaler.is_enabled():  # CPU, fp32 and bf16: no scaler calls at all
             loss.backward()
+            if self._before_step is not None:
+                self._before_step()
             if self.grad_clip_norm:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip_norm)
             self.optimizer.step()
-            return
-        self.scaler.scale(loss).backward()
-        if self.grad_clip_norm:
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip_norm)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
+        else:
+            self.scaler.scale(loss).backward()
+            if self._before_step is not None:
+                self._before_step()  # linear in the gradient: the scale does not matter
+            if self.grad_clip_norm:
+                self.scaler.unscale_(self.optimizer)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip_norm)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        if self._after_step is not None:
+            self._after_step()
 
     def _step_scheduler(self, metrics: dict[str, float]) -> None:
         """Per epoch; ReduceLROnPlateau watches val_loss on the epochs validation runs

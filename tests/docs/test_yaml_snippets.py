@@ -15,6 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -56,6 +57,13 @@ def configs(tmp_path_factory, penguins_dir) -> Path:
     shutil.copytree(ROOT / "configs", work / "configs")
     (work / "data").mkdir()
     (work / "data/penguins").symlink_to(penguins_dir)
+    emb = work / "experiments/vae/debug/embeddings"  # what the SAE debug config reads
+    emb.mkdir(parents=True)
+    for split in ("train", "val"):
+        np.save(
+            emb / f"{split}_embeddings.npy",
+            np.random.default_rng(0).normal(size=(16, 4)).astype("float32"),
+        )
     return work / "configs"
 
 

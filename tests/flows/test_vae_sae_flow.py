@@ -14,7 +14,7 @@ from flows.vae_sae import main, vae_then_sae_flow
 from tests.flows.conftest import task_runs
 
 VAE = ["vae.train", "vae.checkpoint", "vae.validate", "vae.extract"]
-SAE = ["sae.train", "sae.checkpoint", "sae.validate", "sae.predict"]
+SAE = ["sae.train", "sae.checkpoint", "sae.validate", "sae.predict", "sae.report"]
 
 
 def states(result: dict, names: list[str]) -> set[str]:
@@ -39,6 +39,11 @@ def test_rerun_cached_and_only_changed_steps_rerun(make_pipeline, tmp_path):
     assert tags["alchemi.vae_run_id"] == first["vae"]["mlflow_run_id"]
     assert tags["alchemi.embeddings.train.sha256"] == first["embeddings"]["train"]["sha256"]
     assert set(first["links"]) == {"vae", "sae"}
+    # The latent report of the test split: in the run folder and the SAE's MLflow run.
+    page = Path(first["files"]["latent report"])
+    assert page.name == "report.html" and page.parent.name == "latent_report_test"
+    logged = client.list_artifacts(first["sae"]["mlflow_run_id"], "sae_report")
+    assert {Path(a.path).name for a in logged} == {"latents.csv", "report.html"}
 
     # Only an SAE hyperparameter changes: the VAE steps stay cached.
     changed = make_pipeline(mlflow=True, sae={"train__optimizer_config__learning_rate": 0.01})
@@ -61,6 +66,7 @@ def test_summary_artifact(make_pipeline):
     (art,) = [a for a in arts if a.key == "vae-sae-summary"]
     assert "| vae | train | Completed |" in art.data and "sae" in art.data
     assert result["sae"]["run_dir"] in art.data
+    assert "## SAE latents" in art.data and "| sae | report | Completed |" in art.data
 
 
 def test_changed_input_byte_reruns_everything(make_pipeline, tmp_path):

@@ -108,8 +108,11 @@ def test_data_errors_are_one_line_exit_2(tmp_path, capsys):
         "wavelength_nm + response columns, or band, centre_nm, fwhm_nm"
     )
     assert not (tmp_path / "runs").exists()
-    assert main(["align", "eval", "--run", str(tmp_path), "--lab", "x", "--sensor", "y"]) == 2
+    lab, sensor = str(tmp_path / "d/lab.csv"), str(tmp_path / "d/oli.csv")
+    assert main(["align", "eval", "--run", str(tmp_path), "--lab", lab, "--sensor", sensor]) == 2
     assert "no config.yaml" in capsys.readouterr().err
+    assert main(["align", "eval", "--run", str(tmp_path), "--lab", "x", "--sensor", sensor]) == 2
+    assert capsys.readouterr().err.strip() == "error: x: lab library file not found"
 
 
 def test_bf16_autocast_on_cpu(tmp_path):
