@@ -6,24 +6,5 @@
 - alchemi.models.factory.build_set_encoder
 """
 
-from alchemi_core import (
-    DATALOADERS,
-    LOSSES,
-    MODELS,
-    Params,
-    __version__,
-    register_dataloader,
-    register_loss,
-    register_model,
-)
-
-__all__ = [
-    "DATALOADERS",
-    "LOSSES",
-    "MODELS",
-    "Params",
-    "__version__",
-    "register_dataloader",
-    "register_loss",
-    "register_model",
-]
+from alchemi_core import *  # noqa: F403  (the registries, Params, register_*, __version__)
+from alchemi_core import __all__  # noqa: F401
