@@ -97,9 +97,27 @@ def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 ALCHEMI = str(Path(sys.executable).parent / "alchemi")
 
 
-@pytest.mark.parametrize(
-    ("script", "command"), [("extract_embeddings.py", "extract"), ("predict.py", "predict")]
-)
+SCRIPTS = [("extract_embeddings.py", "extract"), ("predict.py", "predict")]
+
+
+@pytest.mark.parametrize(("script", "command"), SCRIPTS)
+def test_script_runs_the_commands_entry_point(tmp_path, monkeypatch, capsys, script, command):
+    import runpy
+
+    from alchemi_core.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("checkpoint: {path: nowhere}\ntest: {data_path: x.csv, output: y.npy}\n")
+    monkeypatch.setattr(sys, "argv", [script, "--config", str(bad)])
+    with pytest.raises(SystemExit) as ours:
+        runpy.run_path(str(ROOT / "scripts" / script), run_name="__main__")
+    err = capsys.readouterr().err
+    assert ours.value.code == main([command, "--config", str(bad)]) == 2
+    assert err == capsys.readouterr().err and err.startswith("error: ")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("script", "command"), SCRIPTS)
 def test_script_has_the_commands_options_and_errors(tmp_path, script, command):
     py = [sys.executable, str(ROOT / "scripts" / script)]
     ours, theirs = run(*py, "--help", cwd=tmp_path), run(ALCHEMI, command, "--help", cwd=tmp_path)
