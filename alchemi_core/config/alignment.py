@@ -18,6 +18,8 @@ from alchemi_core.config.schema import Experiment, GlobalConfig, MLflowConfig, S
 
 
 class AlignTrainer(Strict):
+    """The training loop: epochs, batches, learning rate, checkpoints."""
+
     epochs: PositiveInt = 10  # passes (of batches_per_epoch batches)
     batch_size: PositiveInt = 256  # lab spectra per batch
     batches_per_epoch: PositiveInt | None = None  # None: one pass over the training spectra
@@ -36,6 +38,8 @@ class AlignTrainer(Strict):
 
 
 class AlignData(Strict):
+    """Lab spectra, sensors, simulated noise, split and augmentations."""
+
     lab_path: str  # lab spectra: columns named by wavelength in nm (+ optional id)
     sensor_paths: list[str] = Field(min_length=1)  # response tables of the training sensors
     eval_sensor_paths: list[str] = Field(default_factory=list)  # held-out sensors (validation)
@@ -53,6 +57,8 @@ class AlignData(Strict):
 
 
 class TokenizerCfg(Strict):
+    """How a band (centre, width or response, value) becomes a token."""
+
     dim: PositiveInt = 64  # token width (the encoder's width)
     num_frequencies: PositiveInt = 12  # Fourier features of centre and width
     min_wavelength_nm: PositiveFloat = 350.0  # wavelength range the features are scaled to
@@ -71,6 +77,8 @@ class TokenizerCfg(Strict):
 
 
 class AlignModel(Strict):
+    """The towers' set encoder."""
+
     depth: PositiveInt = 2  # set-encoder blocks per tower
     heads: PositiveInt = 4  # attention heads (divides tokenizer.dim)
     kind: Literal["attention", "isab_pma"] = "attention"  # SAB blocks, or ISAB + PMA pooling
@@ -83,6 +91,8 @@ class AlignModel(Strict):
 
 
 class CycleHead(Strict):
+    """The head that reconstructs the lab spectrum from the sensor embedding."""
+
     weight: NonNegativeFloat = 1.0  # weight of the cycle (lab spectrum) loss
     hidden: PositiveInt = 256  # width of the head's MLP
     # the head predicts the lab spectrum on the full lab grid, as a residual over a physical
@@ -101,6 +111,8 @@ class CycleHead(Strict):
 
 
 class Feature(Strict):
+    """An absorption feature between two shoulders."""
+
     name: str  # the feature's metric name
     left_nm: PositiveFloat  # left shoulder of the absorption feature
     right_nm: PositiveFloat  # right shoulder
@@ -113,12 +125,16 @@ class Feature(Strict):
 
 
 class BandDepthHead(Strict):
+    """The head that predicts continuum-removed band depths."""
+
     weight: NonNegativeFloat = 1.0  # weight of the band-depth loss
     hidden: PositiveInt = 128  # width of the head's MLP
     features: list[Feature] = Field(min_length=1)  # continuum-removed band depths to predict
 
 
 class AlignmentConfig(Strict):
+    """An alignment training config."""
+
     global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
     experiment: Experiment
     trainer: AlignTrainer = Field(default_factory=AlignTrainer)

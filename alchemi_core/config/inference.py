@@ -57,17 +57,23 @@ def _suffix(value: str, allowed: tuple[str, ...]) -> str:
 
 
 class ExtractSplit(InputSection):
+    """A split to embed, and the .npy it goes to."""
+
     output: str  # the .npy the embeddings go to
 
     _npy = field_validator("output")(lambda v: _suffix(v, (".npy",)))
 
 
 class MetricsConfig(Strict):
+    """Whether to compute the loss and its components over the split."""
+
     compute: bool = False  # also write <output>.metrics.json
     loss: LossConfig | None = None  # None: the checkpoint's validation (else training) loss
 
 
 class PredictSplit(InputSection):
+    """The split to predict, its output and metrics."""
+
     output: str  # .npy (one float32 table) or .parquet (named columns)
     metrics: MetricsConfig | None = None
 

@@ -74,6 +74,8 @@ class TrainCfg(Strict):
 
 
 class MAEConfig(Strict):
+    """An MAE harness config."""
+
     global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
     experiment: Experiment
     train: TrainCfg

@@ -26,11 +26,15 @@ EMBEDDINGS_PENDING = "<embeddings from the VAE stage>"
 
 
 class ExtractStep(Strict):
+    """The flow's extraction step (VAE embeddings for the SAE)."""
+
     batch_size: PositiveInt = 512  # rows per batch while embedding
     test_data_path: str | None = None  # also embed a test split (same columns as the VAE data)
 
 
 class PredictStep(Strict):
+    """The flow's prediction step."""
+
     model: Literal["vae", "sae"] = "sae"  # which stage's model predicts
     split: Literal["train", "val", "test"] = "test"  # test needs extract.test_data_path
     batch_size: PositiveInt = 512
@@ -38,6 +42,8 @@ class PredictStep(Strict):
 
 
 class PipelineConfig(Strict):
+    """The VAE -> SAE flow."""
+
     vae: str | dict[str, Any]  # a training config (see training), inline or a relative path
     # The SAE's training config; its data_paths and input_dim may be left out (filled by the flow)
     sae: str | dict[str, Any]

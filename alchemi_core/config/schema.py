@@ -56,6 +56,8 @@ class GlobalConfig(Strict):
 
 
 class Experiment(Strict):
+    """The run: its name and where its folder goes."""
+
     name: str  # the run's folder under output_dir (letters, digits, _ . = + -)
     output_dir: str  # where run folders go
     seed: Seed | None = None  # older spelling of global.seed, used when that is unset
@@ -76,11 +78,15 @@ class Experiment(Strict):
 
 
 class ModelConfig(Strict):
+    """The registered model to build and its params."""
+
     class_: str = Field(alias="class")  # a registered model: VAE, SAE, or yours
     params: dict[str, Any] = Field(default_factory=dict)  # checked by its params model
 
 
 class Columns(Strict):
+    """The data columns, by kind."""
+
     numerical: list[str] = Field(default_factory=list)  # float columns
     categorical: list[str] = Field(default_factory=list)  # columns coded by cardinalities_path
     embeddings: list[str] = Field(default_factory=list)  # float vectors (.npy or list columns)
@@ -97,6 +103,8 @@ class Columns(Strict):
 
 
 class DataConfig(Strict):
+    """Which columns the model reads, and how categories are coded."""
+
     columns: Columns  # at least one list non-empty, no name twice
     cardinalities_path: str | None = None  # JSON {column: {value: index}}; needed by categoricals
 
@@ -118,6 +126,8 @@ class LoaderParams(BaseModel):
 
 
 class LossConfig(Strict):
+    """The registered loss and its params."""
+
     class_: str = Field(alias="class")  # a registered loss: VAELoss, SAELoss, or yours
     params: dict[str, Any] = Field(default_factory=dict)  # checked by its params model
 
@@ -138,6 +148,8 @@ class SchedulerConfig(BaseModel):
 
 
 class TrainSection(Strict):
+    """The training data, loader, epochs, optimizer, loss and schedule."""
+
     data_path: str  # the training file: .csv, .parquet, or .npy for embeddings
     loader_class: str  # TabularDataLoader, EmbeddingDataLoader, or a registered loader
     loader_params: LoaderParams
@@ -150,6 +162,8 @@ class TrainSection(Strict):
 
 
 class EarlyStopping(Strict):
+    """Stop when a validation metric stops improving."""
+
     patience: PositiveInt  # validations without improvement before stopping
     metric: str  # a logged metric, e.g. val_loss
     direction: Literal["min", "max"]
@@ -157,6 +171,8 @@ class EarlyStopping(Strict):
 
 
 class ValSection(Strict):
+    """The validation data, loader, loss and how often to validate."""
+
     data_path: str  # the validation file
     loader_class: str
     loader_params: LoaderParams
@@ -166,12 +182,16 @@ class ValSection(Strict):
 
 
 class CheckpointConfig(Strict):
+    """What "best" means and which checkpoints to keep."""
+
     metric: str  # what "best" means: a metric the run logs
     mode: Literal["min", "max"]
     save_strategy: Literal["best", "last", "all"]  # all: also epoch_N.pt every epoch
 
 
 class Credentials(Strict):
+    """Credentials for a tracking server with authentication."""
+
     username: str | None = None  # or MLFLOW_TRACKING_USERNAME
     password: SecretStr | None = None  # or MLFLOW_TRACKING_PASSWORD; never logged
 
@@ -192,6 +212,8 @@ def tracking_scheme_ok(uri: str) -> bool:
 
 
 class MLflowConfig(Strict):
+    """Where and under which experiment the run is tracked."""
+
     tracking_uri: str  # sqlite:///mlflow.db, a path, or http(s)://host:port; no credentials
     experiment_name: str  # created when missing
     credentials: Credentials | None = None
@@ -219,6 +241,8 @@ class MLflowConfig(Strict):
 
 
 class TrainingConfig(Strict):
+    """A training config (VAE, SAE or a registered model)."""
+
     global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
     imports: list[str] = Field(default_factory=list)  # modules that register your classes
     experiment: Experiment

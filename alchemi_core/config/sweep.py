@@ -56,6 +56,8 @@ def check_staged_keys(keys: dict[str, Any]) -> dict[str, Any]:
 
 
 class RandomSearch(Strict):
+    """Random sampling of parameters."""
+
     samples: PositiveInt  # trials drawn
     seed: Seed = 0  # seed of the draws
     params: dict[str, Distribution]  # vae.* / sae.* dotted key -> distribution
@@ -64,6 +66,8 @@ class RandomSearch(Strict):
 
 
 class Objective(Strict):
+    """The metric the sweep ranks trials by."""
+
     metric: str = "sae.loss"  # a stage's validation metric: sae.loss, sae.fve, vae.loss...
     direction: Literal["min", "max"] = "min"
 
@@ -91,6 +95,8 @@ class Executor(Strict):
 
 
 class SweepConfig(Strict):
+    """A sweep over a pipeline."""
+
     pipeline: str  # the pipeline file, relative to the sweep file
     output_dir: str  # results.csv, objective.png and the trials' runs go here
     grid: dict[str, list[Any]] = Field(default_factory=dict)  # vae.* / sae.* key -> values
