@@ -1,5 +1,6 @@
 """The central config schema (re-exported from alchemi_core.config)."""
 
+from alchemi_core.alignment.config import AlignmentConfig, load_alignment_config
 from alchemi_core.config import (
     ExtractConfig,
     PipelineConfig,
@@ -7,10 +8,9 @@ from alchemi_core.config import (
     SweepConfig,
     TrainingConfig,
 )
-from alchemi_core.config.alignment import AlignmentConfig, load_alignment_config
 from alchemi_core.config.loading import load_config
-from alchemi_core.config.mae import MAEConfig, TrainCfg
 from alchemi_core.config.schema import Experiment, GlobalConfig, MLflowConfig
+from alchemi_core.mae.config import MAEConfig, TrainCfg
 
 __all__ = [
     "AlignmentConfig",

@@ -26,3 +26,12 @@ __all__ = [
     "register_loss",
     "register_model",
 ]
+
+
+def __getattr__(name: str):
+    """`from alchemi_core import Loss`: the base class of a loss, imported (with torch) on use."""
+    if name == "Loss":
+        from alchemi_core.tabular.loss import Loss
+
+        return Loss
+    raise AttributeError(f"module 'alchemi_core' has no attribute {name!r}")

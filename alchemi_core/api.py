@@ -13,9 +13,9 @@ from alchemi_core.boundary import writing_under
 from alchemi_core.config.inference import ExtractConfig, PredictConfig
 from alchemi_core.config.loading import apply_overrides, load_config, read_yaml, validate
 from alchemi_core.config.schema import TrainingConfig
-from alchemi_core.training import run as _run
-from alchemi_core.training.run import TrainResult
-from alchemi_core.training.tracking import NullTracker
+from alchemi_core.run import runner as _run
+from alchemi_core.run.runner import TrainResult
+from alchemi_core.run.tracking import NullTracker
 
 load_model = assembly.load_model
 evaluate = inference.evaluate
@@ -69,7 +69,7 @@ def extract(
     """Embeddings of each train/val/test split present: split -> {path, sha256, shape, sidecar}.
 
     An alignment extract config (a `tower` key) embeds a spectra file with that tower."""
-    from alchemi_core import align_extract
+    from alchemi_core.inference import alignment as align_extract
 
     data = read_yaml(config) if isinstance(config, str | Path) else config
     if align_extract.is_alignment(data):
@@ -100,8 +100,8 @@ def pretrain_mae(
     tracker: Any = None,
 ):
     """The MAE harness (`alchemi pretrain-mae`): an MAEResult with one row per masking ratio."""
-    from alchemi_core.config.mae import MAEConfig
-    from alchemi_core.training.mae import run_pretrain_mae
+    from alchemi_core.mae.config import MAEConfig
+    from alchemi_core.mae.harness import run_pretrain_mae
 
     cfg, src = as_config(config, MAEConfig, overrides, source)
     tracker = tracker if tracker is not None else assembly.build_tracker(cfg.mlflow)

@@ -24,13 +24,13 @@ from alchemi_core import builders, runtime
 from alchemi_core.checkpoint_model import load_model
 from alchemi_core.config.checks import check_inference, check_training
 from alchemi_core.errors import CheckpointError, DataError
-from alchemi_core.training import identity
-from alchemi_core.training.early_stopping import EarlyStopper, Tracker
-from alchemi_core.training.payload import TrainState
-from alchemi_core.training.run_dir import RunFolder
-from alchemi_core.training.session import Session
-from alchemi_core.training.tracking import NullTracker
-from alchemi_core.training.trainer import Trainer
+from alchemi_core.run import identity
+from alchemi_core.run.early_stopping import EarlyStopper, Tracker
+from alchemi_core.run.folder import RunFolder
+from alchemi_core.run.payload import TrainState
+from alchemi_core.run.session import Session
+from alchemi_core.run.tracking import NullTracker
+from alchemi_core.tabular.trainer import Trainer
 
 
 @dataclass
@@ -96,7 +96,7 @@ def build_tracker(mlflow, on_unreachable: str | None = None):
     if mlflow is None:
         return NullTracker()
     from alchemi_core.config.schema import MLflowConfig
-    from alchemi_core.training.mlflow_tracker import MLflowTracker
+    from alchemi_core.run.mlflow_tracker import MLflowTracker
 
     cfg = mlflow if isinstance(mlflow, MLflowConfig) else MLflowConfig.model_validate(mlflow)
     return MLflowTracker(cfg, on_unreachable)

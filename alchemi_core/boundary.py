@@ -95,9 +95,13 @@ def report(exc: BaseException, source: str | None = None, verbose: bool = False)
     """Print the one line for `exc` on stderr; its exit code (2 user, 1 bug or failure)."""
     user = as_user_error(exc)
     if user is not None:
+        others = user.others
         if user.file is None and source:
             user = UserError(user.message, source, user.key)
         print(f"error: {one_line(user.line())}", file=sys.stderr)
+        if verbose:  # every further problem found with this one
+            for other in others:
+                print(f"  also: {one_line(other)}", file=sys.stderr)
         return 2
     if isinstance(exc, AlchemiError):  # a failure alchemi names itself (diverged, transient)
         print(f"error: {one_line(str(exc))}", file=sys.stderr)

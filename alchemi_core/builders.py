@@ -17,10 +17,10 @@ from alchemi_core.config.schema import (
     OptimizerConfig,
     SchedulerConfig,
 )
-from alchemi_core.data.batching import BatchLoader, DataSpec
 from alchemi_core.errors import ConfigError, UserError
 from alchemi_core.hints import did_you_mean
 from alchemi_core.registry import DATALOADERS, LOSSES, MODELS
+from alchemi_core.tabular.batching import BatchLoader, DataSpec
 
 
 def load_plugins() -> None:

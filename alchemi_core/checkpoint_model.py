@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 from alchemi_core import builders
-from alchemi_core.data.batching import DataSpec
 from alchemi_core.errors import CheckpointError
 from alchemi_core.registry import MODELS
-from alchemi_core.training import checkpoints
+from alchemi_core.run import checkpoints
+from alchemi_core.tabular.batching import DataSpec
 
 MODEL_KEYS = {"model_class": str, "model_params": dict, "data_spec": dict, "model_state": dict}
 

@@ -14,6 +14,7 @@ class UserError(AlchemiError):
         self.file = str(file) if file is not None else None
         self.key = key
         self.message = message
+        self.others: list[str] = []  # further problems found with this one (printed with -v)
         super().__init__(self.line())
 
     def line(self) -> str:

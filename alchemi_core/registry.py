@@ -16,7 +16,10 @@ from pydantic import BaseModel, ConfigDict
 from alchemi_core.errors import ConfigError
 from alchemi_core.hints import did_you_mean
 
-BUILTINS = ("alchemi_core.data", "alchemi_core.losses", "alchemi_core.models")
+BUILTINS = tuple(
+    f"alchemi_core.tabular.{m}"
+    for m in ("loader", "embeddings", "vae", "sae", "vae_loss", "sae_loss")
+)
 
 
 class Params(BaseModel):

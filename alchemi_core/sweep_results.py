@@ -19,13 +19,20 @@ from alchemi_core.io import write_text
 STAGES = ("vae", "sae")
 
 
+def stage_metrics(results: dict[str, Any]) -> dict[str, float]:
+    """A stage's metrics: its validate step's, else the training's own val_* metrics at the
+    epoch of its checkpoint (the same model on the same split, measured while training)."""
+    if "validate" in results:
+        return results["validate"]["metrics"]
+    row = results["train"]["checkpoint_metrics"]
+    return {k.removeprefix("val_"): v for k, v in row.items() if k.startswith("val_")}
+
+
 def trial_row(trial, results: dict[str, Any], states: dict[str, str]) -> dict:
-    """A finished trial (`.name`, `.params`): `results[stage]` holds that stage's train and
-    validate task results."""
+    """A finished trial (`.name`, `.params`): `results[stage]` holds that stage's train task
+    result, and its validate task result if it had one."""
     metrics = {
-        f"{stage}.{k}": v
-        for stage in STAGES
-        for k, v in results[stage]["validate"]["metrics"].items()
+        f"{stage}.{k}": v for stage in STAGES for k, v in stage_metrics(results[stage]).items()
     }
     return {
         "trial": trial.name,

@@ -13,11 +13,16 @@ Scored on the config's validation spectra (never trained on), per sensor and noi
   ridge     ridge regression sensor bands -> lab spectrum, fitted on the training spectra
             simulated through THAT sensor at that noise (it has seen the sensor; ours has
             not for held-out ones), then nearest lab spectrum (L2)
-  ceiling   nearest neighbour in simulated sensor space with the known responses (noisy
-            query vs noiseless keys, L2): what the band values alone allow
+  physics   the known-response nearest neighbour (`align eval`'s physics_top1): every lab
+            spectrum simulated through the sensor's own responses, noiseless, against the
+            same noisy readings ours reads (L2): what the band values alone allow
+  rerank    ours' `rerank.candidates` best candidates (fused scores) re-ordered by that same
+            known-response distance (`align eval`'s rerank_top1)
+
+Then the cross-sensor transfer of earthlib's class labels (bench/alignment_transfer.py).
 
   OMP_NUM_THREADS=1 .venv/bin/python bench/alignment_quality.py [--epochs N] [--reuse]
-      [--set k=v ...] [--tag SUFFIX]
+      [--set k=v ...] [--tag SUFFIX] [--run RUN_DIR] [--quick]
 """
 
 from __future__ import annotations
@@ -28,28 +33,18 @@ import sys
 import tempfile
 from pathlib import Path
 
+import alignment_transfer
 import numpy as np
 import torch
+from alignment_transfer import ridge_fit, ridge_predict
 from common import ROOT, row, table
 
-from alchemi_core import align_api
-from alchemi_core.config.alignment import load_alignment_config
-from alchemi_core.data import spectral
-from alchemi_core.spectral import retrieval
+from alchemi_core.alignment import api as align_api
+from alchemi_core.alignment import retrieval, spectral
+from alchemi_core.alignment.config import load_alignment_config
 
 CONFIG = ROOT / "configs/phase2/alignment.yaml"
 NOISES = (0.0, 0.01, 0.03)
-
-
-def ridge_fit(x: np.ndarray, y: np.ndarray, alpha: float = 1e-4) -> np.ndarray:
-    x1 = np.hstack([x, np.ones((len(x), 1))])
-    reg = alpha * len(x) * np.eye(x1.shape[1])
-    reg[-1, -1] = 0
-    return np.linalg.solve(x1.T @ x1 + reg, x1.T @ y)
-
-
-def ridge_predict(w: np.ndarray, x: np.ndarray) -> np.ndarray:
-    return np.hstack([x, np.ones((len(x), 1))]) @ w
 
 
 def baselines(lab, train_idx, val_idx, sensor, noise: float, seed: int) -> dict:
@@ -65,9 +60,7 @@ def baselines(lab, train_idx, val_idx, sensor, noise: float, seed: int) -> dict:
     pred = torch.from_numpy(ridge_predict(w, x_val.numpy()))
     ridge = retrieval.retrieval_metrics(retrieval.neg_l2_scores(pred, target))
     ridge.update(rmse=retrieval.rmse(pred, target), sam_deg=retrieval.sam_deg(pred, target))
-    clean = spectral.simulate(target, m, 0.0).nan_to_num()
-    ceiling = retrieval.retrieval_metrics(retrieval.neg_l2_scores(x_val, clean))
-    return {"ridge": ridge, "ceiling": ceiling}
+    return {"ridge": ridge}
 
 
 def train(name: str, overrides: list[str], epochs: int | None, reuse: bool) -> Path:
@@ -79,18 +72,40 @@ def train(name: str, overrides: list[str], epochs: int | None, reuse: bool) -> P
     return Path(result["run_dir"])
 
 
-def measure(sets: list[str], epochs: int | None, reuse: bool, tag: str = "") -> list[dict]:
-    """Train the width-aware and the centre-only model, then score every sensor and noise."""
-    if not (ROOT / "data/spectra/lab.parquet").exists():
-        from alchemi_core.data.prepare_spectra import prepare
+def lab_table(path: Path) -> spectral.LabLibrary:
+    """The prepared earthlib table `path` with its class labels (lab_labelled.* next to it;
+    prepare-spectra runs first if either is missing)."""
+    labelled = path.with_name(f"lab_labelled{path.suffix}")
+    if not (path.exists() and labelled.exists()):
+        from alchemi_core.alignment.prepare_spectra import prepare
 
-        prepare(ROOT / "data/spectra")
+        prepare(path.parent, fmt=path.suffix.lstrip("."))
+    return spectral.load_lab(labelled)
+
+
+def measure(
+    sets: list[str],
+    epochs: int | None,
+    reuse: bool,
+    tag: str = "",
+    run_dir: str | None = None,
+    quick: bool = False,
+) -> tuple[list[dict], list[dict]]:
+    """Train the width-aware and the centre-only model (`run_dir`: score that finished run
+    instead, no centre-only model), then score every sensor and noise: (retrieval rows,
+    transfer rows; `quick`: transfer at 3% noise on LEVEL_2 only)."""
     cfg = load_alignment_config(CONFIG, sets)
-    runs = {
-        "ours": train(f"align_width{tag}", sets, epochs, reuse),
-        "centre": train(f"align_centre{tag}", [*sets, "tokenizer.use_width=false"], epochs, reuse),
-    }
-    lab = spectral.load_lab(cfg.data.lab_path)
+    lab = lab_table(Path(cfg.data.lab_path))
+    if run_dir:
+        runs = {"ours": Path(run_dir), "centre": None}
+    else:
+        runs = {
+            "ours": train(f"align_width{tag}", sets, epochs, reuse),
+            "centre": train(
+                f"align_centre{tag}", [*sets, "tokenizer.use_width=false"], epochs, reuse
+            ),
+        }
+    k = cfg.rerank.candidates if cfg.rerank else 20
     train_idx, val_idx = spectral.split(len(lab.ids), cfg.data.val_fraction, cfg.data.split_seed)
     tmp = Path(tempfile.mkdtemp())
     val_path = tmp / "val_lab.parquet"
@@ -106,8 +121,10 @@ def measure(sets: list[str], epochs: int | None, reuse: bool, tag: str = "") -> 
         sensor = spectral.load_sensor(path)
         for noise in NOISES:
             seed = 1234
-            ours = align_api.evaluate(runs["ours"], val_path, path, noise, seed)
-            centre = align_api.evaluate(runs["centre"], val_path, path, noise, seed)
+            ours = align_api.evaluate(runs["ours"], val_path, path, noise, seed, rerank=k)
+            centre = {"top1": None}
+            if runs["centre"]:
+                centre = align_api.evaluate(runs["centre"], val_path, path, noise, seed, rerank=0)
             base = baselines(lab, train_idx, val_idx, sensor, noise, seed)
             raw.append({
                 "sensor": sensor.name,
@@ -118,7 +135,8 @@ def measure(sets: list[str], epochs: int | None, reuse: bool, tag: str = "") -> 
                 "fused_top1": ours["fused_top1"],
                 "centre_top1": centre["top1"],
                 "ridge_top1": base["ridge"]["top1"],
-                "ceiling_top1": base["ceiling"]["top1"],
+                "rerank_top1": ours["rerank_top1"],
+                "physics_top1": ours["physics_top1"],
                 "ours_r@5": ours["recall_at_5"],
                 "ridge_r@5": base["ridge"]["recall_at_5"],
                 "ours_rank": ours["mean_rank"],
@@ -127,13 +145,18 @@ def measure(sets: list[str], epochs: int | None, reuse: bool, tag: str = "") -> 
                 "ridge_sam": base["ridge"]["sam_deg"],
                 "n": len(val_idx),
             })  # fmt: skip
-    return raw
+    moved = alignment_transfer.measure(
+        runs["ours"], lab, (train_idx, val_idx), cfg.data.sensor_paths,
+        cfg.data.eval_sensor_paths, NOISES[-1:] if quick else NOISES,
+        levels=alignment_transfer.LEVELS[:1] if quick else alignment_transfer.LEVELS,
+    )  # fmt: skip
+    return raw, moved
 
 
 def run(quick: bool = False) -> list[dict]:
-    """The four goals as bench rows (`make bench`; --quick trains 5 epochs, no verdict)."""
+    """The goals as bench rows (`make bench`; --quick trains 5 epochs, no verdict)."""
     sets = ["trainer.val_frequency=5"] if quick else []
-    raw = measure(sets, 5 if quick else None, reuse=False, tag="_bench")
+    raw, moved = measure(sets, 5 if quick else None, reuse=False, tag="_bench", quick=quick)
     g = goals(raw)
     note = f"{raw[0]['n']} validation spectra, mean top-1 over sensors" + (
         ", 5-epoch runs" if quick else ""
@@ -153,6 +176,38 @@ def run(quick: bool = False) -> list[dict]:
             note + "; held-out sensors, all noise levels"),
         row("alignment cycle SAM vs ridge", ridge_sam, sam, "deg", target("<= 1.0"),
             "mean over every sensor and noise level"),
+        *limit_rows(raw, target, note),
+        *transfer_rows(moved, target, note),
+    ]  # fmt: skip
+
+
+def limit_rows(raw: list[dict], target, note: str) -> list[dict]:
+    """Held-out top-1 at 3% over the known-response NN's: the worst sensor, model and rerank."""
+    held = [r for r in raw if r["split"] == "held-out" and r["noise"] == "3%"]
+    rows = []
+    for key, what in (("ours_top1", "model"), ("rerank_top1", "re-ranked")):
+        worst = min(held, key=lambda r: r[key] / max(r["physics_top1"], 1e-9))
+        rows.append(row(
+            f"alignment {what} top-1 / physics at 3%", worst["physics_top1"], worst[key],
+            "top-1", target(">= 0.9"), f"{note}; worst held-out sensor ({worst['sensor']})",
+        ))  # fmt: skip
+    return rows
+
+
+def transfer_rows(moved: list[dict], target, note: str) -> list[dict]:
+    """Probe transfer: the worst held-out case against the bridge and the physics route."""
+    vs_bridge = min(moved, key=lambda r: r["ours"] - r["bridge"])
+    vs_physics = max(moved, key=lambda r: r["physics"] - r["ours"])
+
+    def where(r: dict) -> str:
+        return f"{r['sensor']} {r['labels']} {r['noise']}"
+
+    return [
+        row("alignment transfer accuracy vs bridge", vs_bridge["bridge"], vs_bridge["ours"],
+            "acc", target(">= 1.0"), f"{note}; worst held-out case: {where(vs_bridge)}"),
+        row("alignment transfer accuracy vs physics - 5 points", vs_physics["physics"] - 0.05,
+            vs_physics["ours"], "acc", target(">= 1.0"),
+            f"{note}; worst held-out case: {where(vs_physics)}"),
     ]  # fmt: skip
 
 
@@ -162,16 +217,26 @@ def main() -> int:
     ap.add_argument("--reuse", action="store_true", help="keep finished runs of the same config")
     ap.add_argument("--set", action="append", default=[], help="config overrides (k=v), both runs")
     ap.add_argument("--tag", default="", help="suffix of the run names (parallel probes)")
+    ap.add_argument("--run", default=None, help="score this finished run (no training)")
+    ap.add_argument("--quick", action="store_true", help="transfer at 3%% noise, LEVEL_2 only")
     args = ap.parse_args()
-    raw = measure(args.set, args.epochs, args.reuse, args.tag)
-    rows = [
-        {k: f"{v:.3f}" if isinstance(v, float) else v for k, v in r.items() if k != "n"}
-        for r in raw
-    ]
+    raw, moved = measure(args.set, args.epochs, args.reuse, args.tag, args.run, args.quick)
     n = raw[0]["n"]
-    print(table(rows, f"alignment quality: sensor -> lab retrieval among {n} validation spectra"))
-    print(json.dumps(goals(raw), indent=2))
+    print(
+        table(
+            _cells(raw), f"alignment quality: sensor -> lab retrieval among {n} validation spectra"
+        )
+    )
+    print(table(_cells(moved), f"cross-sensor transfer: probe accuracy on {n} validation spectra"))
+    print(json.dumps({**goals(raw), "transfer": alignment_transfer.goals(moved)}, indent=2))
     return 0
+
+
+def _cells(rows: list[dict]) -> list[dict]:
+    return [
+        {k: f"{v:.3f}" if isinstance(v, float) else v for k, v in r.items() if k != "n"}
+        for r in rows
+    ]
 
 
 def goals(raw: list[dict]) -> dict:
@@ -181,7 +246,15 @@ def goals(raw: list[dict]) -> dict:
 
     held3, train3 = mean("ours_top1", "held-out", "3%"), mean("ours_top1", "train", "3%")
     fused3 = mean("fused_top1", "held-out", "3%")
+    held_rows = [r for r in raw if r["split"] == "held-out" and r["noise"] == "3%"]
     return {
+        "held_out_over_physics_at_3pct": {
+            r["sensor"]: {
+                "model": r["ours_top1"] / max(r["physics_top1"], 1e-9),
+                "rerank": r["rerank_top1"] / max(r["physics_top1"], 1e-9),
+            }
+            for r in held_rows
+        },
         "fused_held_out_at_3pct_vs_ridge": [fused3, mean("ridge_top1", "held-out", "3%")],
         "fused_held_out_over_train_top1": mean("fused_top1", "held-out")
         / max(mean("fused_top1", "train"), 1e-9),
@@ -191,7 +264,7 @@ def goals(raw: list[dict]) -> dict:
         "held_out_train_top1_at_3pct": [held3, train3],
         "width_vs_centre_held_out_top1": [
             mean("ours_top1", "held-out"),
-            mean("centre_top1", "held-out"),
+            mean("centre_top1", "held-out") if raw[0]["centre_top1"] is not None else None,
         ],
         "cycle_sam_vs_ridge_sam": [
             float(np.mean([r["ours_sam"] for r in raw])),

@@ -29,7 +29,7 @@ pa.set_io_thread_count(THREADS)
 
 
 def diamonds_dir() -> Path:
-    from alchemi_core.data.prepare import prepare
+    from alchemi_core.tabular.prepare import prepare
 
     out = ROOT / "data" / "diamonds"
     if not (out / "cardinalities.json").exists():

@@ -19,8 +19,8 @@ from common import ROOT, diamonds_dir, interleaved, median, row
 
 from alchemi_core import api
 from alchemi_core.config.loading import load_config
-from alchemi_core.data.tabular import TabularDataLoader
 from alchemi_core.inference import loop
+from alchemi_core.tabular.loader import TabularDataLoader
 
 BATCH = 4096
 

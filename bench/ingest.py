@@ -6,7 +6,7 @@ and int64 category codes [n, 4] in cardinalities.json's numbering.
   pyarrow  read (float32 and dictionary types for CSV), per-column to_numpy, np.stack,
            codes by looking each dictionary value up once
   pandas   read_csv / read_parquet, .to_numpy(float32), pd.Categorical codes
-  alchemi  alchemi_core.data.tabular.read_tabular (what TabularDataLoader runs)
+  alchemi  alchemi_core.tabular.loader.read_tabular (what TabularDataLoader runs)
 Time: median of interleaved rounds; target <= 1.2x the faster bare side (--quick: 200k rows).
 Threads: every side runs in this one process with common.py's pins (torch 1, pyarrow's CPU and
 I/O pools 1). pandas' C parser uses one thread; bare pyarrow parses on its 1-thread pool (its
@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 import torch
 from common import interleaved, median, row
 
-from alchemi_core.data.tabular import read_tabular
+from alchemi_core.tabular.loader import read_tabular
 
 warnings.filterwarnings("ignore", "The given NumPy array is not writable")
 NUM = [f"x{i}" for i in range(16)]

@@ -2,7 +2,7 @@
 
 Runs `run_pretrain_mae` on the shipped config's sizes in the spec's benchmark mode (synthetic
 random tokens): per masking ratio it trains, then times our step (MAE from build_set_encoder,
-AdamW) and the bare loop (alchemi_core/training/mae_bare.py: nn.TransformerEncoderLayer only)
+AdamW) and the bare loop (alchemi_core/mae/bare.py: nn.TransformerEncoderLayer only)
 over the same batches, same process, one thread: a warm-up pass, then alternating repeats,
 medians. Target: our step keeps at least TARGET of the bare loop's tokens/s.
 
@@ -18,8 +18,8 @@ import torch
 from common import ROOT
 
 from alchemi_core.config.loading import load_config
-from alchemi_core.config.mae import MAEConfig
-from alchemi_core.training.mae import run_pretrain_mae, table
+from alchemi_core.mae.config import MAEConfig
+from alchemi_core.mae.harness import run_pretrain_mae, table
 
 TARGET = 0.9
 

@@ -41,8 +41,8 @@ from sklearn.decomposition import PCA
 from alchemi_core import api
 from alchemi_core.config.loading import load_config
 from alchemi_core.config.schema import DataConfig
-from alchemi_core.data.prepare import prepare
-from alchemi_core.data.tabular import TabularDataLoader, load_cardinalities
+from alchemi_core.tabular.loader import TabularDataLoader, load_cardinalities
+from alchemi_core.tabular.prepare import prepare
 
 CONFIGS = ROOT / "configs"
 CASES = {"diamonds": "vae/diamonds.yaml", "ofp": "vae/ofp.yaml", "medexp": "vae/medexp.yaml"}

@@ -27,8 +27,8 @@ from common import ROOT, diamonds_dir, interleaved, median, row, skipped
 
 from alchemi_core import api, assembly
 from alchemi_core.config.loading import load_config
-from alchemi_core.training import run as alchemi_run
-from alchemi_core.training import trainer as alchemi_trainer
+from alchemi_core.run import runner as alchemi_run
+from alchemi_core.tabular import trainer as alchemi_trainer
 
 _names = itertools.count()
 

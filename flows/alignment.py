@@ -19,15 +19,16 @@ from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
 from alchemi_core.config.preflight import checked
-from alchemi_core.training import checkpoints
+from alchemi_core.run import checkpoints
 from flows import report
+from flows.params import run_name
 from tasks.align import align_eval, align_train
 from tasks.step import limited
 
 EVAL_KEYS = ("top1", "recall_at_5", "mean_rank", "n", "rmse", "sam_deg")
 
 
-@flow(name="alignment")
+@flow(name="alignment", flow_run_name=run_name("alignment"))
 def alignment_flow(
     config: str, refresh: bool = False, noise: float | None = None, seed: int = 0
 ) -> dict[str, Any]:
@@ -35,17 +36,19 @@ def alignment_flow(
     (default: the config's data.noise)."""
     cfg = checked("alignment")(config)  # every check before the first task
     dumped = cfg.model_dump(mode="json", by_alias=True)
-    state = limited(align_train).with_options(refresh_cache=refresh or None)(
-        dumped, source=config, fresh=refresh, return_state=True
+    train_task = limited(align_train).with_options(
+        refresh_cache=refresh or None, task_run_name=f"align-train {cfg.experiment.name}"
     )
+    state = train_task(dumped, source=config, fresh=refresh, return_state=True)
     trained = state.result()
     states = {"train": state.name}
     run_dir = trained["run_dir"]
     ckpt = str(checkpoints.resolve(run_dir, "best"))
+    held_out = set(cfg.data.eval_sensor_paths)
     futures = {
-        Path(p).stem: align_eval.with_options(refresh_cache=refresh or None).submit(
-            run_dir, ckpt, cfg.data.lab_path, p, noise, seed
-        )
+        Path(p).stem: align_eval.with_options(
+            refresh_cache=refresh or None, task_run_name=eval_name(cfg.experiment.name, p, held_out)
+        ).submit(run_dir, ckpt, cfg.data.lab_path, p, noise, seed)
         for p in [*cfg.data.sensor_paths, *cfg.data.eval_sensor_paths]
     }
     evals = {name: f.result() for name, f in futures.items()}
@@ -67,6 +70,12 @@ def alignment_flow(
         "mlflow_uris": [cfg.mlflow.tracking_uri] if cfg.mlflow else [],
         "flow_run_id": str(runtime.flow_run.id),
     }
+
+
+def eval_name(experiment: str, sensor_path: str, held_out: set[str]) -> str:
+    """'align-eval alignment: rapideye (held out)'."""
+    kind = "held out" if sensor_path in held_out else "training"
+    return f"align-eval {experiment}: {Path(sensor_path).stem} ({kind})"
 
 
 def summary(config: str, name: str, states: dict, train: dict, scores: dict) -> str:

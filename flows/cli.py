@@ -22,7 +22,7 @@ from prefect.settings import (
 )
 
 from alchemi_core.boundary import guard
-from alchemi_core.cli import _Parser, setup_logging
+from alchemi_core.cli.main import _Parser, setup_logging
 from alchemi_core.errors import UserError
 from flows import local_api, report
 
@@ -41,7 +41,6 @@ def quiet_user_errors() -> None:
         handler.addFilter(_NoUserErrorTracebacks())
 
 
-LOCAL_UI = "http://127.0.0.1:4200"  # `prefect server start` on the same store
 FROM_CACHE = (
     "nothing changed: every step's result was read from the step cache; no Prefect flow run "
     "was recorded (--record runs the flow anyway)"
@@ -64,18 +63,23 @@ def local_settings() -> dict:
 
 @contextmanager
 def temporary_api() -> Iterator[None]:
-    """Without an API URL: Prefect's temporary API, started by flows/local_api.py. Links in the
-    log then name the UI of `prefect server start` (the same store), unless PREFECT_UI_URL is set."""
+    """Without an API URL: Prefect's temporary API, started by flows/local_api.py. It stops
+    with this process, so Prefect's "View at <link>" lines are turned off (no UI listens there
+    afterwards) unless PREFECT_UI_URL is set; the summary says how to see the run
+    (`prefect server start`, the same store)."""
     api = None
     if not PREFECT_API_URL.value() and PREFECT_SERVER_EPHEMERAL_ENABLED.value():
         env = get_current_settings().to_environment_variables(exclude_unset=True)
         api = local_api.start(env, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value())
-    if api is None:
+    ui = get_current_settings().ui_url or ""  # set by the user, else no links
+    if api is None and PREFECT_API_URL.value():  # a server that stays up: its links hold
         yield
-        return
-    ui = get_current_settings().ui_url or LOCAL_UI  # set by the user, else None here
-    with temporary_settings({PREFECT_API_URL: api.url, PREFECT_UI_URL: ui}):
-        yield
+    elif api is None:  # Prefect starts its own temporary API: no links either
+        with temporary_settings({PREFECT_UI_URL: ui}):
+            yield
+    else:
+        with temporary_settings({PREFECT_API_URL: api.url, PREFECT_UI_URL: ui}):
+            yield
 
 
 def main(

@@ -28,11 +28,15 @@ def describe(config: str) -> str:
         parts = [  # a stage given as a file path, relative to the pipeline file
             read_yaml(Path(config).parent / p) if isinstance(p, str) else p for p in parts
         ]
-        labels = [
-            f"{p['model']['class']} {p['experiment']['name']}"
-            for p in parts
-            if isinstance(p, dict) and "model" in p and "experiment" in p
-        ]
+        labels = [label(p) for p in parts if isinstance(p, dict) and "experiment" in p]
     except Exception:  # noqa: BLE001 - a name is never worth a failure; validation reports it
         return ""
     return f": {' -> '.join(labels)}" if labels else ""
+
+
+def label(stage: dict) -> str:
+    """'VAE baseline' (model class and experiment name); an alignment or MAE config, whose
+    model has no class: the experiment name."""
+    model = stage.get("model")
+    name = str(stage["experiment"]["name"])
+    return f"{model['class']} {name}" if isinstance(model, dict) and "class" in model else name

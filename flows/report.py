@@ -6,7 +6,8 @@ import base64
 from pathlib import Path
 from typing import Any
 
-from alchemi_core.training import alignment_figures, figures
+from alchemi_core.alignment import figures as alignment_figures
+from alchemi_core.tabular import figures
 
 NAMES = figures.NAMES + alignment_figures.NAMES  # every picture a run folder may hold
 
@@ -31,15 +32,27 @@ def step_row(stage: str, step: str, state: str, result: dict[str, Any]) -> dict[
         "stage": stage,
         "step": step,
         "state": state,
-        "metrics": fmt_metrics(metrics),
+        "metrics": fmt_metrics(key_metrics(metrics or {}), limit=TABLE_METRICS),
         "output": str(path),
+        "all_metrics": fmt_metrics(metrics, limit=len(metrics or {})),
     }
 
 
+TABLE_METRICS = 3  # the table's cells do not wrap in Prefect's UI: every metric goes below it
+
+
 def markdown(title: str, rows: list[dict[str, str]], notes: list[str]) -> str:
+    """The steps' table (a few key metrics each), every metric of each step in a list below
+    it (list items wrap; table cells do not), then `notes`."""
     cols = ["stage", "step", "state", "metrics", "output"]
     lines = [f"# {title}", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(r[c].replace("|", "/") for c in cols) + " |" for r in rows]
+    full = [r for r in rows if r.get("all_metrics")]
+    if full:
+        lines += ["", "**All metrics**", ""]
+        lines += [
+            f"- {' '.join(filter(None, (r['stage'], r['step'])))}: {r['all_metrics']}" for r in full
+        ]
     return "\n".join([*lines, "", *notes]) + "\n"
 
 
@@ -78,8 +91,33 @@ def picture_files(run_dirs: dict[str, str]) -> list[str]:
     return [str(Path(d) / n) for d in run_dirs.values() for n in NAMES if (Path(d) / n).exists()]
 
 
+LOCAL_UI = "http://127.0.0.1:4200"  # `prefect server start` on the local store
+
+
+def prefect_ui() -> str | None:
+    """The UI of the Prefect server the flows ran against (PREFECT_API_URL), if any: a
+    temporary API is gone once the run ends."""
+    from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+
+    if not PREFECT_API_URL.value():
+        return None
+    return (PREFECT_UI_URL.value() or "").rstrip("/") or None
+
+
+def flow_run_line(run_id: str) -> str:
+    ui = prefect_ui()
+    if ui:
+        return f"Prefect flow run: {run_id}  {ui}/runs/flow-run/{run_id}"
+    return f"Prefect flow run: {run_id} (to see it: prefect server start, then {LOCAL_UI}/runs)"
+
+
 def ui_commands(mlflow_uris: list[str]) -> list[str]:
-    lines = ["  prefect server start    # http://127.0.0.1:4200, runs of the local Prefect store"]
+    ui = prefect_ui()
+    lines = [
+        f"  open {ui}    # the Prefect server these runs went to"
+        if ui
+        else f"  prefect server start    # {LOCAL_UI}, runs of the local Prefect store"
+    ]
     for uri in dict.fromkeys(mlflow_uris):
         if uri.startswith(("http://", "https://")):
             lines.append(f"  open {uri}    # the MLflow server these runs went to")
@@ -93,7 +131,7 @@ KEY_METRICS = ("loss", "numerical_mse", "categorical_accuracy", "fve", "l0", "de
 
 def key_metrics(metrics: dict[str, float]) -> dict[str, float]:
     """The few a person reads first; the rest is in metrics.jsonl and MLflow."""
-    key = {k: v for k, v in metrics.items() if k.split(".")[-1] in KEY_METRICS}
+    key = {k: v for k, v in metrics.items() if k.split(".")[-1].removeprefix("val_") in KEY_METRICS}
     return key or dict(list(metrics.items())[:4])
 
 
@@ -114,7 +152,7 @@ def text(title: str, result: dict[str, Any], seconds: float) -> str:
         out.append("MLflow runs:")
         out += [f"  {stage:<6} {link}" for stage, link in links.items()]
     if result.get("flow_run_id"):
-        out.append(f"Prefect flow run: {result['flow_run_id']}")
+        out.append(flow_run_line(result["flow_run_id"]))
     out.append("open the UIs on the same stores:")
     out += ui_commands(result.get("mlflow_uris") or [])
     out.append("(the full result as JSON: add --json)")

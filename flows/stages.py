@@ -57,20 +57,39 @@ def named(task, step: str, cfg: TrainingConfig, stage: str = ""):
 
 
 def submit_model(
-    steps: Steps, cfg: TrainingConfig, source: str, strategy: str | None, stage: str = ""
+    steps: Steps,
+    cfg: TrainingConfig,
+    source: str,
+    strategy: str | None,
+    stage: str = "",
+    only: tuple[str, ...] = ("checkpoint", "validate"),
 ) -> Futures:
-    """train -> checkpoint -> validate for one model."""
+    """train -> checkpoint -> validate for one model. A sweep asks `only` for the steps it
+    needs when the training's own metrics stand in for the validate step (own_metrics)."""
     trained = named(steps.train, "train", cfg, stage).submit(
         step_cfg.dump(cfg), source=source, fresh=steps.refresh
     )
+    if not only:
+        return {"train": trained}
     strategy = step_cfg.checkpoint_strategy(cfg, strategy)
     ckpt = named(steps.checkpoint, f"checkpoint ({strategy})", cfg, stage).submit(trained, strategy)
+    if "validate" not in only:
+        return {"train": trained, "checkpoint": ckpt}
     val = named(steps.validate, "validate", cfg, stage).submit(ckpt, **step_cfg.validation(cfg))
     return {"train": trained, "checkpoint": ckpt, "validate": val}
 
 
-def submit_vae(steps: Steps, pipe: pl.Pipeline) -> Futures:
-    futs = submit_model(steps, pipe.vae, pipe.vae_source, pipe.spec.checkpoint, "vae")
+def own_metrics(cfg: TrainingConfig) -> bool:
+    """Does the training itself log what the validate step would measure? Yes when it
+    validates every epoch: its val_* metrics at the checkpoint's epoch (sweep_results)."""
+    return cfg.val is not None and cfg.val.frequency == 1
+
+
+def submit_vae(steps: Steps, pipe: pl.Pipeline, sweep: bool = False) -> Futures:
+    """The VAE's steps and its extraction; in a sweep without the validate step when the
+    training's own metrics stand in for it."""
+    only = ("checkpoint",) if sweep and own_metrics(pipe.vae) else ("checkpoint", "validate")
+    futs = submit_model(steps, pipe.vae, pipe.vae_source, pipe.spec.checkpoint, "vae", only)
     cfg = step_cfg.extract_config(pipe.vae, pipe.spec.extract)
     extract = named(steps.extract, "extract embeddings", pipe.vae, "vae")
     futs["extract"] = extract.submit(cfg, futs["checkpoint"], source=pipe.source)
@@ -87,10 +106,13 @@ def sae_config(pipe: pl.Pipeline, embeddings: dict[str, Any]) -> TrainingConfig:
 
 
 def submit_sae(
-    steps: Steps, pipe: pl.Pipeline, embeddings: dict[str, Any]
+    steps: Steps, pipe: pl.Pipeline, embeddings: dict[str, Any], sweep: bool = False
 ) -> tuple[TrainingConfig, Futures]:
+    """The SAE's steps; in a sweep only its training when its own metrics stand in for the
+    validate step."""
     cfg = sae_config(pipe, embeddings)
-    return cfg, submit_model(steps, cfg, pipe.sae_source, None, "sae")
+    only = () if sweep and own_metrics(cfg) else ("checkpoint", "validate")
+    return cfg, submit_model(steps, cfg, pipe.sae_source, None, "sae", only)
 
 
 def submit_predict(

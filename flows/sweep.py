@@ -44,13 +44,13 @@ def trial_rows(steps: Steps, trials: list[tr.Trial]) -> tuple[list[dict], int]:
     for t in trials:  # one VAE stage per distinct VAE config, submitted before any SAE
         key = canonical_json(t.pipeline.vae_dict())
         if key not in vae_stages:
-            vae_stages[key] = submit_vae(steps, t.pipeline)
+            vae_stages[key] = submit_vae(steps, t.pipeline, sweep=True)
     running, rows = [], []
     for t in trials:
         vae = vae_stages[canonical_json(t.pipeline.vae_dict())]
         try:
             embeddings = result(vae, "extract")
-            running.append((t, vae, submit_sae(steps, t.pipeline, embeddings)[1]))
+            running.append((t, vae, submit_sae(steps, t.pipeline, embeddings, sweep=True)[1]))
         except Exception as exc:
             rows.append(failed_row(t, exc))
     for t, vae, sae in running:
@@ -87,7 +87,7 @@ def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
     return {"rows": rows, "vae_stages": n_vae, "flow_run_id": str(runtime.flow_run.id)}
 
 
-@flow(name="sweep-trial")
+@flow(name="sweep-trial", flow_run_name="sweep trial {trial}: {config}")
 def sweep_trial_flow(config: str, trial: str, refresh: bool = False) -> dict[str, Any]:
     """One trial of a sweep (what a deployment run does); its row also goes to a JSON file."""
     cfg, trials = tr.load_sweep(config)
@@ -132,7 +132,8 @@ def log_results(config: str, cfg: sw.SweepConfig, trials: list[tr.Trial], out: d
             "objective": f"{metric} ({cfg.objective.direction})",
             "grid": canonical_json(cfg.grid),
         }
-        summary["mlflow"] = log_sweep(
+        logger = log_sweep.with_options(task_run_name=f"log sweep {Path(config).stem}")
+        summary["mlflow"] = logger(
             mlflow, Path(config).stem, spec, rows, metric, summary["pictures"]
         )
         summary["mlflow_uris"] = [mlflow["tracking_uri"]]
@@ -152,7 +153,10 @@ def objective_plot(rows: list[dict], metric: str, out: Path, best: dict | None) 
     problem is only a warning."""
     if not plots_enabled():
         return None
-    trials = [{"params": r["params"], "value": r["metrics"].get(metric)} for r in rows]
+    trials = [
+        {"params": r["params"], "value": r["metrics"].get(metric), "metrics": r["metrics"]}
+        for r in rows
+    ]
     top = {"params": best["params"], "value": best["metrics"][metric]} if best else None
     try:
         return plot_sweep(trials, metric, out, top)

@@ -72,7 +72,11 @@ def link(pipe: pl.Pipeline, results: dict[str, Any], sae_cfg, steps: Steps) -> d
         **{f"alchemi.embeddings.{s}.sha256": v["sha256"] for s, v in splits.items()},
     }
     mlflow = step_cfg.dump(sae_cfg)["mlflow"]
-    return steps.link(mlflow, runs, tags)["links"]
+    names = {"vae": f"VAE {pipe.vae.experiment.name}", "sae": f"SAE {sae_cfg.experiment.name}"}
+    task = steps.link.with_options(
+        task_run_name="link runs: " + " -> ".join(names[k] for k in runs)
+    )
+    return task(mlflow, runs, tags)["links"]
 
 
 def summarize(pipe: pl.Pipeline, out: dict[str, Any], links: dict[str, str]) -> str:

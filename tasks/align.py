@@ -10,7 +10,7 @@ from typing import Any
 
 from prefect.runtime import task_run
 
-from alchemi_core.config.alignment import AlignmentConfig
+from alchemi_core.alignment.config import AlignmentConfig
 from alchemi_core.config.loading import validate
 from tasks.caching import outputs, without_secrets
 from tasks.step import step
@@ -42,7 +42,7 @@ def align_train(
     if fresh and task_run.run_count <= 1 and folder.exists():
         log.info("training %s from scratch (refresh)", folder)
         shutil.rmtree(folder)
-    from alchemi_core import align_api  # torch: only when the step runs
+    from alchemi_core.alignment import api as align_api  # torch: only when the step runs
 
     result = align_api.train(cfg, seed=seed, overwrite=True)
     return {**result, "outputs": outputs(*sorted((folder / "checkpoints").glob("*.pt")))}
@@ -69,7 +69,7 @@ def align_eval(
     which: str = "best",
 ) -> dict:
     """`checkpoint_path` is the file `which` names in `run_dir` (its hash keys the cache)."""
-    from alchemi_core import align_api
+    from alchemi_core.alignment import api as align_api
 
     out = align_api.evaluate(run_dir, lab_path, sensor_path, noise, seed, which)
     return {**out, "outputs": {}}

@@ -33,7 +33,7 @@ def verified(ckpt: dict[str, Any]) -> str:
 @step("checkpoint", describe, gpu=False)
 def checkpoint(train: dict, strategy: str = "best") -> dict:
     """`train` is the train task's result; returns {path, sha256, strategy}."""
-    from alchemi_core.training.checkpoints import resolve  # torch: only when the step runs
+    from alchemi_core.run.checkpoints import resolve  # torch: only when the step runs
 
     path = str(resolve(train["run_dir"], strategy))
     recorded = train["outputs"].get(path)

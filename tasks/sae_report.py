@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from alchemi_core.run.mlflow_tracker import TrackingUnavailable
 from alchemi_core.secrets import redact_uri
-from alchemi_core.training.mlflow_tracker import TrackingUnavailable
 from tasks.caching import outputs
 from tasks.checkpoint import verified
 from tasks.step import step

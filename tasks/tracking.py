@@ -7,8 +7,8 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from alchemi_core.run.mlflow_tracker import TrackingUnavailable
 from alchemi_core.secrets import redact_uri
-from alchemi_core.training.mlflow_tracker import TrackingUnavailable
 from tasks.retry import retry_options
 from tasks.step import step
 

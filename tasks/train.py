@@ -11,7 +11,7 @@ from prefect.runtime import task_run
 
 from alchemi_core.config.loading import validate
 from alchemi_core.config.schema import TrainingConfig
-from alchemi_core.training import identity
+from alchemi_core.run import identity
 from tasks.caching import outputs, without_secrets
 from tasks.step import step
 

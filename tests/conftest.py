@@ -17,7 +17,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from alchemi_core.data.prepare import prepare  # noqa: E402
+from alchemi_core.tabular.prepare import prepare  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 
 from alchemi_core import faults
-from alchemi_core.losses.vae import VAELoss
 from alchemi_core.registry import register_loss
+from alchemi_core.tabular.vae_loss import VAELoss
 
 
 @register_loss("FailpointVAELoss")

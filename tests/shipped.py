@@ -17,10 +17,10 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from alchemi_core.alignment import prepare_spectra
 from alchemi_core.config.kinds import kind_of
 from alchemi_core.config.loading import apply_overrides, read_yaml
-from alchemi_core.data import prepare_spectra
-from alchemi_core.data.prepare import prepare
+from alchemi_core.tabular.prepare import prepare
 from tests.conftest import ROOT
 
 ROWS = {"train": 160, "val": 48, "test": 48}

@@ -49,3 +49,37 @@ def test_internal_error_exit_1_one_line_traceback_with_v(write_config):
     proc = run("-v", "train", "--config", str(cfg))
     assert proc.returncode == 1
     assert "Traceback" in proc.stderr and "bug inside the model" in proc.stderr
+
+
+def test_level_flags_also_after_the_subcommand(write_config):
+    proc = run("train", "--config", str(write_config()), "-q")
+    assert proc.returncode == 0, proc.stderr
+    assert "training VAE" not in proc.stderr  # -q: warnings and errors only
+    proc = run("config", "validate", str(write_config()), "--verbose")
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_every_problem_is_listed_with_v(write_config, tmp_path):
+    cfg = str(write_config(train__epochs=0, experiment__seed="x"))
+    first = f"error: {cfg}: experiment.seed: "
+    proc = run("config", "validate", cfg)
+    assert proc.returncode == 2
+    [line] = proc.stderr.strip().splitlines()
+    assert line.startswith(first) and line.endswith("(+1 more problem; -v lists them)")
+    proc = run("config", "validate", cfg, "-v")
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.strip().splitlines() if "error:" in ln or "also:" in ln]
+    assert lines[0].startswith(first)
+    assert lines[1] == f"  also: {cfg}: train.epochs: Input should be greater than 0 (got 0)"
+
+
+def test_warmup_longer_than_the_run_is_a_warning(write_config):
+    cfg = str(write_config(train__epochs=5, train__loss__params__kl_warmup_epochs=10))
+    proc = run("config", "validate", cfg)
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        f"{cfg}: train.loss.params.kl_warmup_epochs: 10 is not less than train.epochs (5): "
+        "the KL weight never reaches beta"
+    ) in proc.stderr
+    ok = str(write_config(name="ok.yaml", train__epochs=5, train__loss__params__kl_warmup_epochs=2))
+    assert "kl_warmup_epochs" not in run("config", "validate", ok).stderr

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from alchemi_core.cli import build_parser
+from alchemi_core.cli.main import build_parser
 from tests.conftest import ROOT
 
 FLOWS = ["flows/vae_sae.py", "flows/sweep.py", "flows/train.py"]

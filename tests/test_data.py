@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from alchemi_core.config.schema import DataConfig
-from alchemi_core.data import EmbeddingDataLoader, TabularDataLoader
 from alchemi_core.errors import DataError
+from alchemi_core.tabular.embeddings import EmbeddingDataLoader
+from alchemi_core.tabular.loader import TabularDataLoader
 
 NUM = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
 CAT = ["species", "island", "sex"]

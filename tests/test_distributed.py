@@ -13,12 +13,12 @@ import torch
 import yaml
 
 from tests.conftest import ROOT
-from tests.ddp_checks import check_two_ranks_and_resume, metrics, weights
+from tests.ddp_checks import alchemi, check_two_ranks_and_resume, metrics, weights
 
 EPOCHS = 3
 
 
-def sae_config(tmp_path, name: str, batch: int) -> str:
+def sae_config(tmp_path, name: str, batch: int, params: dict | None = None) -> str:
     rng = np.random.default_rng(0)
     for split, rows in (("train", 64), ("val", 24)):
         path = tmp_path / f"{split}.npy"
@@ -27,7 +27,12 @@ def sae_config(tmp_path, name: str, batch: int) -> str:
     cfg = yaml.safe_load((ROOT / "configs/sae/penguins_debug.yaml").read_text())
     cfg["global"]["threads"] = 1
     cfg["experiment"] = {"name": name, "output_dir": str(tmp_path / "runs")}
-    cfg["model"]["params"] = {"input_dim": 6, "hidden_dim": 12, "sparsity_weight": 0.01}
+    cfg["model"]["params"] = {
+        "input_dim": 6,
+        "hidden_dim": 12,
+        "sparsity_weight": 0.01,
+        **(params or {}),
+    }
     cfg["train"].update(data_path=str(tmp_path / "train.npy"), epochs=EPOCHS)
     cfg["train"]["loader_params"]["batch_size"] = batch
     cfg["train"]["optimizer_config"]["learning_rate"] = 0.01
@@ -58,6 +63,35 @@ def test_two_ranks_at_half_batch_match_one_rank_and_a_killed_run_resumes(tmp_pat
     check_two_ranks_and_resume(command, tmp_path / "runs", assert_same_training, EPOCHS)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "params",
+    [{"activation": "topk", "k": 3, "aux_k": 4, "dead_window": 32}, {"activation": "jumprelu"}],
+    ids=["topk", "jumprelu"],
+)
+def test_per_row_activations_train_the_same_on_two_ranks(tmp_path, params):
+    """topk (with AuxK: dead latents are counted over every rank's rows) and jumprelu act per
+    row, so 2 ranks at half batch match 1 rank, and a killed 2-rank run resumes."""
+
+    def command(name: str, batch: int) -> list[str]:
+        return ["train", "--config", sae_config(tmp_path, name, batch, params)]
+
+    check_two_ranks_and_resume(command, tmp_path / "runs", assert_same_training, EPOCHS)
+
+
+@pytest.mark.slow
+def test_batchtopk_trains_on_two_ranks(tmp_path):
+    """batchtopk keeps the top k x B of each rank's own rows (not the same steps as one rank);
+    it trains, and its inference threshold is in the checkpoint."""
+    config = sae_config(tmp_path, "btk", 8, {"activation": "batchtopk", "k": 3, "aux_k": 4})
+    two = alchemi("train", "--config", config, "--nproc", "2")
+    assert two.returncode == 0, two.stderr[-3000:]
+    rows = metrics(tmp_path / "runs" / "btk")
+    assert len(rows) == EPOCHS and all(np.isfinite(r["val_fve"]) for r in rows)
+    assert 0 < rows[-1]["val_l0"] < 12
+    assert weights(tmp_path / "runs" / "btk")["activation.threshold"] > 0
+
+
 def test_a_bad_config_fails_before_any_rank_starts(tmp_path, capsys):
     from alchemi_core.cli import main
 
@@ -72,7 +106,7 @@ def test_a_bad_config_fails_before_any_rank_starts(tmp_path, capsys):
 @pytest.mark.parametrize("rows", [64, 61])
 def test_each_rank_reads_its_half_of_every_global_batch(tmp_path, monkeypatch, rows):
     from alchemi_core import distributed
-    from alchemi_core.data import EmbeddingDataLoader
+    from alchemi_core.tabular.embeddings import EmbeddingDataLoader
 
     np.save(tmp_path / "e.npy", np.arange(rows * 2, dtype="float32").reshape(rows, 2))
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from alchemi_core.data import fast_read
-from alchemi_core.data.fast_read import fast_tensors
+from alchemi_core.tabular import fast_read
+from alchemi_core.tabular.fast_read import fast_tensors
 
 MAP = {"a\nb": 0, "c": 1, "7": 2}
 

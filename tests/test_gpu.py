@@ -15,8 +15,8 @@ import torch
 
 from alchemi_core import api
 from alchemi_core.config.loading import load_config
-from alchemi_core.training import run
-from alchemi_core.training.trainer import Trainer
+from alchemi_core.run import runner as run
+from alchemi_core.tabular.trainer import Trainer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 

@@ -14,9 +14,9 @@ import yaml
 
 from alchemi_core import api, cli
 from alchemi_core.config.schema import DataConfig, TrainingConfig
-from alchemi_core.data.tabular import TabularDataLoader
 from alchemi_core.errors import CheckpointError, ConfigError, DataError
 from alchemi_core.io import file_sha256
+from alchemi_core.tabular.loader import TabularDataLoader
 from tests.conftest import ROOT
 
 

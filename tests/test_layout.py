@@ -76,3 +76,42 @@ def test_the_cycle_check_sees_a_cycle(tmp_path):
     b.write_text("from pkg.a import f\n")
     known = {"pkg.a", "pkg.b"}
     assert imports("pkg.a", a, known) == {"pkg.b"} and imports("pkg.b", b, known) == {"pkg.a"}
+
+
+LIFECYCLE = {
+    "folder",
+    "identity",
+    "resume",
+    "payload",
+    "session",
+    "checkpoints",
+    "tracking",
+    "runner",
+}
+STACKS = ("tabular", "alignment", "mae")
+GONE = ("training", "models", "losses", "spectral", "commands")
+
+
+def test_the_layout_shows_one_lifecycle_then_one_package_per_stack():
+    core = ROOT / "alchemi_core"
+    run = {p.stem for p in (core / "run").glob("*.py")}
+    assert LIFECYCLE <= run, f"alchemi_core/run/ lacks {sorted(LIFECYCLE - run)}"
+    for stack in STACKS:
+        assert (core / stack / "__init__.py").is_file(), f"no package alchemi_core/{stack}/"
+    stray = [n for n in GONE if (core / n).exists()]
+    assert not stray, f"packages of the old layout: {stray}"
+    top = {p.stem for p in core.glob("*.py")}
+    stacky = sorted(n for n in top if n.startswith(("align", "mae", "vae", "sae", "tabular")))
+    assert not stacky, f"stack modules outside their package: {stacky}"
+
+
+def test_both_spectral_stacks_use_the_one_set_encoder():
+    mods = modules()
+    users = {
+        name.split(".")[1]
+        for name, path in mods.items()
+        if "alchemi_core.nn.set_encoder" in imports(name, path, set(mods))
+    }
+    assert {"alignment", "mae"} <= users, users
+    copies = [n for n in mods if n.endswith("set_encoder") and n != "alchemi_core.nn.set_encoder"]
+    assert not copies, copies

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from alchemi_core.cli import main
-from alchemi_core.models.mae import MAE, SpectralBasisProjector, gather, split_mask
+from alchemi_core.mae.model import MAE, SpectralBasisProjector, gather, split_mask
 
 ROOT = Path(__file__).resolve().parents[1]
 DEBUG = ROOT / "configs/mae/synthetic_debug.yaml"
@@ -282,7 +282,7 @@ def test_runs_on_cuda_with_bf16_autocast(tmp_path, capsys):
 
 def test_loss_sum_keeps_the_first_non_finite_step():
     from alchemi_core.errors import TrainingDiverged
-    from alchemi_core.training.mae import LossSum
+    from alchemi_core.mae.harness import LossSum
 
     acc = LossSum(torch.device("cpu"), start=0.5)
     for step, x in enumerate([1.0, 2.25, 4.0], start=1):

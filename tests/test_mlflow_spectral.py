@@ -14,16 +14,17 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from alchemi_core import align_api, api
+from alchemi_core import api
+from alchemi_core.alignment import api as align_api
+from alchemi_core.alignment import evaluation as ev
+from alchemi_core.alignment import spectral
+from alchemi_core.alignment.load import cpu_runtime, load_run
+from alchemi_core.alignment.mlflow_model import band_columns, token_columns
 from alchemi_core.config.loading import read_yaml
-from alchemi_core.config.mae import MAEConfig
-from alchemi_core.data import spectral
-from alchemi_core.training import alignment_eval as ev
-from alchemi_core.training import checkpoints
-from alchemi_core.training.alignment_load import cpu_runtime, load_run
-from alchemi_core.training.mae import build_model
-from alchemi_core.training.mae_data import load_tokens
-from alchemi_core.training.mlflow_spectral import band_columns, token_columns
+from alchemi_core.mae.config import MAEConfig
+from alchemi_core.mae.data import load_tokens
+from alchemi_core.mae.harness import build_model
+from alchemi_core.run import checkpoints
 from tests.spectral.helpers import synthetic_lab, tiny_config
 
 pytestmark = pytest.mark.slow  # a tracked training and a model logged per test (~10 s here)

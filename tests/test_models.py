@@ -11,10 +11,12 @@ import pytest
 import torch
 
 from alchemi_core import api
-from alchemi_core.data.batching import DataSpec
 from alchemi_core.errors import ConfigError
-from alchemi_core.losses import SAELoss, VAELoss
-from alchemi_core.models import SAE, VAE
+from alchemi_core.tabular.batching import DataSpec
+from alchemi_core.tabular.sae import SAE
+from alchemi_core.tabular.sae_loss import SAELoss
+from alchemi_core.tabular.vae import VAE
+from alchemi_core.tabular.vae_loss import VAELoss
 
 
 def mixed_batch(n=8):

@@ -7,7 +7,7 @@ import re
 
 import torch
 
-from alchemi_core.training import checkpoints
+from alchemi_core.run import checkpoints
 from tests.reliability_helpers import mlflow_run, run_cli
 
 

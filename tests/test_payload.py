@@ -6,9 +6,9 @@ import torch
 
 from alchemi_core import assembly
 from alchemi_core.config.loading import load_config
-from alchemi_core.training import checkpoints
-from alchemi_core.training.payload import TrainState
-from alchemi_core.training.run_dir import RunFolder
+from alchemi_core.run import checkpoints
+from alchemi_core.run.folder import RunFolder
+from alchemi_core.run.payload import TrainState
 
 
 def scaled_step(model, opt, scaler, x) -> None:

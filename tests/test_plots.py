@@ -92,3 +92,54 @@ def test_run_pictures_of_the_vae_and_sae(write_config, tmp_path, monkeypatch):
     run = tmp_path / "out" / "debug"
     assert {"curves.png", "embedding_map.png"} <= {p.name for p in run.iterdir()}
     assert result.status == "finished"
+
+
+def axes():
+    from alchemi_core.plots.common import figure
+
+    return figure(4, 3).subplots()
+
+
+def test_a_fraction_that_stays_0_is_drawn_on_0_to_1():
+    from alchemi_core.plots.curves import y_axis
+
+    ax = axes()
+    ax.plot([1, 2, 3], [0.0, 0.0, 0.0])
+    y_axis(ax, "dead_fraction", 0.0, 0.0)
+    assert ax.get_ylim() == (-0.02, 1.02)
+
+
+def test_a_constant_learning_rate_on_a_log_axis_with_a_decade_around_it():
+    from alchemi_core.plots.curves import y_axis
+
+    ax = axes()
+    ax.plot([1, 2, 3], [0.002] * 3)
+    y_axis(ax, "lr", 0.002, 0.002)
+    assert ax.get_yscale() == "log"
+    lo, hi = ax.get_ylim()
+    assert np.isclose(lo, 0.002 / 3) and np.isclose(hi, 0.006)
+
+
+def test_sweep_axis_log_for_learning_rates_ticks_at_tried_values():
+    from alchemi_core.plots.sweep import x_axis
+
+    ax = axes()
+    tried = [0.001, 0.003, 0.001, 0.003]
+    ax.scatter(tried, [1, 2, 3, 4])
+    x_axis(ax, "sae.train.optimizer_config.learning_rate", tried)
+    assert ax.get_xscale() == "log"
+    assert list(ax.get_xticks()) == [0.001, 0.003]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.001", "0.003"]
+    assert list(ax.xaxis.get_minorticklocs()) == []
+    ax = axes()
+    x_axis(ax, "sae.model.params.hidden_dim", [16, 32])
+    assert ax.get_xscale() == "linear" and list(ax.get_xticks()) == [16, 32]
+
+
+def test_long_titles_wrap_to_the_figure_width():
+    from alchemi_core.plots.common import wrapped
+
+    title = "Cycle head: lab spectrum reconstructed from sentinel2a_msi readings, validation split"
+    lines = wrapped(title, 5.0).splitlines()
+    assert len(lines) > 1 and all(len(line) <= 45 for line in lines)
+    assert " ".join(lines) == title

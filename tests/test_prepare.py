@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from alchemi_core.cli import main
-from alchemi_core.data.prepare import DATASETS, load_raw
+from alchemi_core.tabular.prepare import DATASETS, load_raw
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import yaml
 from alchemi_core import api
 from alchemi_core.errors import CheckpointError
 from alchemi_core.io import FolderLock
-from alchemi_core.training import checkpoints
+from alchemi_core.run import checkpoints
 from tests.conftest import debug_config_dict
 from tests.reliability_helpers import (
     alchemi,
@@ -87,9 +87,13 @@ def test_other_config_in_same_folder_refused_unless_overwrite(write_config, caps
     assert rc == 2 and out == ""
     assert err.splitlines() == [
         f"error: {run_dir}: experiment.name: holds a run of a different config or data; "
-        "pass --overwrite to replace it"
+        "give this run its own name (--set experiment.name=<new name>, or edit the file), "
+        "or pass --overwrite to delete it"
     ]
     assert final_state(run_dir)["epoch"] == 3  # untouched
+    # the first suggestion: a run of its own beside the other one
+    args = ["train", "--config", cfg, "--set", "train.epochs=2", "--set", "experiment.name=mine"]
+    assert run_cli(args, capsys)[0] == 0 and final_state(run_dir)["epoch"] == 3
     args = ["train", "--config", cfg, "--set", "train.epochs=2", "--overwrite"]
     rc, out, _ = run_cli(args, capsys)
     assert rc == 0 and json.loads(out)["epochs_run"] == 2

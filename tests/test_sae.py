@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from alchemi_core.losses.sae import SAELoss
-from alchemi_core.models.sae import SAE
+from alchemi_core.tabular.sae import SAE
+from alchemi_core.tabular.sae_loss import SAELoss
 
 
 def test_sae_loss_metrics_match_a_hand_computation():

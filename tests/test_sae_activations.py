@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from alchemi_core.errors import ConfigError
-from alchemi_core.losses.sae import SAELoss
-from alchemi_core.models.sae import SAE, SAEParams, geometric_median
 from alchemi_core.registry import MODELS
+from alchemi_core.tabular.sae import SAE, SAEParams, geometric_median
 from alchemi_core.tabular.sae_activations import BatchTopK, JumpReLU, TopK
+from alchemi_core.tabular.sae_loss import SAELoss
 
 ACTIVATIONS = [
     {"activation": "relu"},

@@ -91,3 +91,15 @@ def test_a_vae_run_is_refused(vae_run, tmp_path, capsys):
                  "--table", str(tmp_path / "t.csv"), "--out", str(tmp_path / "o")])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 2 and "not an SAE" in err and err.count("\n") == 1
+
+
+def test_the_report_never_overwrites_its_table(planted, capsys, tmp_path):
+    tmp, _ = planted
+    table = tmp_path / "latents.csv"
+    table.write_bytes((tmp / "table.csv").read_bytes())
+    code = main(["sae", "report", "--run", str(tmp / "runs" / "planted"),
+                 "--embeddings", str(tmp / "emb.npy"), "--table", str(table),
+                 "--out", str(tmp_path)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "would overwrite the input" in err
+    assert table.read_bytes() == (tmp / "table.csv").read_bytes()

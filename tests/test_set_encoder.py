@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from alchemi_core.models.set_encoder import build_set_encoder
+from alchemi_core.nn.set_encoder import build_set_encoder
 
 KINDS = ["attention", "isab_pma"]
 DIM = 16

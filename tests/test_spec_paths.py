@@ -23,14 +23,14 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
 PATHS = [
     ("alchemi.train.alignment_trainer", "AlignmentTrainer",
-     "alchemi_core.training.alignment_trainer"),
-    ("alchemi.training.trainer", "run_pretrain_mae", "alchemi_core.training.mae"),
-    ("alchemi.models.factory", "build_set_encoder", "alchemi_core.models.set_encoder"),
+     "alchemi_core.alignment.trainer"),
+    ("alchemi.training.trainer", "run_pretrain_mae", "alchemi_core.mae.harness"),
+    ("alchemi.models.factory", "build_set_encoder", "alchemi_core.nn.set_encoder"),
     ("alchemi.config", "GlobalConfig", "alchemi_core.config.schema"),
     ("alchemi.config", "TrainingConfig", "alchemi_core.config.schema"),
     ("alchemi.config", "load_config", "alchemi_core.config.loading"),
-    ("alchemi.config", "AlignmentConfig", "alchemi_core.config.alignment"),
-    ("alchemi.config", "TrainCfg", "alchemi_core.config.mae"),
+    ("alchemi.config", "AlignmentConfig", "alchemi_core.alignment.config"),
+    ("alchemi.config", "TrainCfg", "alchemi_core.mae.config"),
 ]  # fmt: skip
 
 

@@ -42,3 +42,50 @@ def test_rank_best_first_failed_and_nan_last(tmp_path):
 def test_rank_refuses_an_objective_no_trial_logs():
     with pytest.raises(AlchemiError, match="'vae.loss' is not a trial metric; have: sae.loss"):
         rank([ok("a", 0.5)], NS(metric="vae.loss", direction="min"))
+
+
+def test_a_list_of_grids_joins_their_products(tmp_path):
+    from alchemi_core.config.sweep import SweepConfig
+    from alchemi_core.config.trials import trial_points
+
+    cfg = SweepConfig.model_validate(
+        {
+            "pipeline": "p.yaml",
+            "output_dir": "out",
+            "grid": [
+                {"sae.model.params.activation": ["topk"], "sae.model.params.k": [1, 2]},
+                {
+                    "sae.model.params.activation": ["relu"],
+                    "sae.train.loss.params.sparsity_weight": [0.1],
+                },
+            ],
+        }
+    )
+    assert trial_points(cfg) == [
+        {"sae.model.params.activation": "topk", "sae.model.params.k": 1},
+        {"sae.model.params.activation": "topk", "sae.model.params.k": 2},
+        {"sae.model.params.activation": "relu", "sae.train.loss.params.sparsity_weight": 0.1},
+    ]
+    with pytest.raises(ValueError, match="none of them empty"):
+        SweepConfig.model_validate({"pipeline": "p", "output_dir": "o", "grid": [{}]})
+
+
+def test_the_objective_picture_has_the_sae_frontier(tmp_path):
+    from alchemi_core.plots import plot_sweep
+
+    trials = [
+        {"params": {"sae.model.params.activation": act, "sae.model.params.k": k}, "value": fve,
+         "metrics": {"sae.fve": fve, "sae.l0": l0}}
+        for act, k, l0, fve in [("topk", 1, 1.0, 0.6), ("topk", 2, 2.0, 0.8), ("relu", 1, 2.5, 0.7)]
+    ]  # fmt: skip
+    out = plot_sweep(trials, "sae.fve", tmp_path / "objective.png")
+    assert out is not None and out.stat().st_size > 0
+    from matplotlib.figure import Figure
+
+    from alchemi_core.plots.sweep import plot_frontier
+
+    ax = Figure().add_subplot()
+    plot_frontier(ax, trials)
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"relu", "topk"} and list(lines["topk"].get_xdata()) == [1.0, 2.0]
+    assert list(lines["topk"].get_ydata()) == [0.6, 0.8]

@@ -14,7 +14,7 @@ import yaml
 
 from alchemi_core import api
 from alchemi_core.errors import ConfigError
-from alchemi_core.training import checkpoints
+from alchemi_core.run import checkpoints
 
 
 def metrics_of(run_dir):
@@ -170,7 +170,7 @@ def test_same_seed_gives_bit_identical_weights(write_config, tmp_path):
 def test_bf16_autocast_trains_on_cpu(write_config):
     from alchemi_core import assembly
     from alchemi_core.config.loading import load_config
-    from alchemi_core.training import run
+    from alchemi_core.run import runner as run
 
     path = write_config(global_={"amp_dtype": "bf16", "device": "cpu"})
     b = assembly.build(load_config(path), str(path))
@@ -340,7 +340,7 @@ def test_imported_module_source_is_part_of_the_run(write_config, tmp_path, monke
 def test_evaluate_gives_the_last_validation_metrics(write_config):
     from alchemi_core import assembly
     from alchemi_core.config.loading import load_config
-    from alchemi_core.training import run
+    from alchemi_core.run import runner as run
 
     path = write_config()
     b = assembly.build(load_config(path), str(path))

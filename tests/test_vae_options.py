@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from alchemi_core import api
-from alchemi_core.data.prepare import prepare
-from alchemi_core.losses import VAELoss
+from alchemi_core.tabular.prepare import prepare
+from alchemi_core.tabular.vae_loss import VAELoss
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -8,6 +8,7 @@ the key path (`model.params.hidden_dims.0`).
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,8 @@ from alchemi_core.errors import ConfigError
 from alchemi_core.registry import DATALOADERS, LOSSES, MODELS, Registry
 
 LOADER_RESERVED = ("data_path", "data")
+log = logging.getLogger("alchemi")
+_warned: set[str] = set()  # one warning per file and key in a process
 
 
 def check_params(
@@ -112,6 +115,23 @@ def check_training(cfg: Any, file: str | None) -> None:
         if loss is not None:
             builders.check_loss_fits(cfg.model.class_, loss, file, key)
     builders.check_metric_names(cfg, train_loss, val_loss, file)
+    warn_unreached_warmup(cfg, file)
+
+
+def warn_unreached_warmup(cfg: Any, file: str | None) -> None:
+    """A KL warm-up longer than the run: the KL weight never reaches beta (allowed, but
+    rarely meant)."""
+    warmup = cfg.train.loss.params.get("kl_warmup_epochs")
+    epochs = cfg.train.epochs
+    if not isinstance(warmup, int) or isinstance(warmup, bool) or warmup < epochs:
+        return
+    line = (
+        f"{file or '<config>'}: train.loss.params.kl_warmup_epochs: {warmup} is not less than "
+        f"train.epochs ({epochs}): the KL weight never reaches beta"
+    )
+    if line not in _warned:
+        _warned.add(line)
+        log.warning("%s", line)
 
 
 def check_inference(cfg: Any, file: str | None) -> None:

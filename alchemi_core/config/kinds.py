@@ -25,7 +25,8 @@ def register_kind(kind: Kind) -> None:
 def _builtin() -> None:
     global _loaded
     if not _loaded:
-        from alchemi_core.config import alignment, views
+        from alchemi_core.alignment import config as alignment
+        from alchemi_core.config import views
 
         for kind in [*views.KINDS, Kind(**alignment.KIND)]:
             KINDS.setdefault(kind.name, kind)

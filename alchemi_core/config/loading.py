@@ -158,8 +158,12 @@ def validate(data: dict[str, Any], model: type[M], source: str | Path) -> M:
         key, msg = _format(errors[0], model)
         more = len(errors) - 1
         if more:
-            msg += f" (+{more} more problem{'s' if more > 1 else ''})"
-        raise ConfigError(msg, source, key or None) from None
+            msg += f" (+{more} more problem{'s' if more > 1 else ''}; -v lists them)"
+        exc = ConfigError(msg, source, key or None)
+        for other in errors[1:]:
+            k, m = _format(other, model)
+            exc.others.append(ConfigError(m, source, k or None).line())
+        raise exc from None
 
 
 def _check_override_key(path: list[str], root: type[BaseModel], label: str) -> None:

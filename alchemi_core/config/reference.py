@@ -24,8 +24,8 @@ KIND_NOTES = {
 
 def config_kinds() -> list[tuple[str, type[BaseModel]]]:
     """(name, schema) of every config kind, plus the alignment extract config."""
-    from alchemi_core.align_extract import AlignExtractConfig
     from alchemi_core.config.kinds import KINDS, _builtin
+    from alchemi_core.inference.alignment import AlignExtractConfig
 
     _builtin()
     found = [

@@ -99,18 +99,34 @@ class SweepConfig(Strict):
 
     pipeline: str  # the pipeline file, relative to the sweep file
     output_dir: str  # results.csv, objective.png and the trials' runs go here
-    grid: dict[str, list[Any]] = Field(default_factory=dict)  # vae.* / sae.* key -> values
+    # one grid (its product), or a list of grids whose products are joined (as scikit-learn's
+    # ParameterGrid): e.g. k for topk in one, the L1 weight for relu in another
+    grid: dict[str, list[Any]] | list[dict[str, list[Any]]] = Field(default_factory=dict)
     random: RandomSearch | None = None  # random sampling, besides or instead of the grid
     objective: Objective = Field(default_factory=Objective)
     concurrency: PositiveInt = 2  # trials at once
     executor: Executor = Field(default_factory=Executor)
 
-    _keys = field_validator("grid")(check_staged_keys)
+    @field_validator("grid")
+    @classmethod
+    def _grid_keys(cls, grid):
+        if isinstance(grid, list):
+            if not grid or not all(grid):
+                raise ValueError("a list of grids needs at least one grid, none of them empty")
+            return [check_staged_keys(g) for g in grid]
+        return check_staged_keys(grid)
+
+    def grids(self) -> list[dict[str, list[Any]]]:
+        """The grids whose products make the trials ([] when there is no grid)."""
+        if isinstance(self.grid, list):
+            return self.grid
+        return [self.grid] if self.grid else []
 
     @model_validator(mode="after")
     def _some_trials(self) -> SweepConfig:
         if not self.grid and self.random is None:
             raise ValueError("give a grid, random sampling, or both")
-        if self.random and (dupes := sorted(set(self.grid) & set(self.random.params))):
+        swept = {k for g in self.grids() for k in g}
+        if self.random and (dupes := sorted(swept & set(self.random.params))):
             raise ValueError(f"{dupes[0]!r} is both in grid and in random.params")
         return self

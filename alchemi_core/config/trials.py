@@ -23,9 +23,13 @@ class Trial:
 
 
 def trial_points(cfg: SweepConfig) -> list[dict[str, Any]]:
-    """The grid's product, each point combined with `samples` seeded random draws; no repeats."""
-    keys = list(cfg.grid)
-    grid = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*cfg.grid.values())]
+    """The grid's product (the products of a list of grids, one after another), each point
+    combined with `samples` seeded random draws; no repeats."""
+    grid = [
+        dict(zip(g, combo, strict=True))
+        for g in cfg.grids() or [{}]
+        for combo in itertools.product(*g.values())
+    ]
     points: list[dict[str, Any]] = []
     rng = random.Random(cfg.random.seed) if cfg.random else None
     for base in grid:

@@ -9,12 +9,12 @@ from alchemi_core.config.checks import check_inference, check_training
 from alchemi_core.config.inference import ExtractConfig, PredictConfig
 from alchemi_core.config.kind import Kind
 from alchemi_core.config.loading import apply_overrides, load_config, parse_yaml, read_yaml
-from alchemi_core.config.mae import MAE_KIND
 from alchemi_core.config.pipeline import PipelineConfig, load_pipeline, sae_placeholders
 from alchemi_core.config.schema import TrainingConfig
 from alchemi_core.config.sweep import SweepConfig
 from alchemi_core.config.trials import load_sweep
 from alchemi_core.errors import ConfigError
+from alchemi_core.mae.config import MAE_KIND
 from alchemi_core.secrets import redact
 
 
@@ -53,6 +53,24 @@ def _training_check(cfg: TrainingConfig, src: str, skip: tuple[str, ...] = ()) -
 def _inference_check(cfg: Any, src: str) -> None:
     check_inference(cfg, src)
     _check_sections(cfg, ("train", "val", "test"))
+    _check_checkpoint(cfg, src)
+
+
+def _check_checkpoint(cfg: Any, src: str) -> None:
+    """An extract/predict config against its checkpoint, when that exists already (validate
+    may run before the training): model.class and the data columns it was trained on."""
+    from pathlib import Path
+
+    if not Path(cfg.checkpoint.path).exists():
+        return
+    from alchemi_core.assembly import open_checkpoint
+    from alchemi_core.inference.loop import same_spec
+
+    _, ckpt, _ = open_checkpoint(cfg, src)  # the checks extract and predict make at load
+    fields = ("numerical", "categorical", "embeddings")
+    have = {f: list(getattr(cfg.data.columns, f)) for f in fields}
+    spec = {f: list(ckpt["data_spec"][f]) for f in fields}  # categorical: its column names
+    same_spec(have, spec, src, "data", fields)
 
 
 # -- show: defaults filled in, secrets redacted -----------------------------------------------

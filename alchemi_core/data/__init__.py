@@ -1,5 +1,1 @@
-from alchemi_core.data.batching import Batch, BatchLoader, DataSpec
-from alchemi_core.data.embeddings import EmbeddingDataLoader
-from alchemi_core.data.tabular import TabularDataLoader
-
-__all__ = ["Batch", "BatchLoader", "DataSpec", "EmbeddingDataLoader", "TabularDataLoader"]
+"""Cheap data checks shared by every stack (headers.py): files exist and hold the named columns."""

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from alchemi_core.data.columns import lab_wavelengths, unique_columns
-from alchemi_core.data.tabular import SUFFIXES, check_file, load_cardinalities, require_columns
 from alchemi_core.errors import DataError
+from alchemi_core.tabular.loader import SUFFIXES, check_file, load_cardinalities, require_columns
 
 
 def check_table(path: str | Path, data) -> None:
@@ -87,7 +87,7 @@ def check_align_data(data) -> None:
     """An alignment config's `data` section: the lab table's header; the sensors (small
     tables) and measured readings read whole, so a NaN FWHM or a word among the readings is
     refused here; sensor names (file stems) unique."""
-    from alchemi_core.data import spectral
+    from alchemi_core.alignment import spectral
 
     check_lab_header(data.lab_path, "data.lab_path")
     sensors = {}

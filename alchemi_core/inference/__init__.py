@@ -6,6 +6,6 @@
 The model comes from its checkpoint through assembly.open_checkpoint / assembly.load_model.
 """
 
-from alchemi_core.inference.commands import evaluate, extract, predict
+from alchemi_core.inference.tabular import evaluate, extract, predict
 
 __all__ = ["evaluate", "extract", "predict"]

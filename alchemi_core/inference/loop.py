@@ -15,25 +15,32 @@ from torch import nn
 from alchemi_core import assembly, builders
 from alchemi_core.config.inference import InputSection
 from alchemi_core.config.schema import DataConfig
-from alchemi_core.data.batching import BatchLoader
 from alchemi_core.errors import ConfigError, DataError
 from alchemi_core.runtime import Runtime
-from alchemi_core.training.trainer import to_device
+from alchemi_core.tabular.batching import BatchLoader
+from alchemi_core.tabular.trainer import to_device
 
 log = logging.getLogger("alchemi")
 
 
-def open_split(section: InputSection, data: DataConfig, spec: dict, source: str, key: str):
-    """The split's loader, forced to give every row once in input order."""
-    loader = builders.build_loader(section, data, source, key)
-    have = loader.spec.to_dict()
-    for field in ("numerical", "categorical", "embeddings", "embedding_dim"):
+SPEC_FIELDS = ("numerical", "categorical", "embeddings", "embedding_dim")
+
+
+def same_spec(have: dict, spec: dict, source: str, key: str, fields=SPEC_FIELDS) -> None:
+    """The data spec of a split (`have`) is the checkpoint's (`spec`), field by field."""
+    for field in fields:
         if have[field] != spec[field]:
             raise DataError(
                 f"{field} {have[field]} differs from the checkpoint's {spec[field]}",
                 source,
                 f"{key}.data_path" if field == "embedding_dim" else f"data.columns.{field}",
             )
+
+
+def open_split(section: InputSection, data: DataConfig, spec: dict, source: str, key: str):
+    """The split's loader, forced to give every row once in input order."""
+    loader = builders.build_loader(section, data, source, key)
+    same_spec(loader.spec.to_dict(), spec, source, key)
     if loader.shuffle:
         log.warning(
             "%s: %s.loader_params.shuffle is ignored: rows stay in input order", source, key

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from alchemi_core.data.tabular import load_cardinalities
 from alchemi_core.io import file_sha256
 from alchemi_core.output_plan import OutputPlan, sidecar_path
+from alchemi_core.tabular.loader import load_cardinalities
 from alchemi_core.version import code_version
 
 

@@ -23,3 +23,12 @@ def figure(width: float, height: float):
 
 def save(fig, out: str | Path) -> Path:
     return atomic_write(Path(out), lambda p: fig.savefig(p, dpi=DPI, format="png"))
+
+
+def wrapped(title: str, width_inches: float, chars_per_inch: float = 9.0) -> str:
+    """`title` broken into lines that fit a figure `width_inches` wide (at the default font
+    size), so that a long title is not cut off at both ends."""
+    import textwrap
+
+    width = max(20, int(width_inches * chars_per_inch))
+    return "\n".join(textwrap.fill(line, width) for line in title.splitlines())

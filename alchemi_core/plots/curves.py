@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alchemi_core.plots.common import figure, save
-from alchemi_core.training.run_dir import read_metrics
+from alchemi_core.run.folder import read_metrics
 
 SKIP = {"epoch", "epoch_seconds"}
 
@@ -18,6 +18,23 @@ def y_label(name: str) -> str:
     if "sam_deg" in name:
         return f"{name} (degrees)"
     return f"{name} (mean per row)"
+
+
+def y_axis(ax, name: str, lo: float, hi: float) -> None:
+    """Scale and limits a reader can trust: a log axis for the learning rate and for losses
+    that fall by orders of magnitude; a fraction that barely moves on [0, 1]; a constant
+    with room around it (matplotlib would zoom into rounding noise, with an offset)."""
+    if lo > 0 and (name == "lr" or hi > 10 * lo):
+        ax.set_yscale("log")
+        if hi < 3 * lo:  # a constant (or nearly) learning rate: a decade around it
+            ax.set_ylim(lo / 3, hi * 3)
+        return
+    ax.ticklabel_format(axis="y", useOffset=False)
+    if y_label(name).endswith("(fraction)") and 0 <= lo and hi <= 1 and hi - lo < 0.05:
+        ax.set_ylim(-0.02, 1.02)
+    elif hi - lo <= 1e-9 * max(1.0, abs(hi)):
+        pad = 0.1 * abs(hi) or 1.0
+        ax.set_ylim(lo - pad, hi + pad)
 
 
 def plot_curves(
@@ -52,9 +69,9 @@ def plot_curves(
                     label=split if name != "lr" else "lr",
                     markersize=3,
                 )
-        values = [v for line in ax.get_lines() for v in line.get_ydata()]
-        if values and min(values) > 0 and max(values) > 10 * min(values):
-            ax.set_yscale("log")  # losses that fall by orders of magnitude
+        values = [float(v) for line in ax.get_lines() for v in line.get_ydata()]
+        if values:
+            y_axis(ax, name, min(values), max(values))
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.set_ylabel(y_label(name), fontsize=9)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from alchemi_core.plots.common import figure, save
+from alchemi_core.plots.common import figure, save, wrapped
 
 
 def plot_retrieval_ranks(
@@ -64,7 +64,7 @@ def plot_retrieval_ranks(
         ax.set_ylabel("recall@k (fraction of queries)")
     k = "" if "" in groups else "k = "
     ax.set_xlabel(f"{k}rank of the true match (1 = retrieved first, log scale)")
-    ax.set_title(title or "Retrieval ranks")
+    ax.set_title(wrapped(title or "Retrieval ranks", 6.4))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return save(fig, out)
@@ -108,5 +108,5 @@ def plot_spectra(
         ax.set_ylabel(y_label)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(title or "Reconstructed vs true spectra")
+    fig.suptitle(wrapped(title or "Reconstructed vs true spectra", 5.0 * cols))
     return save(fig, out)

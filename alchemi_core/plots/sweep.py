@@ -1,4 +1,5 @@
-"""A sweep's objective against each swept parameter, one panel per parameter."""
+"""A sweep's objective against each swept parameter, one panel per parameter; for SAE sweeps
+(trials with sae.fve and sae.l0) also the frontier: FVE against L0, one line per activation."""
 
 from __future__ import annotations
 
@@ -6,6 +7,25 @@ from pathlib import Path
 from typing import Any
 
 from alchemi_core.plots.common import figure, save
+
+MAX_TICKS = 8  # up to this many tried values get a tick each
+
+
+def x_axis(ax, name: str, xs: list[float]) -> None:
+    """A log axis for a learning rate (or values spanning > 2 decades); ticks at the tried
+    values only, labelled as given."""
+    from matplotlib.ticker import NullLocator
+
+    tried = sorted(set(xs))
+    rate = "learning_rate" in name or name.split(".")[-1] in ("lr", "weight_decay")
+    if min(tried) > 0 and (rate or max(tried) > 100 * min(tried)):
+        ax.set_xscale("log")
+    if len(tried) <= MAX_TICKS:
+        ax.set_xticks(tried, [f"{x:g}" for x in tried])
+        ax.xaxis.set_minor_locator(NullLocator())
+        if len(tried) == 1:  # one value: some room on both sides
+            x = tried[0]
+            ax.set_xlim(x / 2, x * 2) if x > 0 else ax.set_xlim(x - 1, x + 1)
 
 
 def plot_sweep(
@@ -20,8 +40,10 @@ def plot_sweep(
     names = sorted({k for t in done for k in t["params"]})
     if not done or not names:
         return None
-    cols = min(3, len(names))
-    rows = -(-len(names) // cols)
+    frontier = all({"sae.fve", "sae.l0"} <= set(t.get("metrics") or {}) for t in done)
+    panels = len(names) + frontier
+    cols = min(3, panels)
+    rows = -(-panels // cols)
     fig = figure(4.2 * cols, 3.4 * rows)
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax, name in zip(axes.flat, names, strict=False):
@@ -39,13 +61,34 @@ def plot_sweep(
             ax.scatter(
                 [bx], [best["value"]], s=90, facecolors="none", edgecolors="tab:red", label="best"
             )
-        if numeric and min(xs) > 0 and max(xs) > 100 * min(xs):
-            ax.set_xscale("log")
+        if numeric:
+            x_axis(ax, name, xs)
         ax.set_xlabel(name)
         ax.set_ylabel(f"{objective} (objective)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    for ax in list(axes.flat)[len(names) :]:
+    if frontier:
+        plot_frontier(list(axes.flat)[len(names)], done)
+    for ax in list(axes.flat)[panels:]:
         ax.axis("off")
     fig.suptitle(f"{objective} per trial, {len(done)} of {len(trials)} trials finished")
     return save(fig, out)
+
+
+ACTIVATION = "sae.model.params.activation"
+
+
+def plot_frontier(ax, done: list[dict[str, Any]]) -> None:
+    """FVE against L0 per trial, one line per activation (the sweep's base one: "base")."""
+    groups: dict[str, list[tuple[float, float]]] = {}
+    for t in done:
+        act = str(t["params"].get(ACTIVATION, "base"))
+        groups.setdefault(act, []).append((t["metrics"]["sae.l0"], t["metrics"]["sae.fve"]))
+    for act, pts in sorted(groups.items()):
+        pts.sort()
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=4, label=act)
+    ax.set_xlabel("sae.l0 (latents per row, val)")
+    ax.set_ylabel("sae.fve (val)")
+    ax.set_title("frontier: FVE against L0", fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)

@@ -1,0 +1,1 @@
+"""The tabular stack: VAE and SAE models, losses, loaders, pictures and MLflow model."""

@@ -48,7 +48,7 @@ def keep_top(a: torch.Tensor, k: int) -> torch.Tensor:
 
 
 class BatchTopK(nn.Module):
-    WINDOW = 1000.0  # batches: a plain mean over the first ones, then an exponential average
+    WINDOW = 100.0  # batches: a plain mean over the first ones, then an exponential average
 
     def __init__(self, k: int):
         super().__init__()

@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from alchemi_core.data.embeddings import open_embeddings
-from alchemi_core.data.tabular import SUFFIXES, check_file
-from alchemi_core.errors import DataError, UserError
+from alchemi_core.errors import DataError
+from alchemi_core.tabular.embeddings import open_embeddings
+from alchemi_core.tabular.loader import SUFFIXES, check_file
 
 MIN_SUPPORT = 5
 FEW_VALUES = 10
@@ -159,12 +159,3 @@ def describe_latents(codes: np.ndarray, frame: pd.DataFrame, top_rows: int = 5) 
             )  # fmt: skip
         )
     return sorted(out, key=lambda lat: (-lat.frequency, lat.latent))
-
-
-def check_outputs(out: Path, inputs: list[str | Path]) -> None:
-    if out.exists() and not out.is_dir():
-        raise UserError("is a file, expected a folder for the report", out)
-    for name in ("latents.csv", "report.html"):
-        target = (out / name).resolve()
-        if any(Path(p).resolve() == target for p in inputs):
-            raise UserError(f"{name} would overwrite an input of this command", out)

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from alchemi_core.errors import CheckpointError
-from alchemi_core.io import write_text
+from alchemi_core.output_plan import OutputPlan
 from alchemi_core.tabular import sae_latents as sl
 from alchemi_core.tabular.sae_report_html import render
 
@@ -18,7 +18,7 @@ def load_sae(run: str | Path, which: str | None = None):
     """The SAE of a run folder (or checkpoint file): `which` best/last/epoch_N; default best,
     else last."""
     from alchemi_core.checkpoint_model import load_model
-    from alchemi_core.models.sae import SAE
+    from alchemi_core.tabular.sae import SAE
 
     run = Path(run)
     if which is None:
@@ -39,7 +39,11 @@ def report(
 ) -> dict:
     """Write DIR/latents.csv and DIR/report.html; their paths and a few figures."""
     out = Path(out)
-    sl.check_outputs(out, [embeddings, table])
+    plan = OutputPlan("command line", {"--embeddings": embeddings, "--table": table, "--run": run})
+    csv_path, html_path = (
+        plan.add(out / "latents.csv", "--out"),
+        plan.add(out / "report.html", "--out"),
+    )
     model, ckpt = load_sae(run, which)
     emb, frame = sl.read_inputs(embeddings, table, model.input_dim)
     codes = sl.latent_codes(model, emb)
@@ -49,8 +53,10 @@ def report(
         "run": str(run), "checkpoint": Path(ckpt["path"]).name, "table": str(table),
         "rows": len(frame), "activation": model.activation_name,
     }  # fmt: skip
-    csv_path = write_text(out / "latents.csv", rows.to_csv(index=False, float_format="%.6g"))
-    html_path = write_text(out / "report.html", render(latents, frame, meta))
+    page, table_csv = render(latents, frame, meta), rows.to_csv(index=False, float_format="%.6g")
+    with plan:  # both files or neither
+        plan.write(csv_path, lambda p: p.write_text(table_csv))
+        plan.write(html_path, lambda p: p.write_text(page))
     return {
         "latents_csv": str(csv_path),
         "report_html": str(html_path),

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.boundary.harness import COMMANDS, Workspace, copy_data
+from tests.test_bad_input import sae_run, vae_embeddings  # noqa: F401  (session fixtures)
 
 
 @pytest.fixture(scope="session")
 def align_run(tmp_path_factory):
     """The debug alignment model trained for one epoch on tiny synthetic spectra."""
-    from alchemi_core import align_api
+    from alchemi_core.alignment import api as align_api
     from tests.spectral.helpers import tiny_config
 
     base = tmp_path_factory.mktemp("align_run")
@@ -31,4 +34,8 @@ def ws(tmp_path, penguins_dir, vae_run, request, monkeypatch) -> Workspace:
     if name and COMMANDS[name].needs_align:
         space.align_run = request.getfixturevalue("align_run")
         space.watch.append(space.align_run)
+    if name and COMMANDS[name].needs_sae:
+        space.sae_run = request.getfixturevalue("sae_run")
+        space.embeddings = Path(request.getfixturevalue("vae_embeddings")["train"])
+        space.watch += [space.sae_run, space.embeddings]
     return space

@@ -25,6 +25,8 @@ class Workspace:
     data: Path  # a private copy of the penguins splits
     vae_run: Path  # the session's debug VAE run (read only)
     align_run: Path | None = None  # the session's alignment run (read only), on demand
+    sae_run: Path | None = None  # the session's debug SAE run and the VAE embeddings of
+    embeddings: Path | None = None  # train.csv it reads (read only), on demand
     watch: list[Path] = field(default_factory=list)  # more inputs to keep byte-identical
 
     @property
@@ -48,6 +50,7 @@ class Command:
     config: bool = True  # reads a config file (--config)
     flow: str | None = None  # a flow script's module (flows.<name>), else `alchemi`
     needs_align: bool = False
+    needs_sae: bool = False
 
     @property
     def file(self) -> str | None:
@@ -154,6 +157,24 @@ COMMANDS = {
             needs_align=True,
         ),
         Command("align eval", align_eval, "--plots", config=False, needs_align=True),
+        Command(
+            "sae report",
+            lambda ws, where, ch: [
+                "sae",
+                "report",
+                "--run",
+                ws.sae_run,
+                "--embeddings",
+                ws.embeddings,
+                "--table",
+                ws.data / "train.csv",
+                "--out",
+                where,
+            ],  # fmt: skip
+            "--out",
+            config=False,
+            needs_sae=True,
+        ),
         Command("pretrain-mae", _config(["pretrain-mae"], mae_cfg), "experiment.output_dir"),
         Command(
             "prepare-data",

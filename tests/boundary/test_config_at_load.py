@@ -59,7 +59,9 @@ def test_seed_flag_past_every_rng_is_refused(command, ws, capsys):
     assert_refused(ws, state, *run(cmd, argv, capsys), "command line", "--seed")
 
 
-@pytest.mark.parametrize("command", pick("train", "extract", "predict", "config validate"))
+@pytest.mark.parametrize(
+    "command", pick("train", "extract", "predict", "config validate", "flow train")
+)
 def test_imports_module_with_a_syntax_error(command, ws, capsys):
     name = f"broken_{uuid.uuid4().hex[:8]}"
     (ws.root / f"{name}.py").write_text("def oops(:\n    pass\n")
@@ -76,6 +78,7 @@ def test_imports_module_with_a_syntax_error(command, ws, capsys):
         ("train", {"train.loss": {"class": "SAELoss"}}, "train.loss.class"),
         ("train", {"val.loss": {"class": "SAELoss"}}, "val.loss.class"),
         ("config validate", {"train.loss": {"class": "SAELoss"}}, "train.loss.class"),
+        ("flow train", {"train.loss": {"class": "SAELoss"}}, "train.loss.class"),
         ("predict", {"test.metrics.loss": {"class": "SAELoss"}}, "test.metrics.loss.class"),
     ],
 )

@@ -20,6 +20,7 @@ WRITERS = pick(
     "align eval",
     "pretrain-mae",
     "prepare-data",
+    "sae report",
 )
 PLACES = {
     "a file where a folder belongs": lambda ws: ws.data / "train.csv",
@@ -46,10 +47,13 @@ def test_output_place_not_writable(command, ws, capsys):
     assert "permission denied" in line or "not permitted" in line
 
 
+SLOW_WRITER = pytest.param("prepare-spectra", marks=pytest.mark.slow)  # ~10 s of work first
+
+
 @pytest.mark.parametrize(
     ("errno", "what"), [(28, "no space left on the device"), (30, "read-only file system")]
 )
-@pytest.mark.parametrize("command", WRITERS)
+@pytest.mark.parametrize("command", [*WRITERS, SLOW_WRITER])
 def test_disk_full_or_read_only(command, errno, what, ws, capsys, monkeypatch):
     """Every atomic write fails as the OS would fail it (ALCHEMI_OSERROR, faults.py)."""
     cmd = COMMANDS[command]

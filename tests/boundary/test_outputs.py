@@ -16,6 +16,7 @@ FIRST_OUTPUT = {
     "align eval": "other_retrieval_ranks.png",
     "prepare-data": "train.csv",
     "prepare-spectra": "lab.parquet",
+    "sae report": "latents.csv",
 }
 
 
@@ -59,3 +60,18 @@ def test_an_output_never_replaces_the_config(ws, capsys):
     state = before(ws)
     line = assert_refused(ws, state, *run(cmd, argv, capsys), config, "test.output")
     assert "would overwrite the input" in line and "(config)" in line
+
+
+@pytest.mark.parametrize("command", ["sae report"])
+def test_an_output_never_replaces_an_input_table(command, ws, capsys):
+    """`sae report --table out/latents.csv --out out`: the report would replace its table."""
+    import shutil
+
+    cmd = COMMANDS[command]
+    argv = cmd.argv(ws, ws.out, {})
+    ws.out.mkdir()
+    table = shutil.copy(ws.data / "train.csv", ws.out / "latents.csv")
+    argv[argv.index("--table") + 1] = table
+    state = before(ws)
+    line = assert_refused(ws, state, *run(cmd, argv, capsys), "command line", "--out")
+    assert "would overwrite the input" in line and "(--table)" in line

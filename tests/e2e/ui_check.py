@@ -27,7 +27,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from alchemi_core.data.prepare import prepare  # noqa: E402
+from alchemi_core.tabular.prepare import prepare  # noqa: E402
 from tests.reliability_helpers import MlflowServer, free_port  # noqa: E402
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")

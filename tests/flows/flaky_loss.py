@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alchemi_core.losses.vae import VAELoss
 from alchemi_core.registry import register_loss
+from alchemi_core.tabular.vae_loss import VAELoss
 
 
 @register_loss("FlakyVAELoss")

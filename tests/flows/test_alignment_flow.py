@@ -42,3 +42,19 @@ def test_summary_artifact_embeds_the_pictures(tmp_path, monkeypatch):
     summary = artifacts(out["flow_run_id"])["alignment-summary"].data
     assert summary.count("](data:image/png;base64,") == 3
     assert "retrieval_ranks" in summary and "spectra" in summary and "eval unseen" in summary
+
+
+def test_runs_have_readable_names(tmp_path):
+    from tests.flows.conftest import task_runs
+    from tests.flows.test_presentation import flow_run
+
+    cfg = tiny_config(tmp_path / "d", tmp_path / "runs", **{"trainer.epochs": 1})
+    out = alignment_flow(config=str(cfg))
+    assert flow_run(out["flow_run_id"]).name == f"alignment {cfg.stem}: align_debug"
+    names = {r.name for r in task_runs(out["flow_run_id"])}
+    assert names == {
+        "align-train align_debug",
+        "align-eval align_debug: msi (training)",
+        "align-eval align_debug: oli (training)",
+        "align-eval align_debug: unseen (held out)",
+    }

@@ -38,14 +38,16 @@ def test_summary_names_pictures_and_models(make_pipeline, tmp_path, capsys, monk
     assert "VAE -> SAE pipeline: done in" in out
     assert re.search(r"sae +.*fve=", out) and "embedding_map.png" in out
     assert f"mlflow ui --backend-store-uri sqlite:///{tmp_path / 'mlflow.db'}" in out
-    assert "prefect server start" in out
     flow_run_id = re.search(r"Prefect flow run: (\S+)", out).group(1)
+    # the test's server stays up while the summary is read: its link, not `prefect server start`
+    assert f"/runs/flow-run/{flow_run_id}" in out and "the Prefect server these runs went to" in out
 
     run = flow_run(flow_run_id)
     assert run.name == "vae-sae pipeline: VAE debug -> SAE debug"
     names = {r.name for r in task_runs(flow_run_id)}
     assert {"vae: train VAE debug", "vae: validate VAE debug", "sae: train SAE debug"} <= names
     assert "vae: extract embeddings VAE debug" in names
+    assert "link runs: VAE debug -> SAE debug" in names
 
     summary = artifacts(flow_run_id)["vae-sae-summary"].data
     assert summary.count("](data:image/png;base64,") == 4  # 2 curves, map, firing histogram
@@ -76,3 +78,17 @@ def test_json_only_when_asked(make_pipeline, capsys):
     assert main(["--config", str(make_pipeline()), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert Path(result["files"]["sae run"]).is_dir()
+
+
+def test_summary_table_keeps_its_metrics_column_short():
+    from flows import report
+
+    metrics = {f"val_{k}": 0.123456 for k in ("loss", "reconstruction_loss", "kl_loss")}
+    metrics |= {"val_numerical_mse": 0.01, "val_categorical_accuracy": 0.99, "val_extra": 1.5}
+    row = report.step_row("vae", "train", "Completed", {"metrics": metrics, "run_dir": "r"})
+    text = report.markdown("t", [row], [])
+    table_row = next(line for line in text.splitlines() if line.startswith("| vae | train"))
+    cell = table_row.split(" | ")[3]
+    assert cell.count("=") == report.TABLE_METRICS and "val_loss=0.1235" in cell
+    listed = next(line for line in text.splitlines() if line.startswith("- vae train: "))
+    assert listed.count("=") == len(metrics) and "val_extra=1.5" in listed

@@ -49,7 +49,8 @@ class Workspace:
         return self.results[rel]
 
     def _run(self, rel: str):
-        from alchemi_core import align_api, api
+        from alchemi_core import api
+        from alchemi_core.alignment import api as align_api
 
         kind, path = self.kinds[rel], self.root / "configs" / rel
         if kind in ("pipeline", "sweep"):
@@ -139,6 +140,7 @@ def test_shipped_config_runs(workspace, rel):
     elif kind == "pipeline":
         assert math.isfinite(result["metrics"]["sae"]["loss"]) and result["predict"]
         assert set(result["embeddings"]) >= {"train", "val", "test"}
+        assert Path(result["files"]["latent report"]).is_file()  # the SAE's latent report
     else:
         assert kind == "sweep", f"no checks for config kind {kind!r}"
         assert result["rows"] and {r["status"] for r in result["rows"]} == {"ok"}

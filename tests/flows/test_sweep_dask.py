@@ -34,7 +34,7 @@ def test_sweep_steps_run_on_the_dask_cluster_workers(make_pipeline, tmp_path):
         cluster.close()
 
     assert out["trials"] == 2 and {r["status"] for r in out["rows"]} == {"ok"}
-    # 1 VAE (train, checkpoint, validate, extract) + 2 SAEs (train, checkpoint, validate)
-    assert len(ran) >= 10, [r["key"] for r in ran]
+    # 1 VAE (train, checkpoint, extract) + 2 SAEs (train): the trainings' own val metrics
+    assert len(ran) >= 5, [r["key"] for r in ran]
     assert len({r["worker"] for r in ran}) == 2  # both workers ran steps
     assert sum(r["key"].startswith("train") for r in ran) == 3

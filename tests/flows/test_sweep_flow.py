@@ -37,6 +37,13 @@ def test_sweep_trains_the_vae_once_for_four_sae_trials(make_pipeline, tmp_path, 
     assert trains.count("vae: train VAE debug") == 1 and len(trains) == 5  # 1 VAE + 4 SAE
     assert len({r["vae_run_dir"] for r in out["rows"]}) == 1
     assert len({r["sae_run_dir"] for r in out["rows"]}) == 4
+    # the objective is the training's own val metrics: no validate (or SAE checkpoint) step
+    assert not [
+        r.name
+        for r in runs
+        if ": validate " in r.name or "checkpoint" in r.name and "sae" in r.name
+    ]
+    assert_objective_is_the_validation_metric(out["rows"][0])
 
     with open(out["csv"]) as fh:
         rows = list(csv.DictReader(fh))
@@ -71,3 +78,23 @@ def test_no_sweep_picture_under_alchemi_plots_0(tmp_path, monkeypatch):
     assert not (tmp_path / "a.png").exists()
     monkeypatch.setenv("ALCHEMI_PLOTS", "1")
     assert objective_plot(rows, "sae.val_loss", tmp_path / "b.png", rows[1]) == tmp_path / "b.png"
+
+
+def assert_objective_is_the_validation_metric(row: dict) -> None:
+    """The row's metrics are what evaluating its best checkpoint on val gives."""
+    from pathlib import Path
+
+    import pytest
+
+    from alchemi_core import api
+    from alchemi_core.config import steps
+    from alchemi_core.config.loading import load_config
+    from alchemi_core.run import checkpoints
+
+    run = Path(row["sae_run_dir"])
+    cfg = load_config(run.with_name(f"{run.name}.config.yaml"))
+    check = steps.validation(cfg)
+    ckpt = checkpoints.resolve(run, steps.checkpoint_strategy(cfg, None))
+    got = api.evaluate(str(ckpt), check["split"], check["data"], check["loss"])
+    for name in ("loss", "fve", "l0"):
+        assert row["metrics"][f"sae.{name}"] == pytest.approx(got[name], rel=1e-4, abs=1e-6)

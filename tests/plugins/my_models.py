@@ -3,8 +3,7 @@
 from pydantic import PositiveInt
 from torch import nn
 
-from alchemi_core import Params, register_loss, register_model
-from alchemi_core.losses import Loss
+from alchemi_core import Loss, Params, register_loss, register_model
 
 
 class TinyParams(Params):

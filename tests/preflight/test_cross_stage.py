@@ -51,8 +51,8 @@ def test_metric_not_logged(ws, case, command):
 
 def test_alignment_metric_names_are_what_a_run_logs(tmp_path):
     """config.alignment.logged_metrics against the metrics of one real epoch."""
-    from alchemi_core.config.alignment import load_alignment_config, logged_metrics
-    from alchemi_core.training.alignment_trainer import AlignmentTrainer
+    from alchemi_core.alignment.config import load_alignment_config, logged_metrics
+    from alchemi_core.alignment.trainer import AlignmentTrainer
     from tests.spectral.helpers import tiny_config
 
     for changes in ({}, {"cycle.sam_weight": 0.5}):
@@ -114,3 +114,44 @@ def test_loader_cannot_read_the_file_type(ws, kind, command):
     changes, text, _ = LOADER[kind]
     ws.edit(kind, **changes) if changes else ws.edit("pipeline", **LOADER["pipeline"][0])
     assert_one_line(ws.run(command, kind), f"{ws.path(kind)}: {text}")
+
+
+def _extract_config(ws, vae_run, **changes):
+    """The shipped extract config on the workspace data, reading the session's debug VAE."""
+    import yaml
+
+    from tests.conftest import ROOT, set_dotted
+
+    data = yaml.safe_load((ROOT / "configs/extract/penguins_debug.yaml").read_text())
+    data["checkpoint"]["path"] = str(vae_run / "checkpoints")
+    data["data"]["cardinalities_path"] = str(ws.penguins / "cardinalities.json")
+    for split in ("train", "val", "test"):
+        data[split]["data_path"] = str(ws.penguins / f"{split}.csv")
+        data[split]["output"] = str(ws.root / "out" / f"{split}.npy")
+    path = ws.root / "extract.yaml"
+    path.write_text(yaml.safe_dump(set_dotted(data, changes), sort_keys=False))
+    return path
+
+
+CKPT = {  # changes to the extract config -> (key, text)
+    "model_class": (dict(model={"class": "SAE"}), "model.class: 'SAE' does not match"),
+    "columns": (
+        dict(data__columns__categorical=["species", "island"]),
+        "data.columns.categorical: categorical",  # then the columns, then "differs from"
+    ),
+}
+
+
+@pytest.mark.parametrize("command", ["validate", "extract"])
+@pytest.mark.parametrize("case", list(CKPT))
+def test_extract_config_against_its_checkpoint(ws, vae_run, command, case, capsys):
+    from tests.reliability_helpers import run_cli
+
+    changes, text = CKPT[case]
+    path = _extract_config(ws, vae_run, **changes)
+    argv = ["config", "validate", path] if command == "validate" else ["extract", "--config", path]
+    code, _, err = run_cli(argv, capsys)
+    from tests.preflight.workspace import Result
+
+    assert_one_line(Result(code, "", err), f"error: {path}: {text}", "checkpoint")
+    assert not (ws.root / "out").exists()

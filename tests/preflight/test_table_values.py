@@ -26,15 +26,18 @@ LAB_READERS = [
     ("validate", "alignment"),
     ("flows/alignment.py", "alignment"),
     ("align eval", None),
+    ("extract", None),  # the lab tower of an alignment run
     ("pretrain-mae", "mae"),
     ("validate", "mae"),
 ]
-SENSOR_READERS = [c for c in LAB_READERS if c[1] in ("alignment", None)]
+SENSOR_READERS = [c for c in LAB_READERS if c[1] == "alignment" or c[0] == "align eval"]
 
 
 def run(ws, command, kind):
     if command == "align eval":
         return ws.align_eval()
+    if command == "extract":
+        return ws.align_extract("lab", ws.spectra / "lab.csv")
     return ws.run(command, kind)
 
 
@@ -67,7 +70,7 @@ def test_duplicated_wavelength(ws, command, kind, spelling):
     assert_one_line(res, "lab.csv", spelling, "twice")
 
 
-@pytest.mark.parametrize("command", ["align train", "align eval", "pretrain-mae"])
+@pytest.mark.parametrize("command", ["align train", "align eval", "extract", "pretrain-mae"])
 def test_infinite_reflectance(ws, command):
     """Was `"rmse": NaN` with exit 0 from align eval. NaN is a gap in a lab table; inf is not."""
     set_cell(ws.spectra / "lab.csv", "420", 3, "inf")
@@ -85,7 +88,7 @@ def test_non_finite_fwhm(ws, command, kind, value):
 
 
 @pytest.mark.parametrize("value", ["high", "inf"])
-@pytest.mark.parametrize("command", ["align train", "validate", "flows/alignment.py"])
+@pytest.mark.parametrize("command", ["align train", "validate", "flows/alignment.py", "extract"])
 def test_bad_measured_reading(ws, command, value):
     """Tower readings holding the string `high` were a traceback; NaN is a missing band."""
     lab = pd.read_csv(ws.spectra / "lab.csv")
@@ -98,7 +101,10 @@ def test_bad_measured_reading(ws, command, value):
     pairs.loc[6, "b2"] = np.nan
     pairs.to_csv(ws.spectra / "pairs.csv", index=False)
     ws.edit("alignment", data__pairs_path=str(ws.spectra / "pairs.csv"))
-    res = ws.run(command, "alignment")
+    if command == "extract":  # the same table as the sensor tower's input
+        res = ws.align_extract("sensor", ws.spectra / "pairs.csv")
+    else:
+        res = ws.run(command, "alignment")
     what = "reading values must be numbers" if value == "high" else "reading value inf at row 5"
     assert_one_line(res, f"pairs.csv: b3: {what}")
 

@@ -87,6 +87,15 @@ class Workspace:
         code, out, err = run_cli([*argv, "--sensor", self.spectra / "msi.csv", *extra], self.capsys)
         return Result(code, out, err)
 
+    def align_extract(self, tower: str, input_path: Path) -> Result:
+        """`alchemi extract` with an alignment tower (no run needed: the inputs are read first)."""
+        cfg = {"run": str(self.root / "no-run"), "tower": tower, "input_path": str(input_path)}
+        cfg |= {"sensor_path": str(self.spectra / "msi.csv"), "output": str(self.root / "e.npy")}
+        path = self.root / "extract.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        code, out, err = run_cli(["extract", "--config", path], self.capsys)
+        return Result(code, out, err)
+
     def run(self, command: str, kind: str | None = None) -> Result:
         default, argv = COMMANDS[command]
         config = self.path(kind or default)

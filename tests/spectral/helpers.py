@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from alchemi_core.data.spectral import gaussian_responses
+from alchemi_core.alignment.spectral import gaussian_responses
 
 ROOT = Path(__file__).resolve().parents[2]
 WL = np.arange(400.0, 2401.0, 20.0)

@@ -9,9 +9,9 @@ import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
-from alchemi_core import align_api
-from alchemi_core.config.alignment import load_alignment_config
-from alchemi_core.data import spectral
+from alchemi_core.alignment import api as align_api
+from alchemi_core.alignment import spectral
+from alchemi_core.alignment.config import load_alignment_config
 from tests.spectral.helpers import ROOT, tiny_config
 
 CANARY = "pw-canary-align-51"
@@ -66,7 +66,7 @@ def test_random_sensors_are_valid_band_sets():
 def test_shipped_config_runs_on_real_data(tmp_path):
     """configs/phase2/alignment.yaml on prepare-spectra's real data, cut to a few batches."""
     pytest.importorskip("earthlib")
-    from alchemi_core.data.prepare_spectra import prepare
+    from alchemi_core.alignment.prepare_spectra import prepare
 
     written = prepare(tmp_path / "spectra")
     assert written["n_spectra"] == 7261

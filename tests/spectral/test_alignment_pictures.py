@@ -12,7 +12,7 @@ import pytest
 from matplotlib.image import imread
 from mlflow.tracking import MlflowClient
 
-from alchemi_core import align_api
+from alchemi_core.alignment import api as align_api
 from alchemi_core.cli import main
 from tests.spectral.helpers import tiny_config
 

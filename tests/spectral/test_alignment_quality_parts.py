@@ -7,10 +7,10 @@ import math
 
 import torch
 
-from alchemi_core.models.alignment import interp_bands
-from alchemi_core.models.band_tokenizer import BandTokenizer
-from alchemi_core.spectral import retrieval
-from alchemi_core.training.alignment_trainer import scheduled_lr
+from alchemi_core.alignment import retrieval
+from alchemi_core.alignment.band_tokenizer import BandTokenizer
+from alchemi_core.alignment.model import interp_bands
+from alchemi_core.alignment.trainer import scheduled_lr
 
 NAN = float("nan")
 
@@ -61,8 +61,8 @@ def test_fused_scores_rank_by_both():
 
 
 def test_cycle_head_is_a_residual_over_the_interpolation_prior():
-    from alchemi_core.config.alignment import AlignModel
-    from alchemi_core.models.alignment import AlignmentModel
+    from alchemi_core.alignment.config import AlignModel
+    from alchemi_core.alignment.model import AlignmentModel
 
     torch.manual_seed(0)
     grid = torch.tensor([450.0, 550.0, 650.0, 750.0])

@@ -12,10 +12,10 @@ import pytest
 import torch
 import yaml
 
-from alchemi_core import align_api
+from alchemi_core.alignment import api as align_api
+from alchemi_core.alignment.config import load_alignment_config
+from alchemi_core.alignment.trainer import AlignmentTrainer
 from alchemi_core.cli import main
-from alchemi_core.config.alignment import load_alignment_config
-from alchemi_core.training.alignment_trainer import AlignmentTrainer
 from tests.spectral.helpers import ROOT, tiny_config, write_dataset
 
 
@@ -23,6 +23,7 @@ def test_shipped_configs_validate():
     for name in ("alignment.yaml", "alignment_debug.yaml"):
         cfg = load_alignment_config(ROOT / "configs/phase2" / name)
         assert cfg.data.sensor_paths and cfg.data.eval_sensor_paths
+        assert cfg.trainer.save_strategy == "best_and_last"  # not one file per epoch
 
 
 def test_train_then_eval_on_a_sensor_never_seen(tmp_path, capsys):
@@ -37,6 +38,7 @@ def test_train_then_eval_on_a_sensor_never_seen(tmp_path, capsys):
         "metrics.jsonl",
         "checkpoints",
     }
+    assert {p.name for p in (run / "checkpoints").iterdir()} == {"best_model.pt", "last_model.pt"}
     info = json.loads((run / "run.json").read_text())
     assert info["runtime"]["seed"] == 3 and info["runtime"]["seed_source"] == "--seed"
     rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
@@ -214,8 +216,8 @@ def test_extract_embeds_a_spectra_file_with_the_sensor_tower(tmp_path, capsys):
     assert side["tower"] == "sensor" and side["input_sha256"]
     # the same rows through the model directly give the same embeddings
     _, model, _ = align_api.load_run(run, "best")
-    from alchemi_core.data.spectral import load_sensor
-    from alchemi_core.training import alignment_eval as ev
+    from alchemi_core.alignment import evaluation as ev
+    from alchemi_core.alignment.spectral import load_sensor
 
     s = load_sensor(sensor)
     values = torch.tensor([[0.1, 0.2, 0.3], [0.2, 0.25, 0.5], [0.05, float("nan"), 0.4]])

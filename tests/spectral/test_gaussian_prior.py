@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from alchemi_core.models import gaussian_prior
+from alchemi_core.alignment import gaussian_prior
 
 NAN = float("nan")
 
@@ -67,9 +67,9 @@ def test_masked_bands_are_ignored():
 
 
 def _model(use_width: bool):
-    from alchemi_core.config.alignment import AlignModel
-    from alchemi_core.models.alignment import AlignmentModel
-    from alchemi_core.models.band_tokenizer import BandTokenizer
+    from alchemi_core.alignment.band_tokenizer import BandTokenizer
+    from alchemi_core.alignment.config import AlignModel
+    from alchemi_core.alignment.model import AlignmentModel
 
     grid = torch.arange(400.0, 1001.0, 20.0)
     tok = BandTokenizer(dim=16, num_frequencies=8, hidden=32, use_width=use_width)
@@ -78,7 +78,7 @@ def _model(use_width: bool):
 
 
 def test_centre_only_model_uses_no_width_in_its_prior():
-    from alchemi_core.data.spectral import make_sensor
+    from alchemi_core.alignment.spectral import make_sensor
 
     narrow = make_sensor("n", ["a", "b"], [550, 800], [10, 10])
     wide = make_sensor("w", ["a", "b"], [550, 800], [120, 120])
@@ -92,8 +92,8 @@ def test_centre_only_model_uses_no_width_in_its_prior():
 
 
 def test_gaussian_prior_run_is_saved_and_evaluates_from_its_folder(tmp_path):
-    from alchemi_core import align_api
-    from alchemi_core.data import spectral
+    from alchemi_core.alignment import api as align_api
+    from alchemi_core.alignment import spectral
 
     from .helpers import tiny_config, write_gaussian_sensor
 
@@ -113,8 +113,8 @@ def test_gaussian_prior_run_is_saved_and_evaluates_from_its_folder(tmp_path):
     out = align_api.evaluate(run, tmp_path / "d/lab.csv", other, noise=0.0, which="last")
     assert out["n"] == 96 and 0 < out["sam_deg"] < 90 and out["rmse"] > 0
     # the cycle head is a residual over the prior: without it, the prior itself
-    from alchemi_core.training import alignment_eval as ev
-    from alchemi_core.training.alignment_load import cpu_runtime
+    from alchemi_core.alignment import evaluation as ev
+    from alchemi_core.alignment.load import cpu_runtime
 
     with torch.no_grad():
         model.cycle[-1].weight.zero_()

@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from alchemi_core.data import spectral
+from alchemi_core.alignment import continuum, retrieval, spectral
+from alchemi_core.alignment.band_tokenizer import BandTokenizer
 from alchemi_core.errors import DataError
-from alchemi_core.models.band_tokenizer import BandTokenizer
-from alchemi_core.spectral import continuum, retrieval
 from tests.spectral.helpers import WL, synthetic_lab, write_response_sensor
 
 

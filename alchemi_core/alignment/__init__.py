@@ -1,0 +1,1 @@
+"""The alignment stack: band tokenizer, towers and heads, spectral data, retrieval, trainer."""

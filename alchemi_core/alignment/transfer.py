@@ -1,0 +1,92 @@
+"""What an alignment model is worth next to the physics limit: the known-response nearest
+neighbour, the model's candidates re-ranked by the known responses, and a linear probe's
+transfer of class labels from the training sensors' embeddings to another sensor's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from alchemi_core.alignment import evaluation as ev
+from alchemi_core.alignment import probe, retrieval, spectral
+
+
+def sensor_matrix(sensor: spectral.Sensor, lab_wl: np.ndarray) -> Tensor:
+    return torch.from_numpy(spectral.band_matrix(sensor, lab_wl)).float()
+
+
+def physics(readings: Tensor, values: Tensor, matrix: Tensor) -> Tensor:
+    """The known-response scores [Q, N] of noisy `readings` against every lab spectrum of
+    `values` [N, L] simulated through the sensor's band `matrix`, noiseless."""
+    clean = spectral.simulate(values, matrix, 0.0)
+    return retrieval.known_response_scores(readings, clean)
+
+
+def embed_readings(model, sensor: spectral.Sensor, readings: Tensor, rt) -> Tensor:
+    feats = ev.band_feats(model, sensor, rt.device)
+    return ev.embed(model, "sensor", feats, readings, rt, sensor=sensor)[0]
+
+
+@dataclass
+class TransferData:
+    """One transfer case: readings of the fitting part by each training sensor, and of the test
+    part by the target sensor, all at one noise level; the lab spectra and labels of both."""
+
+    fit_readings: list[tuple[spectral.Sensor, Tensor]]
+    test_readings: Tensor  # [T, K] by `sensor`
+    fit_values: Tensor  # [F, L] lab spectra of the fitting part
+    test_values: Tensor  # [T, L]
+    y_fit: np.ndarray
+    y_test: np.ndarray
+    sensor: spectral.Sensor
+    matrix: Tensor  # [K, L] the target sensor's band matrix on the lab grid
+
+
+def transfer_data(
+    lab: spectral.LabLibrary,
+    labels: np.ndarray,
+    split: tuple[np.ndarray, np.ndarray],
+    train_sensors: list[spectral.Sensor],
+    sensor: spectral.Sensor,
+    noise: float,
+    seed: int,
+) -> TransferData:
+    """Fit on `split`[0] as read by `train_sensors`, test on `split`[1] as read by `sensor`."""
+    fit_idx, test_idx = (np.asarray(i) for i in split)
+    values = torch.from_numpy(lab.values)
+    fit_v, test_v = values[fit_idx], values[test_idx]
+    gen = torch.Generator().manual_seed(seed)
+    fit = [
+        (s, spectral.simulate(fit_v, sensor_matrix(s, lab.wavelengths), noise, gen))
+        for s in train_sensors
+    ]
+    m = sensor_matrix(sensor, lab.wavelengths)
+    test = spectral.simulate(test_v, m, noise, gen)
+    return TransferData(fit, test, fit_v, test_v, labels[fit_idx], labels[test_idx], sensor, m)
+
+
+def fit_embeddings(model, data: TransferData, rt) -> Tensor:
+    """The embeddings of every training sensor's readings of the fitting part, stacked."""
+    return torch.cat([embed_readings(model, s, r, rt) for s, r in data.fit_readings])
+
+
+def transfer(model, data: TransferData, rt, fit_emb: Tensor | None = None) -> dict[str, float]:
+    """`transfer_accuracy`: a probe fitted on the embeddings of the training sensors' readings,
+    scored on the embeddings of the target sensor's; `physics_transfer_accuracy`: a probe fitted
+    on the fitting spectra simulated through the target sensor's own responses (noiseless),
+    scored on its readings (`fit_emb`: fit_embeddings, if already at hand); `majority_accuracy`: always the commonest fitting class."""
+    x = fit_embeddings(model, data, rt) if fit_emb is None else fit_emb
+    y = np.concatenate([data.y_fit] * len(data.fit_readings))
+    ours = probe.fit(x, y)
+    test_emb = embed_readings(model, data.sensor, data.test_readings, rt)
+    known = probe.fit(spectral.simulate(data.fit_values, data.matrix, 0.0), data.y_fit)
+    classes, counts = np.unique(data.y_fit, return_counts=True)
+    return {
+        "transfer_accuracy": probe.accuracy(ours, test_emb, data.y_test),
+        "physics_transfer_accuracy": probe.accuracy(known, data.test_readings, data.y_test),
+        "majority_accuracy": float(np.mean(data.y_test == classes[counts.argmax()])),
+        "n_classes": int(len(classes)),
+    }

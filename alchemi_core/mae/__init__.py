@@ -1,0 +1,1 @@
+"""The masked-autoencoder stack: projector, encoder/decoder, spectra, harness."""

@@ -1,0 +1,1 @@
+"""The one run lifecycle: folder, identity, resume, payload, session, checkpoints, tracking."""

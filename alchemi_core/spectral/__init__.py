@@ -1,1 +1,0 @@
-"""Spectral utilities: continuum removal, retrieval metrics."""
