@@ -13,9 +13,9 @@ from alchemi_core.boundary import writing_under
 from alchemi_core.config.inference import ExtractConfig, PredictConfig
 from alchemi_core.config.loading import apply_overrides, load_config, read_yaml, validate
 from alchemi_core.config.schema import TrainingConfig
-from alchemi_core.run import runner as _run
-from alchemi_core.run.runner import TrainResult
-from alchemi_core.run.tracking import NullTracker
+from alchemi_core.run import runner
+from alchemi_core.run.runner import RunResult
+from alchemi_core.tabular import recipe as tabular
 
 load_model = assembly.load_model
 evaluate = inference.evaluate
@@ -45,7 +45,7 @@ def train(
     overwrite: bool = False,
     source: str | None = None,
     tracker: Any = None,
-) -> TrainResult:
+) -> RunResult:
     """Train from a config file (or a validated config); resumes or skips a matching run."""
     if isinstance(config, TrainingConfig):
         cfg, src = config, source or "<config>"
@@ -53,12 +53,8 @@ def train(
         cfg, src = load_config(config, overrides), str(config)
     distributed.init(runtime.device_name(cfg))  # under torchrun: join the ranks (else no-op)
     built = assembly.build(cfg, src, seed)
-    if not distributed.is_main():
-        tracker = NullTracker()  # only rank 0 tracks
-    elif tracker is None:
-        tracker = assembly.build_tracker(cfg.mlflow)
     with writing_under(cfg.experiment.output_dir, src, "experiment.output_dir"):
-        return _run.execute(built, tracker, overwrite)
+        return runner.execute(tabular, built, assembly.run_tracker(cfg, tracker), overwrite)
 
 
 def extract(
@@ -99,11 +95,12 @@ def pretrain_mae(
     source: str | None = None,
     tracker: Any = None,
 ):
-    """The MAE harness (`alchemi pretrain-mae`): an MAEResult with one row per masking ratio."""
+    """The MAE harness (`alchemi pretrain-mae`): a RunResult whose `rows` hold one row per
+    masking ratio (and `data` what it trained on)."""
+    from alchemi_core.mae import recipe
     from alchemi_core.mae.config import MAEConfig
-    from alchemi_core.mae.harness import run_pretrain_mae
 
     cfg, src = as_config(config, MAEConfig, overrides, source)
-    tracker = tracker if tracker is not None else assembly.build_tracker(cfg.mlflow)
+    built = assembly.build_mae(cfg, src, seed)
     with writing_under(cfg.experiment.output_dir, src, "experiment.output_dir"):
-        return run_pretrain_mae(cfg, src, seed, tracker, overwrite)
+        return runner.execute(recipe, built, assembly.run_tracker(cfg, tracker), overwrite)

@@ -1,35 +1,34 @@
-"""A validated config -> every object a run needs. Nothing else constructs them.
+"""A validated config -> every object a run needs, for every stack. Nothing else constructs them.
 
-  build(cfg, source, seed)        runtime, loaders, model, losses, optimizer, scheduler (Built)
-  build_tracker(mlflow)           the experiment tracker (NullTracker when mlflow is unset)
-  build_best / build_early_stopper  best-checkpoint tracking and early stopping
-  build_trainer(b)                the Trainer, from trainer_kwargs(b)
-  build_session(b, folder, ...)   the per-epoch callback of a run
-  load_model(checkpoint, ...)     the model of a checkpoint, rebuilt in eval mode
-  open_checkpoint(cfg, source)    an extract/predict config's model, checkpoint and runtime
-  inference_runtime(device, ...)  the runtime inference runs under (float32, no autocast)
-The config -> object steps of single sections (registries, kwargs checks) live in builders.py.
+  build(cfg, source, seed)            a VAE/SAE run: runtime, loaders, model, losses, optimizer,
+                                      scheduler, trainer, best/early stopping (Built)
+  build_alignment(cfg, source, seed, trainer_cls)  an alignment run: data, model, optimizer, trainer
+  build_mae(cfg, source, seed)        an MAE run: its tokens; mae_parts makes each ratio's MAE
+  build_tracker(mlflow)               the experiment tracker (NullTracker when mlflow is unset)
+  load_model / open_checkpoint        a checkpoint's model (inference), inference_runtime
+The runner (run/runner.py) takes what these return with the stack's recipe. The steps of single
+sections (registries, kwargs checks) live in builders.py.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
 from torch import nn
 
-from alchemi_core import builders, runtime
+from alchemi_core import builders, distributed, runtime
 from alchemi_core.checkpoint_model import load_model
 from alchemi_core.config.checks import check_inference, check_training
 from alchemi_core.errors import CheckpointError, DataError
+from alchemi_core.io import file_sha256
 from alchemi_core.run import identity
-from alchemi_core.run.early_stopping import EarlyStopper, Tracker
-from alchemi_core.run.folder import RunFolder
-from alchemi_core.run.payload import TrainState
-from alchemi_core.run.session import Session
+from alchemi_core.run.early_stopping import BestMetric, EarlyStopper
 from alchemi_core.run.tracking import NullTracker
+from alchemi_core.secrets import redact
 from alchemi_core.tabular.trainer import Trainer
 
 
@@ -48,6 +47,10 @@ class Built:
     scheduler: Any
     resolved: dict
     config_hash: str
+    trainer: Any = None
+    best: Any = None
+    stopper: Any = None
+    save_strategy: str = "best"
 
 
 # Seeding and weight init use the global RNGs: one build at a time, so concurrent trials in
@@ -62,7 +65,7 @@ def build(cfg, source: str, cli_seed: int | None = None) -> Built:
 
 
 def _build(cfg, source: str, cli_seed: int | None) -> Built:
-    check_training(cfg, source)  # imports, classes and params, before any data is read
+    check_training(cfg, source, build=False)  # imports, classes, params: before any data
     rt = runtime.resolve_runtime(cfg, cli_seed, source)
     runtime.apply(rt)
     train_loader = builders.build_loader(cfg.train, cfg.data, source, "train")
@@ -84,11 +87,20 @@ def _build(cfg, source: str, cli_seed: int | None) -> Built:
             loader.seed(rt.seed)
             if rt.device.type != "cpu" and loader.num_workers == 0:
                 loader.to(rt.device)
-    run_id = identity.config_hash(resolved, identity.input_hashes(cfg))
-    return Built(
+    run_id = identity.config_hash(resolved, hashes(identity.input_files(cfg)))
+    b = Built(
         cfg, source, rt, train_loader, val_loader, model, params, loss, val_loss, optimizer,
         scheduler, resolved, run_id,
     )  # fmt: skip
+    b.trainer = Trainer(**trainer_kwargs(b))
+    b.best = BestMetric(cfg.checkpoint.metric, cfg.checkpoint.mode)
+    b.stopper, b.save_strategy = build_early_stopper(cfg), cfg.checkpoint.save_strategy
+    return b
+
+
+def hashes(files: dict[str, str]) -> dict[str, str]:
+    """Content hashes of a run's input files: a run is its config *and* its inputs."""
+    return {k: file_sha256(p) for k, p in files.items()}
 
 
 def build_tracker(mlflow, on_unreachable: str | None = None):
@@ -102,15 +114,18 @@ def build_tracker(mlflow, on_unreachable: str | None = None):
     return MLflowTracker(cfg, on_unreachable)
 
 
-def build_best(cfg) -> Tracker:
-    return Tracker(cfg.checkpoint.metric, cfg.checkpoint.mode)
+def run_tracker(cfg, given=None):
+    """The tracker of a run: `given`, else its config's; a NullTracker off rank 0."""
+    if not distributed.is_main():
+        return NullTracker()  # only rank 0 tracks
+    return given if given is not None else build_tracker(cfg.mlflow)
 
 
 def build_early_stopper(cfg) -> EarlyStopper | None:
     es = cfg.val.early_stopping if cfg.val else None
     if es is None:
         return None
-    return EarlyStopper(Tracker(es.metric, es.direction, es.min_delta), es.patience)
+    return EarlyStopper(BestMetric(es.metric, es.direction, es.min_delta), es.patience)
 
 
 def trainer_kwargs(b: Built) -> dict[str, Any]:
@@ -130,33 +145,61 @@ def trainer_kwargs(b: Built) -> dict[str, Any]:
     }
 
 
-def build_trainer(b: Built) -> Trainer:
-    return Trainer(**trainer_kwargs(b))
+# -- the spectral stacks ------------------------------------------------------------------
+def build_alignment(cfg, source: str, cli_seed: int | None = None, trainer_cls=None):
+    """An alignment run: paired data, the model (prior fitted), optimizer, scheduler, and the
+    trainer (`trainer_cls`: AlignmentTrainer, passed in by its callers)."""
+    from alchemi_core.alignment import pairs, recipe
+    from alchemi_core.alignment.model import alignment_model
+
+    rt = runtime.resolve_runtime(cfg, cli_seed, source)
+    runtime.apply(rt)
+    feats = [(f.left_nm, f.right_nm) for f in cfg.banddepth.features] if cfg.banddepth else None
+    data = pairs.load_pairs(cfg.data, feats)
+    model = alignment_model(cfg, data.lab_tokens_wl, data.lab.wavelengths)
+    model.fit_prior(data.full_values[torch.from_numpy(data.train_idx)])
+    model.to(device=rt.device, dtype=rt.dtype)
+    t, key = cfg.trainer, "trainer.optimizer_config"
+    optimizer = builders.build_optimizer(t.optimizer_block(), model.parameters(), source, key)
+    scheduler = builders.build_scheduler(t.scheduler, optimizer, source, "trainer.scheduler")
+    resolved = identity.resolved_config(cfg, rt, {})
+    resolved["model"].pop("params")  # the alignment model section has no free params
+    run_id = identity.config_hash(resolved, hashes(recipe.input_files(cfg)))
+    trainer = trainer_cls(cfg, rt, data, model, optimizer, scheduler)
+    best = BestMetric(t.checkpoint_metric, t.checkpoint_mode)
+    built = recipe.Built(cfg, source, rt, trainer, resolved, run_id, best, None, t.save_strategy)
+    trainer.built = built  # what trainer.fit() runs
+    return built
 
 
-def checkpoint_meta(b: Built) -> dict[str, Any]:
-    """What a checkpoint needs to rebuild the model (load_model) and to say what made it."""
-    return {
-        "model_class": b.cfg.model.class_,
-        "model_params": b.model_params,
-        "data_spec": b.train_loader.spec.to_dict(),
-        "config": b.resolved,
-        "config_hash": b.config_hash,
-    }
+def build_mae(cfg, source: str, cli_seed: int | None = None):
+    """An MAE run: its tokens; `make` builds each masking ratio's MAE and optimizer."""
+    from alchemi_core.mae import recipe
+    from alchemi_core.mae.data import load_tokens
+
+    rt = runtime.resolve_runtime(cfg, cli_seed, source)
+    runtime.apply(rt)
+    data = load_tokens(cfg.train, rt.seed, source)
+    data.train, data.eval = (x.to(rt.device, rt.dtype) for x in (data.train, data.eval))
+    resolved = redact(cfg.model_dump(mode="json", by_alias=True))
+    resolved["global"] = identity.runtime_block(rt)
+    run_id = identity.config_hash(resolved, hashes(recipe.input_files(cfg, source)))
+    best = BestMetric("val_masked_loss", "min")
+    make = partial(mae_parts, cfg, source=source)
+    return recipe.Built(cfg, source, rt, data, resolved, run_id, best, make=make)
 
 
-def build_session(b: Built, folder: RunFolder, tracker, trainer: Trainer) -> Session:
-    loaders = {"train": b.train_loader, "val": b.val_loader}
-    state = TrainState(b.model, b.optimizer, b.scheduler, trainer.scaler, loaders)
-    return Session(
-        folder,
-        tracker,
-        state,
-        checkpoint_meta(b),
-        build_best(b.cfg),
-        build_early_stopper(b.cfg),
-        b.cfg.checkpoint.save_strategy,
-    )
+def mae_parts(cfg, rt: runtime.Runtime, source: str | None = None) -> tuple:
+    """A fresh MAE on `rt`'s device, its optimizer and scheduler (train.optimizer_config)."""
+    from alchemi_core.mae.model import MAE
+
+    t = cfg.train
+    model = MAE(t.token_dim, t.num_tokens, t.embed_dim, t.depth, t.heads, t.encoder_kind,
+                t.decoder_dim, t.decoder_depth).to(device=rt.device, dtype=rt.dtype)  # fmt: skip
+    key = "train.optimizer_config"
+    optimizer = builders.build_optimizer(t.optimizer_block(), model.parameters(), source, key)
+    scheduler = builders.build_scheduler(t.scheduler, optimizer, source, "train.scheduler")
+    return model, optimizer, scheduler
 
 
 # -- inference ---------------------------------------------------------------------------

@@ -168,8 +168,9 @@ def _torch_class(module: Any, name: str, base: type, file: str | None, key: str)
     return cls
 
 
-def build_optimizer(cfg: OptimizerConfig, params, file: str | None) -> torch.optim.Optimizer:
-    key = "train.optimizer_config"
+def build_optimizer(
+    cfg: OptimizerConfig, params, file: str | None, key: str = "train.optimizer_config"
+) -> torch.optim.Optimizer:
     cls = _torch_class(torch.optim, cfg.optimizer, torch.optim.Optimizer, file, f"{key}.optimizer")
     extra = dict(cfg.model_extra or {})
     check_kwargs(cls, extra, file, key, reserved=("params", "lr"))
@@ -197,10 +198,11 @@ def fused_by_default(cls: type, extra: dict, params: list) -> bool:
 FUSED = {torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD, torch.optim.Adagrad}
 
 
-def build_scheduler(cfg: SchedulerConfig | None, optimizer, file: str | None):
+def build_scheduler(
+    cfg: SchedulerConfig | None, optimizer, file: str | None, key: str = "train.scheduler"
+):
     if cfg is None:
         return None
-    key = "train.scheduler"
     sched = torch.optim.lr_scheduler
     cls = _torch_class(sched, cfg.name, sched.LRScheduler, file, f"{key}.name")
     extra = dict(cfg.model_extra or {})

@@ -38,8 +38,9 @@ class RunStateError(UserError):
     """The output folder holds a run that conflicts with this one, or another process owns it."""
 
 
-class TrainingDiverged(AlchemiError):
-    """A NaN or infinite loss: not retried, the last good checkpoint is kept."""
+class TrainingDiverged(UserError):
+    """A NaN or infinite loss or learning rate, naming the step: one line and exit 2 for every
+    stack; not retried, the last good checkpoint is kept."""
 
 
 class TransientError(AlchemiError):

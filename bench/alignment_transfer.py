@@ -1,5 +1,5 @@
 """Cross-sensor transfer: earthlib's class labels (LEVEL_2, 5 classes; LEVEL_3, 26) by a linear
-probe (logistic regression, alchemi_core/spectral/probe.py) on the validation spectra.
+probe (logistic regression, alchemi_core/alignment/probe.py) on the validation spectra.
 
   ours     probe fitted on the embeddings of the TRAINING sensors' readings of the training
            spectra, scored on the embeddings of the held-out sensor's readings

@@ -1,6 +1,6 @@
 """MAE harness speed: tokens/s of our training step vs a bare PyTorch encoder-decoder loop.
 
-Runs `run_pretrain_mae` on the shipped config's sizes in the spec's benchmark mode (synthetic
+Runs `api.pretrain_mae` on the shipped config's sizes in the spec's benchmark mode (synthetic
 random tokens): per masking ratio it trains, then times our step (MAE from build_set_encoder,
 AdamW) and the bare loop (alchemi_core/mae/bare.py: nn.TransformerEncoderLayer only)
 over the same batches, same process, one thread: a warm-up pass, then alternating repeats,
@@ -17,9 +17,10 @@ import tempfile
 import torch
 from common import ROOT
 
+from alchemi_core import api
 from alchemi_core.config.loading import load_config
 from alchemi_core.mae.config import MAEConfig
-from alchemi_core.mae.harness import run_pretrain_mae, table
+from alchemi_core.mae.harness import table
 
 TARGET = 0.9
 
@@ -41,7 +42,7 @@ def measure(quick: bool) -> list[dict]:
             *settings(quick),
         ]
         cfg = load_config(ROOT / "configs/train.mae.yaml", changes, model=MAEConfig)
-        return run_pretrain_mae(cfg, "bench/mae_speed.py").rows
+        return api.pretrain_mae(cfg, source="bench/mae_speed.py").rows
 
 
 def run(quick: bool) -> list[dict]:

@@ -28,14 +28,25 @@ def step_row(stage: str, step: str, state: str, result: dict[str, Any]) -> dict[
         if step != "train"
         else {k: v for k, v in (result.get("metrics") or {}).items() if k.startswith("val_")}
     )
+    shown = train_metrics(result) if step == "train" else None
     return {
         "stage": stage,
         "step": step,
         "state": state,
-        "metrics": fmt_metrics(key_metrics(metrics or {}), limit=TABLE_METRICS),
+        "metrics": shown or fmt_metrics(key_metrics(metrics or {}), limit=TABLE_METRICS),
         "output": str(path),
         "all_metrics": fmt_metrics(metrics, limit=len(metrics or {})),
     }
+
+
+def train_metrics(result: dict[str, Any]) -> str:
+    """A training's key validation metrics at its best epoch and at its last, each labelled."""
+    parts = []
+    for label, line in (("best", result.get("best_metrics")), ("last", result.get("metrics"))):
+        vals = key_metrics({k: v for k, v in (line or {}).items() if k.startswith("val_")})
+        if vals:
+            parts.append(f"{label} (epoch {line['epoch']}): {fmt_metrics(vals, 4)}")
+    return "; ".join(parts)
 
 
 TABLE_METRICS = 3  # the table's cells do not wrap in Prefect's UI: every metric goes below it

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import logging
 import shutil
-from pathlib import Path
 from typing import Any
 
 from prefect.runtime import task_run
 
-from alchemi_core.alignment.config import AlignmentConfig
+from alchemi_core.alignment.config import AlignmentConfig, input_files
 from alchemi_core.config.loading import validate
 from tasks.caching import outputs, without_secrets
 from tasks.step import step
@@ -18,17 +17,10 @@ from tasks.step import step
 log = logging.getLogger("alchemi")
 
 
-def data_inputs(cfg: dict) -> dict[str, str]:
-    d = cfg["data"]
-    files = {"data.lab_path": d["lab_path"], "data.pairs_path": d.get("pairs_path")}
-    for key in ("sensor_paths", "eval_sensor_paths"):
-        files.update({f"data.{key}[{i}]": p for i, p in enumerate(d.get(key) or [])})
-    return {k: v for k, v in files.items() if v}
-
-
 def describe_train(params: dict[str, Any]) -> tuple[dict, dict[str, str]]:
     cfg = params["config"]
-    return {**without_secrets(cfg), "seed": params.get("seed")}, data_inputs(cfg)
+    files = input_files(validate(cfg, AlignmentConfig, params.get("source", "<flow>")))
+    return {**without_secrets(cfg), "seed": params.get("seed")}, files
 
 
 @step("align-train", describe_train, retries=2)
@@ -38,14 +30,14 @@ def align_train(
     """`config`: a validated alignment config as a dict. A retry resumes from the newest
     checkpoint; `fresh` (first attempt only) drops an earlier run of this folder."""
     cfg = validate(config, AlignmentConfig, source)
-    folder = Path(cfg.experiment.output_dir) / cfg.experiment.name
+    folder = cfg.experiment.run_dir
     if fresh and task_run.run_count <= 1 and folder.exists():
         log.info("training %s from scratch (refresh)", folder)
         shutil.rmtree(folder)
     from alchemi_core.alignment import api as align_api  # torch: only when the step runs
 
     result = align_api.train(cfg, seed=seed, overwrite=True)
-    return {**result, "outputs": outputs(*sorted((folder / "checkpoints").glob("*.pt")))}
+    return {**result.to_dict(), "outputs": outputs(*sorted((folder / "checkpoints").glob("*.pt")))}
 
 
 def describe_eval(params: dict[str, Any]) -> tuple[dict, dict[str, str]]:

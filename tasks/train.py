@@ -26,7 +26,7 @@ def describe(params: dict[str, Any]) -> tuple[dict, dict[str, str]]:
 
 
 def run_folder(cfg: TrainingConfig) -> Path:
-    return Path(cfg.experiment.output_dir) / cfg.experiment.name
+    return cfg.experiment.run_dir
 
 
 @step("train", describe, retries=2)

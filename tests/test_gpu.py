@@ -16,6 +16,7 @@ import torch
 from alchemi_core import api
 from alchemi_core.config.loading import load_config
 from alchemi_core.run import runner as run
+from alchemi_core.tabular import recipe as tabular
 from alchemi_core.tabular.trainer import Trainer
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
@@ -37,7 +38,7 @@ def test_autocast_and_scaler(write_config, amp, scaler):
     b = built(write_config, global_={"device": "cuda", "amp_dtype": amp})
     t = Trainer(b.model, b.loss, b.optimizer, b.train_loader, b.rt, 1)
     assert t.scaler.is_enabled() is scaler
-    result = run.execute(b)
+    result = run.execute(tabular, b)
     assert result.status == "finished"
     assert torch.isfinite(torch.tensor(result.metrics["train_loss"]))
 

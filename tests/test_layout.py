@@ -115,3 +115,19 @@ def test_both_spectral_stacks_use_the_one_set_encoder():
     assert {"alignment", "mae"} <= users, users
     copies = [n for n in mods if n.endswith("set_encoder") and n != "alchemi_core.nn.set_encoder"]
     assert not copies, copies
+
+
+def test_one_runner_and_no_stack_specific_run_module():
+    """Every stack runs through run/runner.py with a recipe; run/ knows no stack."""
+    mods = modules()
+    for stack in STACKS:
+        names = {n.rsplit(".", 1)[1] for n in mods if n.startswith(f"alchemi_core.{stack}.")}
+        assert "recipe" in names, f"alchemi_core/{stack}/ has no recipe.py"
+        stray = sorted(n for n in names if n == "run" or n.endswith(("_run", "folder", "fit")))
+        assert not stray, f"alchemi_core/{stack}/ has its own run modules: {stray}"
+    for name, path in mods.items():
+        if name.startswith("alchemi_core.run"):
+            stacks = {
+                m for m in imports(name, path, set(mods)) if "." in m and m.split(".")[1] in STACKS
+            }
+            assert not stacks, f"{name} imports a stack: {sorted(stacks)}"

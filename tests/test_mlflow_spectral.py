@@ -20,10 +20,10 @@ from alchemi_core.alignment import evaluation as ev
 from alchemi_core.alignment import spectral
 from alchemi_core.alignment.load import cpu_runtime, load_run
 from alchemi_core.alignment.mlflow_model import band_columns, token_columns
+from alchemi_core.assembly import mae_parts
 from alchemi_core.config.loading import read_yaml
 from alchemi_core.mae.config import MAEConfig
 from alchemi_core.mae.data import load_tokens
-from alchemi_core.mae.harness import build_model
 from alchemi_core.run import checkpoints
 from tests.spectral.helpers import synthetic_lab, tiny_config
 
@@ -97,7 +97,7 @@ def test_mae_encoder_round_trip(tmp_path, mlflow_uri, tracking, data):
     run_id = json.loads((Path(result.run_dir) / "run.json").read_text())["mlflow_run_id"]
     cfg = api.as_config(raw, MAEConfig, None, str(MAE_DEBUG))[0]
     t = cfg.train
-    mae = build_model(cfg, cpu_runtime())
+    mae = mae_parts(cfg, cpu_runtime())[0]
     last = checkpoints.load(Path(result.run_dir) / "checkpoints/last_model.pt")
     mae.load_state_dict(last["model_state"])
     mae.eval()

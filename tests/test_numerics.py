@@ -20,7 +20,7 @@ def test_nan_loss_stops_keeps_checkpoint_and_fails_mlflow_run(
         mlflow={"tracking_uri": mlflow_uri, "experiment_name": "nan"},
     )
     rc, out, err = run_cli(["train", "--config", cfg], capsys)
-    assert rc == 1 and out == ""
+    assert rc == 2 and out == ""
     assert err.splitlines()[-1] == (
         "error: training loss is nan at epoch 2, batch 3; stopped (the last good checkpoint is kept)"
     )
@@ -44,7 +44,7 @@ def test_exploding_learning_rate_is_reported_with_epoch_and_batch(write_config, 
         train__epochs=3,
     )
     rc, _, err = run_cli(["train", "--config", cfg], capsys)
-    assert rc == 1
+    assert rc == 2
     last = err.splitlines()[-1]
     assert re.fullmatch(
         r"error: training loss is (nan|inf|-inf) at epoch \d, batch \d; stopped .*", last

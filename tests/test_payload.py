@@ -6,9 +6,11 @@ import torch
 
 from alchemi_core import assembly
 from alchemi_core.config.loading import load_config
-from alchemi_core.run import checkpoints
+from alchemi_core.run import checkpoints, runner
 from alchemi_core.run.folder import RunFolder
 from alchemi_core.run.payload import TrainState
+from alchemi_core.run.session import Session
+from alchemi_core.tabular import recipe as tabular
 
 
 def scaled_step(model, opt, scaler, x) -> None:
@@ -54,12 +56,13 @@ def test_a_run_checkpoints_the_trainers_scaler(write_config, tmp_path, monkeypat
     """The session saves the GradScaler the trainer steps with, and restores into it."""
     path = write_config(train__epochs=1)
     b = assembly.build(load_config(path), str(path))
-    trainer = assembly.build_trainer(b)
+    trainer = b.trainer
     trainer.scaler = torch.amp.GradScaler("cpu", init_scale=64.0)  # as fp16 on a GPU would
     folder = RunFolder(tmp_path / "run")
     folder.path.mkdir()
-    session = assembly.build_session(b, folder, assembly.build_tracker(None), trainer)
-    assert session.state.scaler is trainer.scaler
-    trainer.fit(0, session.on_epoch_end, lambda line: None)
+    session = Session(folder, assembly.build_tracker(None), tabular, b)
+    assert tabular.train_state(b).scaler is trainer.scaler
+    runner.train(tabular, b, session, 0, False, lambda line: None)
+    session.flush()
     ckpt = checkpoints.load(folder.ckpt_dir / "last_model.pt")
     assert ckpt["training"]["scaler"]["scale"] == trainer.scaler.get_scale()

@@ -8,9 +8,9 @@ import re
 import pandas as pd
 import pytest
 import yaml
-from alchemi_core.data.prepare import prepare
 
 from alchemi_core import api
+from alchemi_core.tabular.prepare import prepare
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow  # the diamonds data and a tracked training (about 30 s here)

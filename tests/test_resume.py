@@ -161,7 +161,7 @@ def test_resume_continues_the_same_mlflow_run(tmp_path, penguins_dir, mlflow_uri
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(yaml.safe_dump(debug_config_dict(penguins_dir, tmp_path / "out", **changes)))
     rc, _, err = run_cli(["train", "--config", cfg], capsys)
-    assert rc == 1 and "at epoch 3, batch 3" in err
+    assert rc == 2 and "at epoch 3, batch 3" in err
     run_dir = tmp_path / "out" / "debug"
     run_id = json.loads((run_dir / "run.json").read_text())["mlflow_run_id"]
     client, run = mlflow_run(mlflow_uri, run_id)
@@ -169,7 +169,7 @@ def test_resume_continues_the_same_mlflow_run(tmp_path, penguins_dir, mlflow_uri
     # The same config again resumes from epoch 2 in the same MLflow run (the NaN counter
     # restarts in the new process, so it gets further this time).
     rc, out, err = run_cli(["train", "--config", cfg], capsys)
-    assert rc == 1 and json.loads((run_dir / "run.json").read_text())["mlflow_run_id"] == run_id
+    assert rc == 2 and json.loads((run_dir / "run.json").read_text())["mlflow_run_id"] == run_id
     assert "epoch 5, batch 3" in err
     client, run = mlflow_run(mlflow_uri, run_id)
     steps = [m.step for m in client.get_metric_history(run_id, "train_loss")]

@@ -171,6 +171,7 @@ def test_bf16_autocast_trains_on_cpu(write_config):
     from alchemi_core import assembly
     from alchemi_core.config.loading import load_config
     from alchemi_core.run import runner as run
+    from alchemi_core.tabular import recipe as tabular
 
     path = write_config(global_={"amp_dtype": "bf16", "device": "cpu"})
     b = assembly.build(load_config(path), str(path))
@@ -179,7 +180,7 @@ def test_bf16_autocast_trains_on_cpu(write_config):
         if isinstance(m, torch.nn.Linear):
             m.register_forward_hook(lambda mod, args, out: seen.append(out.dtype))
     before = {k: v.clone() for k, v in b.model.state_dict().items()}
-    result = run.execute(b)
+    result = run.execute(tabular, b)
     assert result.status == "finished" and result.epochs_run == 3
     assert seen and set(seen) == {torch.bfloat16}  # every Linear ran under bf16 autocast
     assert all(p.dtype == torch.float32 for p in b.model.parameters())  # weights stay fp32
@@ -200,11 +201,11 @@ def one_sgd_step(write_config, clip: float | None) -> float:
         train__loader_params__num_batches_per_epoch=1,
     )
     b = assembly.build(load_config(path), str(path))
-    trainer = assembly.build_trainer(b)
+    trainer = b.trainer
     trainer.val_loader = None
     flat = lambda: torch.cat([p.detach().flatten().clone() for p in b.model.parameters()])  # noqa: E731
     before = flat()
-    trainer.fit(0, lambda epoch, metrics: False, lambda line: None)
+    trainer.epoch(1)
     return float((flat() - before).norm())
 
 
@@ -341,10 +342,11 @@ def test_evaluate_gives_the_last_validation_metrics(write_config):
     from alchemi_core import assembly
     from alchemi_core.config.loading import load_config
     from alchemi_core.run import runner as run
+    from alchemi_core.tabular import recipe as tabular
 
     path = write_config()
     b = assembly.build(load_config(path), str(path))
-    result = run.execute(b)
-    again = assembly.build_trainer(b).evaluate()  # the trained model, the val loader and loss
+    result = run.execute(tabular, b)
+    again = b.trainer.evaluate()  # the trained model, the val loader and loss
     logged = {k.removeprefix("val_"): v for k, v in result.metrics.items() if k.startswith("val_")}
     assert again == pytest.approx(logged, rel=1e-6) and "loss" in again

@@ -1,5 +1,6 @@
-"""`run_pretrain_mae` (re-exported): the synthetic MAE harness behind `alchemi pretrain-mae`."""
+"""`run_pretrain_mae` (the reference's name for `alchemi_core.api.pretrain_mae`): the synthetic
+MAE harness behind `alchemi pretrain-mae`."""
 
-from alchemi_core.mae.harness import run_pretrain_mae
+from alchemi_core.api import pretrain_mae as run_pretrain_mae
 
 __all__ = ["run_pretrain_mae"]

@@ -27,16 +27,19 @@ def train(
     seed: int | None = None,
     overwrite: bool = False,
     tracker: Any = None,
-) -> dict[str, Any]:
-    from alchemi_core import distributed
+):
+    """Train (or resume, or reuse a finished run of the same config and inputs): a RunResult."""
+    from alchemi_core import assembly, distributed
     from alchemi_core.alignment.config import load_alignment_config
-    from alchemi_core.alignment.trainer import AlignmentTrainer
 
     source = "<config>" if isinstance(config, AlignmentConfig) else str(config)
     if not isinstance(config, AlignmentConfig):
         config = load_alignment_config(config, overrides)
     distributed.init(runtime.device_name(config))  # under torchrun: join the ranks (else no-op)
-    return AlignmentTrainer(config, source, seed).fit(tracker, overwrite)
+    from alchemi_core.alignment.trainer import AlignmentTrainer
+
+    built = assembly.build_alignment(config, source, seed, AlignmentTrainer)
+    return built.trainer.fit(tracker, overwrite)
 
 
 def lab_tokens(model, ckpt: dict, lab: spectral.LabLibrary, device) -> tuple:

@@ -14,7 +14,17 @@ from pydantic import (
 )
 
 from alchemi_core.config.loading import apply_overrides, read_yaml, validate
-from alchemi_core.config.schema import Experiment, GlobalConfig, MLflowConfig, Seed, Strict
+from alchemi_core.config.schema import (
+    Experiment,
+    GlobalConfig,
+    MLflowConfig,
+    OptimizerConfig,
+    SchedulerConfig,
+    Seed,
+    Strict,
+    check_one_optimizer,
+    default_optimizer,
+)
 
 
 class AlignTrainer(Strict):
@@ -23,11 +33,15 @@ class AlignTrainer(Strict):
     epochs: PositiveInt = 10  # passes (of batches_per_epoch batches)
     batch_size: PositiveInt = 256  # lab spectra per batch
     batches_per_epoch: PositiveInt | None = None  # None: one pass over the training spectra
+    # the optimizer: `optimizer_config` (as a training config's: optimizer, learning_rate, any
+    # keyword of that optimizer), else AdamW with these two (today's default)
     learning_rate: PositiveFloat = 1e-3
+    weight_decay: NonNegativeFloat = 0.0
+    optimizer_config: OptimizerConfig | None = None
+    scheduler: SchedulerConfig | None = None  # a torch scheduler, stepped per epoch
     # per step: linear warm-up over `warmup_steps`, then constant or cosine decay to 0
     warmup_steps: int = Field(default=0, ge=0)
     lr_schedule: Literal["constant", "cosine"] = "constant"
-    weight_decay: NonNegativeFloat = 0.0
     temperature: PositiveFloat = 0.07  # InfoNCE temperature
     grad_clip_norm: PositiveFloat | None = 1.0  # clip the gradients' global norm to this
     val_frequency: PositiveInt = 1  # validate every N epochs
@@ -36,6 +50,18 @@ class AlignTrainer(Strict):
     checkpoint_mode: Literal["min", "max"] = "max"
     # best_and_last: best_model.pt and last_model.pt; "all" adds epoch_N.pt for every epoch
     save_strategy: Literal["best", "last", "best_and_last", "all"] = "best_and_last"
+
+    @model_validator(mode="after")
+    def _one_optimizer(self) -> AlignTrainer:
+        check_one_optimizer(self, "trainer")
+        if self.scheduler is not None and (self.warmup_steps or self.lr_schedule != "constant"):
+            raise ValueError(
+                "trainer.scheduler: give either a scheduler or warmup_steps/lr_schedule"
+            )
+        return self
+
+    def optimizer_block(self) -> OptimizerConfig:
+        return self.optimizer_config or default_optimizer(self)
 
 
 class AlignData(Strict):
@@ -175,8 +201,18 @@ class AlignmentConfig(Strict):
         return self
 
 
+def input_files(cfg: AlignmentConfig) -> dict[str, str]:
+    """{key: path} of the files an alignment run reads: its run id and task cache key hash these."""
+    d = cfg.data
+    paths = {"data.lab_path": d.lab_path, "data.pairs_path": d.pairs_path}
+    for key in ("sensor_paths", "eval_sensor_paths"):
+        for i, p in enumerate(getattr(d, key)):
+            paths[f"data.{key}[{i}]"] = p
+    return {k: str(p) for k, p in paths.items() if p}
+
+
 def logged_metrics(cfg: AlignmentConfig) -> set[str]:
-    """Every metric an alignment run of `cfg` logs (training/alignment_trainer.py): the train
+    """Every metric an alignment run of `cfg` logs (alignment/trainer.py): the train
     losses, the validation means over training (`val_`) and held-out (`val_heldout_`) sensors,
     and `val_<metric>/<sensor>` for each sensor file."""
     train = ["loss", "nce"]
@@ -186,7 +222,7 @@ def logged_metrics(cfg: AlignmentConfig) -> set[str]:
         val += ["rmse", "sam_deg"]
     if cfg.banddepth is not None:
         train.append("depth")
-        val.append("banddepth_mae")
+        val.append("banddepth_mean_abs_err")
     prefixes = ["val"] + (["val_heldout"] if cfg.data.eval_sensor_paths else [])
     sensors = [Path(p).stem for p in [*cfg.data.sensor_paths, *cfg.data.eval_sensor_paths]]
     names = {"epoch", "lr", *(f"train_{n}" for n in train)}
@@ -196,8 +232,11 @@ def logged_metrics(cfg: AlignmentConfig) -> set[str]:
 
 
 def _check(cfg: AlignmentConfig, src: str) -> None:
+    from alchemi_core.config.checks import check_optimizer
     from alchemi_core.data.headers import check_align_data
 
+    t = cfg.trainer
+    check_optimizer(t.optimizer_block(), t.scheduler, src, "trainer")
     check_align_data(cfg.data)  # the tables exist and hold the right columns (headers only)
 
 

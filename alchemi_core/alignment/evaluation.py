@@ -72,7 +72,7 @@ def sensor_metrics(
         out["rmse"] = retrieval.rmse(heads["cycle"], lab_target)
         out["sam_deg"] = retrieval.sam_deg(heads["cycle"], lab_target)
     if "depth" in heads and depth_target is not None:
-        out["banddepth_mae"] = retrieval.mae(heads["depth"], depth_target)
+        out["banddepth_mean_abs_err"] = retrieval.mean_abs_error(heads["depth"], depth_target)
     return out
 
 

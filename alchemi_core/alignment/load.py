@@ -9,7 +9,7 @@ import torch
 
 from alchemi_core import runtime
 from alchemi_core.alignment.config import AlignmentConfig
-from alchemi_core.alignment.model import AlignmentModel, build_model
+from alchemi_core.alignment.model import AlignmentModel, alignment_model
 from alchemi_core.config.loading import read_yaml, validate
 from alchemi_core.errors import CheckpointError
 from alchemi_core.run import checkpoints
@@ -30,7 +30,7 @@ def load_run(
     if ckpt.get("model_class") != "AlignmentModel":
         raise CheckpointError("not an alignment checkpoint", run_dir)
     checkpoints.require(ckpt, path, {"lab_wavelengths": list | tuple, "model_state": dict})
-    model = build_model(cfg, ckpt["lab_wavelengths"], ckpt.get("cycle_wavelengths"))
+    model = alignment_model(cfg, ckpt["lab_wavelengths"], ckpt.get("cycle_wavelengths"))
     try:
         model.load_state_dict(ckpt["model_state"])
     except RuntimeError:

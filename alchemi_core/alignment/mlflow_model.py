@@ -1,4 +1,4 @@
-"""The MLflow models of the spectral stacks (the packs that mlflow_model.log_model logs).
+"""The MLflow models of the spectral stacks (the packs that run/mlflow_model.log_model logs).
 
 - alignment run: `SensorEmbedder`, the sensor tower on the bands of the run's first training
   sensor: readings [B, K] (one column per band, NaN = missing band) -> embedding [B, E], the
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from alchemi_core.tabular.mlflow_model import frame
+from alchemi_core.run.mlflow_model import frame
 
 
 class SensorEmbedder(nn.Module):

@@ -199,7 +199,7 @@ class AlignmentModel(nn.Module):
         return 0.5 * (F.cross_entropy(a_to_b, target) + F.cross_entropy(b_to_a, target))
 
 
-def build_model(cfg, lab_wavelengths, cycle_wavelengths=None) -> AlignmentModel:
+def alignment_model(cfg, lab_wavelengths, cycle_wavelengths=None) -> AlignmentModel:
     """`lab_wavelengths`: the lab-tower token wavelengths (nm); `cycle_wavelengths`: the cycle
     head's grid (the full lab grid; None: the token grid, as in runs before it was saved)."""
     wl = torch.as_tensor(np.asarray(lab_wavelengths, dtype=np.float32))

@@ -63,7 +63,7 @@ def sam_deg(pred: Tensor, target: Tensor) -> float:
     return float(torch.rad2deg(torch.arccos(cos.clamp(-1.0, 1.0))).mean())
 
 
-def mae(pred: Tensor, target: Tensor) -> float:
+def mean_abs_error(pred: Tensor, target: Tensor) -> float:
     return float((pred.double() - target.double()).abs().mean())
 
 

@@ -1,58 +1,40 @@
 """AlignmentTrainer: InfoNCE between lab and sensor towers, plus the cycle and band-depth heads.
 
-The loop and its validation live here; the run folder, checkpoints, resume, tracker and runtime
-are the project's own (training/run.py, checkpoints.py, runtime.py, tracking.py), reached
-through training/alignment_run.py.
+The epoch and its validation live here; the run around it (folder, checkpoints, resume,
+tracker) is run/runner.py's, through alignment/recipe.py.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from alchemi_core import distributed, runtime
+from alchemi_core import distributed
 from alchemi_core.alignment import evaluation as ev
 from alchemi_core.alignment import pairs, spectral, transfer
-from alchemi_core.alignment.config import AlignmentConfig, load_alignment_config
-from alchemi_core.alignment.model import AlignmentModel, build_model
+from alchemi_core.alignment.config import AlignmentConfig
+from alchemi_core.alignment.model import AlignmentModel
 from alchemi_core.errors import TrainingDiverged
+from alchemi_core.nn.schedule import scheduled_lr, step_scheduler
 
 log = logging.getLogger("alchemi")
 
 
-def scheduled_lr(step: int, base: float, warmup: int, total: int, schedule: str) -> float:
-    """Learning rate at global step `step` (0-based) of `total`: linear warm-up over `warmup`
-    steps, then constant or cosine decay to 0. A function of the step only, so a resumed run
-    follows the same schedule."""
-    scale = min(1.0, (step + 1) / warmup) if warmup else 1.0
-    if schedule == "cosine":
-        frac = min(1.0, max(0, step - warmup) / max(1, total - warmup))
-        scale *= 0.5 * (1 + math.cos(math.pi * frac))
-    return base * scale
-
-
 class AlignmentTrainer:
-    def __init__(self, cfg: AlignmentConfig, source: str = "<config>", seed: int | None = None):
-        self.cfg, self.source = cfg, source
-        self.rt = runtime.resolve_runtime(cfg, seed, source)
-        runtime.apply(self.rt)
-        feats = [(f.left_nm, f.right_nm) for f in cfg.banddepth.features] if cfg.banddepth else None
-        self.data = pairs.load_pairs(cfg.data, feats)
-        self.model: AlignmentModel = build_model(
-            cfg, self.data.lab_tokens_wl, self.data.lab.wavelengths
-        )
-        self.model.fit_prior(self.data.full_values[torch.from_numpy(self.data.train_idx)])
-        self.model.to(device=self.rt.device, dtype=self.rt.dtype)
+    """One epoch of alignment training and its validation, over objects assembly built
+    (assembly.build_alignment): it reads no file and builds no optimizer."""
+
+    def __init__(
+        self, cfg: AlignmentConfig, rt, data, model: AlignmentModel, optimizer, scheduler=None
+    ):
+        self.cfg, self.rt, self.data = cfg, rt, data
+        self.model, self.optimizer, self.scheduler = model, optimizer, scheduler
         self.net = distributed.wrap(self.model)  # DDP under torchrun: gradients averaged
-        t = cfg.trainer
-        self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=t.learning_rate, weight_decay=t.weight_decay
-        )
+        self.base_lr = optimizer.param_groups[0]["lr"]
         dev = self.rt.device
         self.lab_feats = ev.lab_feats(
             self.model, self.data.lab_tokens_wl, self.data.lab_token_fwhm, dev
@@ -64,20 +46,29 @@ class AlignmentTrainer:
 
     @classmethod
     def from_yaml(
-        cls, path: str | Path, overrides: list[str] | None = None, seed: int | None = None
+        cls, path, overrides: list[str] | None = None, seed: int | None = None
     ) -> AlignmentTrainer:
-        return cls(load_alignment_config(path, overrides), str(path), seed)
+        """The trainer of an alignment config file, built as `alchemi align train` builds it."""
+        from alchemi_core import assembly, runtime
+        from alchemi_core.alignment.config import load_alignment_config
 
-    def fit(self, tracker=None, overwrite: bool = False) -> dict:
-        """Train (or resume) the run in `{output_dir}/{name}/`, as `alchemi align train` does;
-        tracked in MLflow when the config has an `mlflow` block. Returns the run's summary."""
-        from alchemi_core.alignment.run import fit, make_tracker
+        cfg = load_alignment_config(path, overrides)
+        distributed.init(runtime.device_name(cfg))  # under torchrun: join the ranks
+        return assembly.build_alignment(cfg, str(path), seed, cls).trainer
+
+    def fit(self, tracker=None, overwrite: bool = False):
+        """Train (or resume, or reuse a finished run of the same config and inputs) the run in
+        {output_dir}/{name}/, as `alchemi align train` does: a RunResult."""
+        from alchemi_core import assembly
+        from alchemi_core.alignment import recipe
         from alchemi_core.boundary import writing_under
+        from alchemi_core.run import runner
 
-        if tracker is None and distributed.is_main():  # only rank 0 tracks
-            tracker = make_tracker(self.cfg)
-        with writing_under(self.cfg.experiment.output_dir, self.source, "experiment.output_dir"):
-            return fit(self, tracker, overwrite)
+        tracker = assembly.run_tracker(self.cfg, tracker)
+        with writing_under(
+            self.cfg.experiment.output_dir, self.built.source, "experiment.output_dir"
+        ):
+            return runner.execute(recipe, self.built, tracker, overwrite)
 
     def _val_readings(self) -> dict[str, torch.Tensor]:
         """Fixed noisy readings of the validation spectra, one tensor per sensor."""
@@ -162,7 +153,7 @@ class AlignmentTrainer:
     def lr_at(self, step: int) -> float:
         t = self.cfg.trainer
         total = t.epochs * self.n_batches()
-        return scheduled_lr(step, t.learning_rate, t.warmup_steps, total, t.lr_schedule)
+        return scheduled_lr(step, self.base_lr, t.warmup_steps, total, t.lr_schedule)
 
     def train_epoch(self, epoch: int = 1) -> dict[str, float]:
         t = self.cfg.trainer
@@ -172,12 +163,17 @@ class AlignmentTrainer:
         n_batches = self.n_batches()
         sums: dict[str, torch.Tensor] = {}
         for b in range(n_batches):
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.lr_at((epoch - 1) * n_batches + b)
+            if self.scheduler is None:  # a torch scheduler steps per epoch instead
+                for group in self.optimizer.param_groups:
+                    group["lr"] = self.lr_at((epoch - 1) * n_batches + b)
             idx = order[b * size : (b + 1) * size]
             out = self.losses(idx)
             if not torch.isfinite(distributed.reduce_sum(out["loss"].detach())):  # all ranks
-                raise TrainingDiverged(f"non-finite alignment loss at batch {b}")
+                loss = float(out["loss"].detach())
+                raise TrainingDiverged(
+                    f"training loss is {loss} at epoch {epoch}, batch {b + 1}; "
+                    "stopped (the last good checkpoint is kept)"
+                )
             self.optimizer.zero_grad(set_to_none=True)
             out["loss"].backward()
             if t.grad_clip_norm:
@@ -223,4 +219,5 @@ class AlignmentTrainer:
         if epoch % self.cfg.trainer.val_frequency == 0 or epoch == self.cfg.trainer.epochs:
             # rank 0 validates on the whole set; the others wait for its metrics
             metrics.update(distributed.share(self.validate() if distributed.is_main() else None))
+        step_scheduler(self.scheduler, metrics, "train_loss")
         return metrics

@@ -18,7 +18,7 @@ def _train(args: argparse.Namespace) -> int:
         return code
     result = align_api.train(args.config, args.set, seed=args.seed, overwrite=args.overwrite)
     if distributed.is_main():
-        print(json.dumps(result, indent=2))
+        print(json.dumps(result.to_dict(), indent=2))
     distributed.finish()
     return 0
 

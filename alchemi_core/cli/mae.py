@@ -1,4 +1,4 @@
-"""`alchemi pretrain-mae`: the MAE harness command (a group listed in commands/GROUPS)."""
+"""`alchemi pretrain-mae`: the MAE harness command (a group listed in cli/common.py's GROUPS)."""
 
 from __future__ import annotations
 

@@ -85,10 +85,10 @@ def _loss(loss_cfg: Any, file: str | None, key: str) -> None:
     )
 
 
-def check_training(cfg: Any, file: str | None) -> None:
-    """A TrainingConfig: imports, model/loss/loader params, optimizer, scheduler, metric names."""
-    import torch
-
+def check_training(cfg: Any, file: str | None, build: bool = True) -> None:
+    """A TrainingConfig: imports, model/loss/loader params, optimizer, scheduler, metric names.
+    `build=False` (assembly, which then builds them for real) skips building the losses and
+    the optimizer on a dummy parameter."""
     from alchemi_core import builders, runtime
 
     builders.import_user_modules(cfg.imports, file)
@@ -106,9 +106,9 @@ def check_training(cfg: Any, file: str | None) -> None:
     for key, section in sections:
         _loader(section, file, key)
         _loss(section.loss, file, f"{key}.loss")
-    dummy = [torch.nn.Parameter(torch.zeros(1))]
-    optimizer = builders.build_optimizer(cfg.train.optimizer_config, dummy, file)
-    builders.build_scheduler(cfg.train.scheduler, optimizer, file)
+    if not build:
+        return
+    check_optimizer(cfg.train.optimizer_config, cfg.train.scheduler, file, "train")
     train_loss = builders.build_loss(cfg.train.loss, file, "train.loss")
     val_loss = builders.build_loss(cfg.val.loss, file, "val.loss") if cfg.val else None
     for key, loss in (("train.loss", train_loss), ("val.loss", val_loss)):
@@ -132,6 +132,18 @@ def warn_unreached_warmup(cfg: Any, file: str | None) -> None:
     if line not in _warned:
         _warned.add(line)
         log.warning("%s", line)
+
+
+def check_optimizer(block: Any, scheduler: Any, file: str | None, section: str) -> None:
+    """An optimizer block (and scheduler) of any stack, built on a one-element dummy."""
+    import torch
+
+    from alchemi_core import builders
+
+    dummy = [torch.nn.Parameter(torch.zeros(1))]
+    key = f"{section}.optimizer_config"
+    optimizer = builders.build_optimizer(block, dummy, file, key)
+    builders.build_scheduler(scheduler, optimizer, file, f"{section}.scheduler")
 
 
 def check_inference(cfg: Any, file: str | None) -> None:

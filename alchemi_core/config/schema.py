@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -56,12 +58,15 @@ class GlobalConfig(Strict):
 
 
 class Experiment(Strict):
-    """The run: its name and where its folder goes."""
-
     name: str  # the run's folder under output_dir (letters, digits, _ . = + -)
     output_dir: str  # where run folders go
     seed: Seed | None = None  # older spelling of global.seed, used when that is unset
     device: str | None = None  # older spelling of global.device, used when that is unset
+
+    @property
+    def run_dir(self) -> Path:
+        """The run's folder, {output_dir}/{name}: every stack, task and flow asks this."""
+        return Path(self.output_dir) / self.name
 
     _device = field_validator("device")(check_device)
 
@@ -78,15 +83,11 @@ class Experiment(Strict):
 
 
 class ModelConfig(Strict):
-    """The registered model to build and its params."""
-
     class_: str = Field(alias="class")  # a registered model: VAE, SAE, or yours
     params: dict[str, Any] = Field(default_factory=dict)  # checked by its params model
 
 
 class Columns(Strict):
-    """The data columns, by kind."""
-
     numerical: list[str] = Field(default_factory=list)  # float columns
     categorical: list[str] = Field(default_factory=list)  # columns coded by cardinalities_path
     embeddings: list[str] = Field(default_factory=list)  # float vectors (.npy or list columns)
@@ -126,10 +127,17 @@ class LoaderParams(BaseModel):
 
 
 class LossConfig(Strict):
-    """The registered loss and its params."""
-
     class_: str = Field(alias="class")  # a registered loss: VAELoss, SAELoss, or yours
     params: dict[str, Any] = Field(default_factory=dict)  # checked by its params model
+
+
+def finite_extras(model: BaseModel) -> BaseModel:
+    """The free keys of an optimizer or scheduler block hold no NaN or infinite number."""
+    for k, v in (model.model_extra or {}).items():
+        for x in v if isinstance(v, list | tuple) else [v]:
+            if isinstance(x, float) and not math.isfinite(x):
+                raise ValueError(f"{k}: {x} is not a finite number")
+    return model
 
 
 class OptimizerConfig(BaseModel):
@@ -139,12 +147,32 @@ class OptimizerConfig(BaseModel):
     optimizer: str  # a torch.optim class name: Adam, AdamW, SGD...
     learning_rate: PositiveFloat
 
+    _finite = model_validator(mode="after")(finite_extras)
+
+
+def default_optimizer(section) -> OptimizerConfig:
+    """AdamW with a section's legacy `learning_rate` and `weight_decay` keys."""
+    return OptimizerConfig(
+        optimizer="AdamW", learning_rate=section.learning_rate, weight_decay=section.weight_decay
+    )
+
+
+def check_one_optimizer(section, key: str) -> None:
+    """`optimizer_config` replaces the legacy learning_rate/weight_decay keys: not both."""
+    legacy = {"learning_rate", "weight_decay"} & section.model_fields_set
+    if section.optimizer_config is not None and legacy:
+        raise ValueError(
+            f"{key}.{sorted(legacy)[0]}: set it in {key}.optimizer_config (give one of the two)"
+        )
+
 
 class SchedulerConfig(BaseModel):
     """Optional: `name` of a torch.optim.lr_scheduler class; other keys go to it. Stepped per epoch."""
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     name: str  # e.g. ReduceLROnPlateau (watches val_loss, else train_loss)
+
+    _finite = model_validator(mode="after")(finite_extras)
 
 
 class TrainSection(Strict):
@@ -162,8 +190,6 @@ class TrainSection(Strict):
 
 
 class EarlyStopping(Strict):
-    """Stop when a validation metric stops improving."""
-
     patience: PositiveInt  # validations without improvement before stopping
     metric: str  # a logged metric, e.g. val_loss
     direction: Literal["min", "max"]
@@ -182,16 +208,12 @@ class ValSection(Strict):
 
 
 class CheckpointConfig(Strict):
-    """What "best" means and which checkpoints to keep."""
-
     metric: str  # what "best" means: a metric the run logs
     mode: Literal["min", "max"]
     save_strategy: Literal["best", "last", "all"]  # all: also epoch_N.pt every epoch
 
 
 class Credentials(Strict):
-    """Credentials for a tracking server with authentication."""
-
     username: str | None = None  # or MLFLOW_TRACKING_USERNAME
     password: SecretStr | None = None  # or MLFLOW_TRACKING_PASSWORD; never logged
 
@@ -241,8 +263,6 @@ class MLflowConfig(Strict):
 
 
 class TrainingConfig(Strict):
-    """A training config (VAE, SAE or a registered model)."""
-
     global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
     imports: list[str] = Field(default_factory=list)  # modules that register your classes
     experiment: Experiment

@@ -25,7 +25,7 @@ def dump(cfg: TrainingConfig) -> dict[str, Any]:
 
 
 def run_dir(cfg: TrainingConfig) -> Path:
-    return Path(cfg.experiment.output_dir) / cfg.experiment.name
+    return cfg.experiment.run_dir
 
 
 def checkpoint_strategy(cfg: TrainingConfig, chosen: str | None = None) -> str:

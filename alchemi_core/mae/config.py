@@ -8,7 +8,17 @@ from pydantic import Field, PositiveFloat, PositiveInt, field_validator, model_v
 
 from alchemi_core.config.kind import Kind
 from alchemi_core.config.loading import load_config
-from alchemi_core.config.schema import Experiment, GlobalConfig, MLflowConfig, Seed, Strict
+from alchemi_core.config.schema import (
+    Experiment,
+    GlobalConfig,
+    MLflowConfig,
+    OptimizerConfig,
+    SchedulerConfig,
+    Seed,
+    Strict,
+    check_one_optimizer,
+    default_optimizer,
+)
 from alchemi_core.secrets import redact
 
 
@@ -35,8 +45,11 @@ class TrainCfg(Strict):
     mask_ratios: list[float] = Field(default_factory=lambda: [0.5, 0.75, 0.9])
     steps: PositiveInt = 200  # training steps per masking ratio
     batch_size: PositiveInt = 64  # samples per step
+    # the optimizer: `optimizer_config` (as a training config's), else AdamW with these two
     learning_rate: PositiveFloat = 1e-3  # AdamW
     weight_decay: float = Field(default=0.05, ge=0)  # AdamW
+    optimizer_config: OptimizerConfig | None = None
+    scheduler: SchedulerConfig | None = None  # a torch scheduler, stepped at each metrics line
     log_every: PositiveInt = 20  # steps between metrics lines
     checkpoint_every: PositiveInt = 50  # steps between checkpoints (and at each ratio's end)
     eval_batches: PositiveInt = 4  # held-out batches for the reported masked loss
@@ -56,8 +69,12 @@ class TrainCfg(Strict):
             raise ValueError("masking ratios listed twice")
         return v
 
+    def optimizer_block(self) -> OptimizerConfig:
+        return self.optimizer_config or default_optimizer(self)
+
     @model_validator(mode="after")
     def _fits(self) -> TrainCfg:
+        check_one_optimizer(self, "train")
         if self.embed_dim % self.heads or self.decoder_dim % self.heads:
             raise ValueError(
                 f"train.heads: {self.heads} does not divide embed_dim {self.embed_dim} "
@@ -90,9 +107,11 @@ def _is_mae(data: dict) -> bool:
 
 
 def _check(cfg: MAEConfig, src: str) -> None:
+    from alchemi_core.config.checks import check_optimizer
     from alchemi_core.data.headers import check_lab_header
     from alchemi_core.mae.spectra import resolve_source, source_files
 
+    check_optimizer(cfg.train.optimizer_block(), cfg.train.scheduler, src, "train")
     source_files(cfg.train.data, src)  # the spectra file exists (or earthlib is installed)
     table = resolve_source(cfg.train.data, src)  # a lab table (not earthlib, not synthetic)
     if table is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alchemi_core.plots.common import figure, save
-from alchemi_core.run.folder import read_metrics
+from alchemi_core.run.folder import read_metrics, read_run_json
 
 SKIP = {"epoch", "epoch_seconds"}
 
@@ -45,6 +45,11 @@ def plot_curves(
     rows = read_metrics(Path(metrics_path).parent)
     if not rows:
         return None
+    info = read_run_json(Path(metrics_path).parent) or {}
+    marks = [  # the best epoch, and where early stopping ended the run (run.json)
+        (info.get("best_epoch"), "best", "tab:green"),
+        (info.get("early_stop_epoch"), "early stop", "tab:red"),
+    ]
     from matplotlib.ticker import MaxNLocator
 
     names = sorted(
@@ -70,6 +75,9 @@ def plot_curves(
                     markersize=3,
                 )
         values = [float(v) for line in ax.get_lines() for v in line.get_ydata()]
+        for epoch, label, colour in marks:
+            if epoch is not None:
+                ax.axvline(epoch, color=colour, ls=":", lw=1, label=f"{label} ({epoch:g})")
         if values:
             y_axis(ax, name, min(values), max(values))
         ax.set_title(name)

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 
 
 @dataclass
-class Tracker:
+class BestMetric:
     metric: str
     mode: str  # "min" or "max"
     min_delta: float = 0.0
@@ -45,10 +45,8 @@ class Tracker:
 
 @dataclass
 class EarlyStopper:
-    tracker: Tracker
+    best: BestMetric
     patience: int
 
     def should_stop(self, metrics: dict[str, float], epoch: int) -> bool:
-        return (
-            self.tracker.update(metrics, epoch) is False and self.tracker.bad_count >= self.patience
-        )
+        return self.best.update(metrics, epoch) is False and self.best.bad_count >= self.patience

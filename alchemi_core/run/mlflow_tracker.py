@@ -254,7 +254,7 @@ class MLflowTracker:
         mlflow.register_model_name is set. Skipped while the server is away; never raises."""
         if self.disabled or self.run_id is None or (self.offline and not self._reachable()):
             return None
-        from alchemi_core.tabular.mlflow_model import log_model
+        from alchemi_core.run.mlflow_model import log_model
 
         try:
             packed = pack(checkpoint)

@@ -48,6 +48,10 @@ class TableModel(mlflow.pyfunc.PythonModel):
         cols = [*parts[:n_num], *codes, *parts[n_num:]]
         return torch.from_numpy(np.stack(cols, axis=1).astype(np.float32))
 
+    def log_pyfunc(self, example: pd.DataFrame, pip: list[str], register, model_id: str):
+        """How run/mlflow_model.log_model logs this model (see `log`)."""
+        return log(self, example, pip, register, model_id)
+
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
         if not isinstance(model_input, pd.DataFrame):
             model_input = pd.DataFrame(model_input)

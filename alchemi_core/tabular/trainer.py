@@ -1,19 +1,20 @@
 """The training loop, and nothing else: it knows no files, trackers or configs.
 
-It is handed a model that returns its outputs, a loss that returns its own terms, loaders,
-and an `on_epoch_end(epoch, metrics) -> stop?` callback. Host syncs: one per epoch.
+It is handed a model that returns its outputs, a loss that returns its own terms and loaders;
+`epoch(n)` trains one epoch and returns its metrics line. Host syncs: one per epoch.
+The run around it (folder, checkpoints, early stopping) is run/runner.py's.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from contextlib import nullcontext
 
 import torch
 
 from alchemi_core import distributed, progress
 from alchemi_core.errors import TrainingDiverged
+from alchemi_core.nn.schedule import step_scheduler
 from alchemi_core.runtime import Runtime
 from alchemi_core.tabular.batching import Batch, BatchLoader
 
@@ -164,42 +165,23 @@ class Trainer:
     def _step_scheduler(self, metrics: dict[str, float]) -> None:
         """Per epoch; ReduceLROnPlateau watches val_loss on the epochs validation runs
         (train_loss when the run has no validation)."""
-        if self.scheduler is None:
-            return
-        if isinstance(self.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
-            watched = "val_loss" if self.val_loader is not None else "train_loss"
-            if watched in metrics:
-                self.scheduler.step(metrics[watched])
-        else:
-            self.scheduler.step()
+        watched = "val_loss" if self.val_loader is not None else "train_loss"
+        step_scheduler(self.scheduler, metrics, watched)
 
-    # -- the loop ----------------------------------------------------------------
-    def fit(
-        self,
-        start_epoch: int,
-        on_epoch_end: Callable[[int, dict[str, float]], bool],
-        log: Callable[[str], None] = print,
-    ) -> int:
-        """Train epochs start_epoch+1 .. epochs. Returns the last epoch run."""
-        epoch = start_epoch
-        for epoch in range(start_epoch + 1, self.epochs + 1):
-            t0 = time.perf_counter()
-            n_batches = len(self.train_loader)
-            metrics = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"]}
-            if hasattr(self.loss_fn, "start_epoch"):
-                self.loss_fn.start_epoch(epoch)
-            with progress.bar(n_batches, f"epoch {epoch}/{self.epochs}") as bar:
-                train_m = self._run_epoch(self.train_loader, self.loss_fn, True, epoch, bar)
-            metrics.update({f"train_{k}": v for k, v in train_m.items()})
-            if self.val_loader is not None and epoch % self.val_frequency == 0:
-                val_m = self.evaluate(epoch=epoch)
-                metrics.update({f"val_{k}": v for k, v in val_m.items()})
-            self._step_scheduler(metrics)
-            metrics["epoch_seconds"] = time.perf_counter() - t0
-            shown = " ".join(
-                f"{k}={v:.4g}" for k, v in metrics.items() if k in ("train_loss", "val_loss", "lr")
-            )
-            log(f"epoch {epoch}/{self.epochs} {shown} ({metrics['epoch_seconds']:.1f}s)")
-            if on_epoch_end(epoch, metrics):
-                break
-        return epoch
+    # -- one epoch ---------------------------------------------------------------
+    def epoch(self, epoch: int) -> dict[str, float]:
+        """Train epoch `epoch` (and validate when due): its metrics line."""
+        t0 = time.perf_counter()
+        n_batches = len(self.train_loader)
+        metrics = {"epoch": epoch, "lr": self.optimizer.param_groups[0]["lr"]}
+        if hasattr(self.loss_fn, "start_epoch"):
+            self.loss_fn.start_epoch(epoch)
+        with progress.bar(n_batches, f"epoch {epoch}/{self.epochs}") as bar:
+            train_m = self._run_epoch(self.train_loader, self.loss_fn, True, epoch, bar)
+        metrics.update({f"train_{k}": v for k, v in train_m.items()})
+        if self.val_loader is not None and epoch % self.val_frequency == 0:
+            val_m = self.evaluate(epoch=epoch)
+            metrics.update({f"val_{k}": v for k, v in val_m.items()})
+        self._step_scheduler(metrics)
+        metrics["epoch_seconds"] = time.perf_counter() - t0
+        return metrics

@@ -155,3 +155,12 @@ def test_extract_config_against_its_checkpoint(ws, vae_run, command, case, capsy
 
     assert_one_line(Result(code, "", err), f"error: {path}: {text}", "checkpoint")
     assert not (ws.root / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["validate", "flows/sweep.py"])
+def test_sweep_checks_the_data_of_every_trial(ws, command):
+    """A sweep over the VAE's data file: the second trial's file is checked too."""
+    grid = {"vae.train.data_path": ["./data/penguins/train.csv", "./data/penguins/other.csv"]}
+    ws.edit("sweep", grid=grid)
+    assert_one_line(ws.run(command, "sweep"), "data/penguins/other.csv", "not found")
+    assert not (ws.root / "experiments").exists()
