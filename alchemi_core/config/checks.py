@@ -111,6 +111,14 @@ def check_training(cfg: Any, file: str | None, build: bool = True) -> None:
     check_optimizer(cfg.train.optimizer_config, cfg.train.scheduler, file, "train")
     train_loss = builders.build_loss(cfg.train.loss, file, "train.loss")
     val_loss = builders.build_loss(cfg.val.loss, file, "val.loss") if cfg.val else None
+    check_losses(cfg, train_loss, val_loss, file)
+
+
+def check_losses(cfg: Any, train_loss: Any, val_loss: Any, file: str | None) -> None:
+    """The built losses against the model and the metric names (assembly calls this on the
+    losses it builds; check_training on its own)."""
+    from alchemi_core import builders
+
     for key, loss in (("train.loss", train_loss), ("val.loss", val_loss)):
         if loss is not None:
             builders.check_loss_fits(cfg.model.class_, loss, file, key)

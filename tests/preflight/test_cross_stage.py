@@ -52,14 +52,13 @@ def test_metric_not_logged(ws, case, command):
 def test_alignment_metric_names_are_what_a_run_logs(tmp_path):
     """config.alignment.logged_metrics against the metrics of one real epoch."""
     from alchemi_core.alignment.config import load_alignment_config, logged_metrics
-    from alchemi_core.alignment.trainer import AlignmentTrainer
     from tests.spectral.helpers import tiny_config
+    from tests.spectral.test_alignment_train import trainer_of
 
-    for changes in ({}, {"cycle.sam_weight": 0.5}):
-        path = tiny_config(tmp_path / "d", tmp_path / "out", **changes)
+    for changes in ({}, {"cycle.sam_weight": 0.5}, {"rerank": None}):
+        path = tiny_config(tmp_path / "d", tmp_path / "out", **changes, **{"trainer.epochs": 1})
+        logged = set(trainer_of(path).epoch(1))
         cfg = load_alignment_config(path)
-        cfg.trainer.epochs = 1
-        logged = set(AlignmentTrainer(cfg, str(path)).epoch(1))
         assert logged == logged_metrics(cfg)
 
 
