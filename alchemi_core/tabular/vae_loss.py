@@ -18,7 +18,7 @@ class VAELossParams(Params):
     reconstruction_weight: NonNegativeFloat = 1.0  # weight of the reconstruction term
     kl_warmup_epochs: NonNegativeInt = 0  # epochs over which the KL weight rises from 0 to beta
     free_bits: NonNegativeFloat = 0.0  # nats per latent below which its KL is not pushed further
-    # columns: per-column means; sum: a sum over columns; groups: an equal share per group
+    # columns: each column over its trivial predictor; sum: raw losses; groups: a share per group
     balance: Literal["columns", "sum", "groups"] = "columns"
     numerical_weight: NonNegativeFloat = 1.0  # scale of the numerical MSE
     categorical_weight: NonNegativeFloat = 1.0  # scale of the categorical cross-entropy
