@@ -2,7 +2,7 @@
 
   build(cfg, source, seed)            a VAE/SAE run: runtime, loaders, model, losses, optimizer,
                                       scheduler, trainer, best/early stopping (Built)
-  build_alignment(cfg, source, seed)  an alignment run: its data, model, optimizer, trainer
+  build_alignment(cfg, source, seed, trainer_cls)  an alignment run: data, model, optimizer, trainer
   build_mae(cfg, source, seed)        an MAE run: its tokens; mae_parts makes each ratio's MAE
   build_tracker(mlflow)               the experiment tracker (NullTracker when mlflow is unset)
   load_model / open_checkpoint        a checkpoint's model (inference), inference_runtime
@@ -160,11 +160,11 @@ def trainer_kwargs(b: Built) -> dict[str, Any]:
 
 
 # -- the spectral stacks ------------------------------------------------------------------
-def build_alignment(cfg, source: str, cli_seed: int | None = None):
-    """An alignment run: paired data, the model (prior fitted), optimizer, scheduler, trainer."""
+def build_alignment(cfg, source: str, cli_seed: int | None = None, trainer_cls=None):
+    """An alignment run: paired data, the model (prior fitted), optimizer, scheduler, and the
+    trainer (`trainer_cls`: AlignmentTrainer, passed in by its callers)."""
     from alchemi_core.alignment import pairs, recipe
     from alchemi_core.alignment.model import alignment_model
-    from alchemi_core.alignment.trainer import AlignmentTrainer
 
     rt = runtime.resolve_runtime(cfg, cli_seed, source)
     runtime.apply(rt)
@@ -179,9 +179,11 @@ def build_alignment(cfg, source: str, cli_seed: int | None = None):
     resolved = identity.resolved_config(cfg, rt, {})
     resolved["model"].pop("params")  # the alignment model section has no free params
     run_id = identity.config_hash(resolved, hashes(recipe.input_files(cfg)))
-    trainer = AlignmentTrainer(cfg, rt, data, model, optimizer, scheduler)
+    trainer = trainer_cls(cfg, rt, data, model, optimizer, scheduler)
     best = BestMetric(t.checkpoint_metric, t.checkpoint_mode)
-    return recipe.Built(cfg, source, rt, trainer, resolved, run_id, best, None, t.save_strategy)
+    built = recipe.Built(cfg, source, rt, trainer, resolved, run_id, best, None, t.save_strategy)
+    trainer.built = built  # what trainer.fit() runs
+    return built
 
 
 def build_mae(cfg, source: str, cli_seed: int | None = None):

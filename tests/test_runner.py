@@ -84,8 +84,12 @@ def test_the_optimizer_block_builds_that_optimizer_and_the_default_stays_adamw(s
     _, path = stack_config(stack, tmp_path / "a", {"optimizer_config": block})
     _, plain = stack_config(stack, tmp_path / "b", {})
     if stack == "alignment":
-        opt = assembly.build_alignment(load(stack, path), str(path)).trainer.optimizer
-        default = assembly.build_alignment(load(stack, plain), str(plain)).trainer.optimizer
+        from alchemi_core.alignment.trainer import AlignmentTrainer as T
+
+        opt = assembly.build_alignment(load(stack, path), str(path), None, T).trainer.optimizer
+        default = assembly.build_alignment(
+            load(stack, plain), str(plain), None, T
+        ).trainer.optimizer
     else:
         cfg, rt = load(stack, path), assembly.runtime.resolve_runtime(load(stack, path))
         opt = assembly.mae_parts(cfg, rt)[1]

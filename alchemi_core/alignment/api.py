@@ -16,7 +16,7 @@ from alchemi_core.alignment import figures as alignment_figures
 from alchemi_core.alignment import retrieval, spectral, transfer
 from alchemi_core.alignment.config import AlignmentConfig
 from alchemi_core.alignment.load import cpu_runtime, load_run
-from alchemi_core.boundary import os_user_error, writing_under
+from alchemi_core.boundary import os_user_error
 from alchemi_core.errors import UserError
 from alchemi_core.output_plan import OutputPlan
 
@@ -30,18 +30,16 @@ def train(
 ):
     """Train (or resume, or reuse a finished run of the same config and inputs): a RunResult."""
     from alchemi_core import assembly, distributed
-    from alchemi_core.alignment import recipe
     from alchemi_core.alignment.config import load_alignment_config
-    from alchemi_core.run import runner
 
     source = "<config>" if isinstance(config, AlignmentConfig) else str(config)
     if not isinstance(config, AlignmentConfig):
         config = load_alignment_config(config, overrides)
     distributed.init(runtime.device_name(config))  # under torchrun: join the ranks (else no-op)
-    built = assembly.build_alignment(config, source, seed)
-    tracker = assembly.run_tracker(config, tracker)
-    with writing_under(config.experiment.output_dir, source, "experiment.output_dir"):
-        return runner.execute(recipe, built, tracker, overwrite)
+    from alchemi_core.alignment.trainer import AlignmentTrainer
+
+    built = assembly.build_alignment(config, source, seed, AlignmentTrainer)
+    return built.trainer.fit(tracker, overwrite)
 
 
 def lab_tokens(model, ckpt: dict, lab: spectral.LabLibrary, device) -> tuple:

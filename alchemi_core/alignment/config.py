@@ -28,8 +28,10 @@ from alchemi_core.config.schema import (
 
 
 class AlignTrainer(Strict):
-    epochs: PositiveInt = 10
-    batch_size: PositiveInt = 256
+    """The training loop: epochs, batches, learning rate, checkpoints."""
+
+    epochs: PositiveInt = 10  # passes (of batches_per_epoch batches)
+    batch_size: PositiveInt = 256  # lab spectra per batch
     batches_per_epoch: PositiveInt | None = None  # None: one pass over the training spectra
     # the optimizer: `optimizer_config` (as a training config's: optimizer, learning_rate, any
     # keyword of that optimizer), else AdamW with these two (today's default)
@@ -40,9 +42,9 @@ class AlignTrainer(Strict):
     # per step: linear warm-up over `warmup_steps`, then constant or cosine decay to 0
     warmup_steps: int = Field(default=0, ge=0)
     lr_schedule: Literal["constant", "cosine"] = "constant"
-    temperature: PositiveFloat = 0.07
-    grad_clip_norm: PositiveFloat | None = 1.0
-    val_frequency: PositiveInt = 1
+    temperature: PositiveFloat = 0.07  # InfoNCE temperature
+    grad_clip_norm: PositiveFloat | None = 1.0  # clip the gradients' global norm to this
+    val_frequency: PositiveInt = 1  # validate every N epochs
     # best_model.pt follows this metric: a per-sensor metric, or val_top1 (mean over sensors)
     checkpoint_metric: str = "val_top1"
     checkpoint_mode: Literal["min", "max"] = "max"
@@ -63,11 +65,13 @@ class AlignTrainer(Strict):
 
 
 class AlignData(Strict):
-    lab_path: str
-    sensor_paths: list[str] = Field(min_length=1)
-    eval_sensor_paths: list[str] = Field(default_factory=list)
+    """Lab spectra, sensors, simulated noise, split and augmentations."""
+
+    lab_path: str  # lab spectra: columns named by wavelength in nm (+ optional id)
+    sensor_paths: list[str] = Field(min_length=1)  # response tables of the training sensors
+    eval_sensor_paths: list[str] = Field(default_factory=list)  # held-out sensors (validation)
     pairs_path: str | None = None  # measured sensor readings, rows matching the lab table
-    noise: NonNegativeFloat = 0.01
+    noise: NonNegativeFloat = 0.01  # std of the Gaussian noise on simulated readings
     val_fraction: float = Field(default=0.2, gt=0, lt=1)
     max_samples: PositiveInt | None = None  # a seeded subset of the lab table
     lab_stride: PositiveInt = 1  # keep every k-th lab wavelength as a lab-tower token
@@ -76,19 +80,21 @@ class AlignData(Strict):
     # `cutoff_prob` a batch loses every band above a random wavelength (VNIR-only sensors)
     band_dropout: float = Field(default=0.0, ge=0, lt=1)
     cutoff_prob: float = Field(default=0.0, ge=0, le=1)
-    split_seed: Seed = 0
+    split_seed: Seed = 0  # seed of the train/val split
 
 
 class TokenizerCfg(Strict):
-    dim: PositiveInt = 64
-    num_frequencies: PositiveInt = 12
-    min_wavelength_nm: PositiveFloat = 350.0
+    """How a band (centre, width or response, value) becomes a token."""
+
+    dim: PositiveInt = 64  # token width (the encoder's width)
+    num_frequencies: PositiveInt = 12  # Fourier features of centre and width
+    min_wavelength_nm: PositiveFloat = 350.0  # wavelength range the features are scaled to
     max_wavelength_nm: PositiveFloat = 2550.0
     use_width: bool = True  # false: centre-only ablation (DOFA-style)
     use_response: bool = False  # encode the full response curve when the sensor has one
     # divide each spectrum by its mean value; log(mean) becomes an extra token feature
     normalize: bool = False
-    hidden: PositiveInt = 128
+    hidden: PositiveInt = 128  # width of the token MLP
 
     @model_validator(mode="after")
     def _range(self) -> TokenizerCfg:
@@ -98,20 +104,24 @@ class TokenizerCfg(Strict):
 
 
 class AlignModel(Strict):
-    depth: PositiveInt = 2
-    heads: PositiveInt = 4
-    kind: Literal["attention", "isab_pma"] = "attention"
-    num_queries: PositiveInt = 1
-    num_inducing: PositiveInt = 16
-    ff_mult: PositiveInt = 2
+    """The towers' set encoder."""
+
+    depth: PositiveInt = 2  # set-encoder blocks per tower
+    heads: PositiveInt = 4  # attention heads (divides tokenizer.dim)
+    kind: Literal["attention", "isab_pma"] = "attention"  # SAB blocks, or ISAB + PMA pooling
+    num_queries: PositiveInt = 1  # pooling queries
+    num_inducing: PositiveInt = 16  # isab_pma: inducing points
+    ff_mult: PositiveInt = 2  # feed-forward width, times dim
     dropout: float = Field(default=0.0, ge=0, lt=1)
-    embed_dim: PositiveInt = 64
+    embed_dim: PositiveInt = 64  # the shared embedding's width
     share_encoder: bool = False  # one encoder for both towers
 
 
 class CycleHead(Strict):
-    weight: NonNegativeFloat = 1.0
-    hidden: PositiveInt = 256
+    """The head that reconstructs the lab spectrum from the sensor embedding."""
+
+    weight: NonNegativeFloat = 1.0  # weight of the cycle (lab spectrum) loss
+    hidden: PositiveInt = 256  # width of the head's MLP
     # the head predicts the lab spectrum on the full lab grid, as a residual over a physical
     # prior that holds for any sensor: interp = the readings linearly interpolated between
     # band centres; gaussian = the conditional mean of the spectrum given the readings under a
@@ -128,9 +138,11 @@ class CycleHead(Strict):
 
 
 class Feature(Strict):
-    name: str
-    left_nm: PositiveFloat
-    right_nm: PositiveFloat
+    """An absorption feature between two shoulders."""
+
+    name: str  # the feature's metric name
+    left_nm: PositiveFloat  # left shoulder of the absorption feature
+    right_nm: PositiveFloat  # right shoulder
 
     @model_validator(mode="after")
     def _order(self) -> Feature:
@@ -140,9 +152,11 @@ class Feature(Strict):
 
 
 class BandDepthHead(Strict):
-    weight: NonNegativeFloat = 1.0
-    hidden: PositiveInt = 128
-    features: list[Feature] = Field(min_length=1)
+    """The head that predicts continuum-removed band depths."""
+
+    weight: NonNegativeFloat = 1.0  # weight of the band-depth loss
+    hidden: PositiveInt = 128  # width of the head's MLP
+    features: list[Feature] = Field(min_length=1)  # continuum-removed band depths to predict
 
 
 class Rerank(Strict):
@@ -152,6 +166,8 @@ class Rerank(Strict):
 
 
 class AlignmentConfig(Strict):
+    """An alignment training config."""
+
     global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
     experiment: Experiment
     trainer: AlignTrainer = Field(default_factory=AlignTrainer)

@@ -44,6 +44,32 @@ class AlignmentTrainer:
         self.prior_args = {s.name: self.model.prior_args(s.sensor) for s in self.train_sensors}
         self.val_readings = self._val_readings()
 
+    @classmethod
+    def from_yaml(
+        cls, path, overrides: list[str] | None = None, seed: int | None = None
+    ) -> AlignmentTrainer:
+        """The trainer of an alignment config file, built as `alchemi align train` builds it."""
+        from alchemi_core import assembly, runtime
+        from alchemi_core.alignment.config import load_alignment_config
+
+        cfg = load_alignment_config(path, overrides)
+        distributed.init(runtime.device_name(cfg))  # under torchrun: join the ranks
+        return assembly.build_alignment(cfg, str(path), seed, cls).trainer
+
+    def fit(self, tracker=None, overwrite: bool = False):
+        """Train (or resume, or reuse a finished run of the same config and inputs) the run in
+        {output_dir}/{name}/, as `alchemi align train` does: a RunResult."""
+        from alchemi_core import assembly
+        from alchemi_core.alignment import recipe
+        from alchemi_core.boundary import writing_under
+        from alchemi_core.run import runner
+
+        tracker = assembly.run_tracker(self.cfg, tracker)
+        with writing_under(
+            self.cfg.experiment.output_dir, self.built.source, "experiment.output_dir"
+        ):
+            return runner.execute(recipe, self.built, tracker, overwrite)
+
     def _val_readings(self) -> dict[str, torch.Tensor]:
         """Fixed noisy readings of the validation spectra, one tensor per sensor."""
         idx = torch.from_numpy(self.data.val_idx)

@@ -25,8 +25,8 @@ STRATEGY_RE = re.compile(r"^(best|last|epoch_[1-9]\d*)$")
 class CheckpointRef(Strict):
     """A checkpoint file, or a run's checkpoints/ folder (or run folder) plus a strategy."""
 
-    path: str
-    load_strategy: str = "best"
+    path: str  # a checkpoint file, or a run's checkpoints/ folder
+    load_strategy: str = "best"  # best, last or epoch_N
 
     @field_validator("load_strategy")
     @classmethod
@@ -39,14 +39,14 @@ class CheckpointRef(Strict):
 class ModelRef(Strict):
     """Only the class: the params come from the checkpoint."""
 
-    class_: str = Field(alias="class")
+    class_: str = Field(alias="class")  # must match the checkpoint's model class
 
 
 class InputSection(Strict):
     """Which rows to run through the model (a train/val/test section without training keys)."""
 
-    data_path: str
-    loader_class: str
+    data_path: str  # .csv, .parquet or .npy, with the training data's columns
+    loader_class: str  # TabularDataLoader, EmbeddingDataLoader, or a registered loader
     loader_params: LoaderParams
 
 
@@ -57,17 +57,23 @@ def _suffix(value: str, allowed: tuple[str, ...]) -> str:
 
 
 class ExtractSplit(InputSection):
+    """A split to embed, and the .npy it goes to."""
+
     output: str  # the .npy the embeddings go to
 
     _npy = field_validator("output")(lambda v: _suffix(v, (".npy",)))
 
 
 class MetricsConfig(Strict):
-    compute: bool = False
+    """Whether to compute the loss and its components over the split."""
+
+    compute: bool = False  # also write <output>.metrics.json
     loss: LossConfig | None = None  # None: the checkpoint's validation (else training) loss
 
 
 class PredictSplit(InputSection):
+    """The split to predict, its output and metrics."""
+
     output: str  # .npy (one float32 table) or .parquet (named columns)
     metrics: MetricsConfig | None = None
 
@@ -76,7 +82,7 @@ class PredictSplit(InputSection):
 
 class _InferenceBase(Strict):
     global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
-    imports: list[str] = Field(default_factory=list)
+    imports: list[str] = Field(default_factory=list)  # modules that register your classes
     experiment: Experiment  # seed is accepted; inference uses none
     checkpoint: CheckpointRef
     model: ModelRef

@@ -26,19 +26,26 @@ EMBEDDINGS_PENDING = "<embeddings from the VAE stage>"
 
 
 class ExtractStep(Strict):
-    batch_size: PositiveInt = 512
+    """The flow's extraction step (VAE embeddings for the SAE)."""
+
+    batch_size: PositiveInt = 512  # rows per batch while embedding
     test_data_path: str | None = None  # also embed a test split (same columns as the VAE data)
 
 
 class PredictStep(Strict):
-    model: Literal["vae", "sae"] = "sae"
-    split: Literal["train", "val", "test"] = "test"
+    """The flow's prediction step."""
+
+    model: Literal["vae", "sae"] = "sae"  # which stage's model predicts
+    split: Literal["train", "val", "test"] = "test"  # test needs extract.test_data_path
     batch_size: PositiveInt = 512
-    metrics: bool = True
+    metrics: bool = True  # also write the prediction metrics
 
 
 class PipelineConfig(Strict):
-    vae: str | dict[str, Any]
+    """The VAE -> SAE flow."""
+
+    vae: str | dict[str, Any]  # a training config (see training), inline or a relative path
+    # The SAE's training config; its data_paths and input_dim may be left out (filled by the flow)
     sae: str | dict[str, Any]
     extract: ExtractStep = Field(default_factory=ExtractStep)
     predict: PredictStep | None = None

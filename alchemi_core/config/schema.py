@@ -47,21 +47,21 @@ def check_device(value: str | None) -> str | None:
 class GlobalConfig(Strict):
     """Runtime settings shared by every stack. Unset fields fall back (see runtime.py)."""
 
-    seed: Seed | None = None
-    device: str | None = None
-    dtype: Dtype | None = None
-    amp_dtype: Dtype | None = None
-    deterministic: bool | None = None
+    seed: Seed | None = None  # seed of every generator (Python, NumPy, torch, shuffling)
+    device: str | None = None  # auto (CUDA when present, else CPU), cpu, cuda, cuda:N, mps
+    dtype: Dtype | None = None  # parameters' and data's float type; unset: float32
+    amp_dtype: Dtype | None = None  # autocast forward passes to this type; unset: no autocast
+    deterministic: bool | None = None  # torch's deterministic algorithms (bit-identical reruns)
     threads: PositiveInt | None = None  # CPU threads for torch; None keeps torch's default
 
     _device = field_validator("device")(check_device)
 
 
 class Experiment(Strict):
-    name: str
-    output_dir: str
-    seed: Seed | None = None
-    device: str | None = None
+    name: str  # the run's folder under output_dir (letters, digits, _ . = + -)
+    output_dir: str  # where run folders go
+    seed: Seed | None = None  # older spelling of global.seed, used when that is unset
+    device: str | None = None  # older spelling of global.device, used when that is unset
 
     @property
     def run_dir(self) -> Path:
@@ -83,14 +83,14 @@ class Experiment(Strict):
 
 
 class ModelConfig(Strict):
-    class_: str = Field(alias="class")
-    params: dict[str, Any] = Field(default_factory=dict)
+    class_: str = Field(alias="class")  # a registered model: VAE, SAE, or yours
+    params: dict[str, Any] = Field(default_factory=dict)  # checked by its params model
 
 
 class Columns(Strict):
-    numerical: list[str] = Field(default_factory=list)
-    categorical: list[str] = Field(default_factory=list)
-    embeddings: list[str] = Field(default_factory=list)
+    numerical: list[str] = Field(default_factory=list)  # float columns
+    categorical: list[str] = Field(default_factory=list)  # columns coded by cardinalities_path
+    embeddings: list[str] = Field(default_factory=list)  # float vectors (.npy or list columns)
 
     @model_validator(mode="after")
     def _non_empty_and_unique(self) -> Columns:
@@ -104,8 +104,10 @@ class Columns(Strict):
 
 
 class DataConfig(Strict):
-    columns: Columns
-    cardinalities_path: str | None = None
+    """Which columns the model reads, and how categories are coded."""
+
+    columns: Columns  # at least one list non-empty, no name twice
+    cardinalities_path: str | None = None  # JSON {column: {value: index}}; needed by categoricals
 
     @model_validator(mode="after")
     def _cardinalities(self) -> DataConfig:
@@ -118,15 +120,15 @@ class LoaderParams(BaseModel):
     """Common loader keys; a loader may take more (checked against its signature)."""
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
-    batch_size: PositiveInt
-    shuffle: bool
-    num_workers: NonNegativeInt = 0
-    num_batches_per_epoch: PositiveInt | None = None
+    batch_size: PositiveInt  # rows per batch
+    shuffle: bool  # reshuffle every epoch (seeded)
+    num_workers: NonNegativeInt = 0  # 0: batches built in the main process
+    num_batches_per_epoch: PositiveInt | None = None  # cut epochs short
 
 
 class LossConfig(Strict):
-    class_: str = Field(alias="class")
-    params: dict[str, Any] = Field(default_factory=dict)
+    class_: str = Field(alias="class")  # a registered loss: VAELoss, SAELoss, or yours
+    params: dict[str, Any] = Field(default_factory=dict)  # checked by its params model
 
 
 def finite_extras(model: BaseModel) -> BaseModel:
@@ -142,7 +144,7 @@ class OptimizerConfig(BaseModel):
     """`optimizer` names a torch.optim class; other keys go to its constructor."""
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
-    optimizer: str
+    optimizer: str  # a torch.optim class name: Adam, AdamW, SGD...
     learning_rate: PositiveFloat
 
     _finite = model_validator(mode="after")(finite_extras)
@@ -168,48 +170,52 @@ class SchedulerConfig(BaseModel):
     """Optional: `name` of a torch.optim.lr_scheduler class; other keys go to it. Stepped per epoch."""
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
-    name: str
+    name: str  # e.g. ReduceLROnPlateau (watches val_loss, else train_loss)
 
     _finite = model_validator(mode="after")(finite_extras)
 
 
 class TrainSection(Strict):
-    data_path: str
-    loader_class: str
+    """The training data, loader, epochs, optimizer, loss and schedule."""
+
+    data_path: str  # the training file: .csv, .parquet, or .npy for embeddings
+    loader_class: str  # TabularDataLoader, EmbeddingDataLoader, or a registered loader
     loader_params: LoaderParams
-    epochs: PositiveInt
+    epochs: PositiveInt  # passes over the data
     optimizer_config: OptimizerConfig
     loss: LossConfig
     scheduler: SchedulerConfig | None = None
-    grad_clip_norm: PositiveFloat | None = None
+    grad_clip_norm: PositiveFloat | None = None  # clip the gradients' global norm to this
     seed: Seed | None = None  # legacy; see runtime.resolve_seed
 
 
 class EarlyStopping(Strict):
-    patience: PositiveInt
-    metric: str
+    patience: PositiveInt  # validations without improvement before stopping
+    metric: str  # a logged metric, e.g. val_loss
     direction: Literal["min", "max"]
-    min_delta: float = Field(default=0.0, ge=0)
+    min_delta: float = Field(default=0.0, ge=0)  # the smallest change that counts
 
 
 class ValSection(Strict):
-    data_path: str
+    """The validation data, loader, loss and how often to validate."""
+
+    data_path: str  # the validation file
     loader_class: str
     loader_params: LoaderParams
-    frequency: PositiveInt
+    frequency: PositiveInt  # validate every N epochs (at most train.epochs)
     loss: LossConfig
     early_stopping: EarlyStopping | None = None
 
 
 class CheckpointConfig(Strict):
-    metric: str
+    metric: str  # what "best" means: a metric the run logs
     mode: Literal["min", "max"]
-    save_strategy: Literal["best", "last", "all"]
+    save_strategy: Literal["best", "last", "all"]  # all: also epoch_N.pt every epoch
 
 
 class Credentials(Strict):
-    username: str | None = None
-    password: SecretStr | None = None
+    username: str | None = None  # or MLFLOW_TRACKING_USERNAME
+    password: SecretStr | None = None  # or MLFLOW_TRACKING_PASSWORD; never logged
 
 
 # Tracking URI schemes MLflow has stores for (a plain path or one-letter drive is a file path);
@@ -228,10 +234,12 @@ def tracking_scheme_ok(uri: str) -> bool:
 
 
 class MLflowConfig(Strict):
-    tracking_uri: str
-    experiment_name: str
+    """Where and under which experiment the run is tracked."""
+
+    tracking_uri: str  # sqlite:///mlflow.db, a path, or http(s)://host:port; no credentials
+    experiment_name: str  # created when missing
     credentials: Credentials | None = None
-    run_name: str | None = None
+    run_name: str | None = None  # default: experiment.name
     # What to do when the server cannot be reached at start: fail, or train without tracking.
     on_unreachable: Literal["fail", "skip"] = "fail"
     # Register the run's logged model under this name, and point this alias at the new version.
@@ -256,14 +264,14 @@ class MLflowConfig(Strict):
 
 class TrainingConfig(Strict):
     global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
-    imports: list[str] = Field(default_factory=list)
+    imports: list[str] = Field(default_factory=list)  # modules that register your classes
     experiment: Experiment
     model: ModelConfig
     data: DataConfig
     train: TrainSection
     val: ValSection | None = None
     checkpoint: CheckpointConfig
-    mlflow: MLflowConfig | None = None
+    mlflow: MLflowConfig | None = None  # without it nothing is tracked
 
     @model_validator(mode="after")
     def _cross_fields(self) -> TrainingConfig:

@@ -14,10 +14,10 @@ from alchemi_core.config.schema import Seed, Strict
 class Distribution(Strict):
     """A random-sampling range: `choices`, or `low`/`high` (optionally `log`, `type: int`)."""
 
-    choices: list[Any] | None = None
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
+    choices: list[Any] | None = None  # pick one of these
+    low: float | None = None  # lower end of the range
+    high: float | None = None  # upper end of the range
+    log: bool = False  # sample uniformly in log space
     type: Literal["float", "int"] = "float"
 
     @model_validator(mode="after")
@@ -56,15 +56,19 @@ def check_staged_keys(keys: dict[str, Any]) -> dict[str, Any]:
 
 
 class RandomSearch(Strict):
-    samples: PositiveInt
-    seed: Seed = 0
-    params: dict[str, Distribution]
+    """Random sampling of parameters."""
+
+    samples: PositiveInt  # trials drawn
+    seed: Seed = 0  # seed of the draws
+    params: dict[str, Distribution]  # vae.* / sae.* dotted key -> distribution
 
     _keys = field_validator("params")(check_staged_keys)
 
 
 class Objective(Strict):
-    metric: str = "sae.loss"
+    """The metric the sweep ranks trials by."""
+
+    metric: str = "sae.loss"  # a stage's validation metric: sae.loss, sae.fve, vae.loss...
     direction: Literal["min", "max"] = "min"
 
     @field_validator("metric")
@@ -91,14 +95,16 @@ class Executor(Strict):
 
 
 class SweepConfig(Strict):
-    pipeline: str  # relative to the sweep file
-    output_dir: str
+    """A sweep over a pipeline."""
+
+    pipeline: str  # the pipeline file, relative to the sweep file
+    output_dir: str  # results.csv, objective.png and the trials' runs go here
     # one grid (its product), or a list of grids whose products are joined (as scikit-learn's
     # ParameterGrid): e.g. k for topk in one, the L1 weight for relu in another
     grid: dict[str, list[Any]] | list[dict[str, list[Any]]] = Field(default_factory=dict)
-    random: RandomSearch | None = None
+    random: RandomSearch | None = None  # random sampling, besides or instead of the grid
     objective: Objective = Field(default_factory=Objective)
-    concurrency: PositiveInt = 2
+    concurrency: PositiveInt = 2  # trials at once
     executor: Executor = Field(default_factory=Executor)
 
     @field_validator("grid")

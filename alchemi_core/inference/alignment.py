@@ -29,12 +29,12 @@ from alchemi_core.version import code_version
 
 
 class AlignExtractConfig(Strict):
-    run: str
+    run: str  # an alignment run folder
     checkpoint: Literal["best", "last"] = "best"
-    tower: Literal["sensor", "lab"]
-    input_path: str
-    sensor_path: str | None = None
-    output: str
+    tower: Literal["sensor", "lab"]  # which tower embeds
+    input_path: str  # readings (sensor tower: one column per band) or lab spectra
+    sensor_path: str | None = None  # the sensor's response table (sensor tower only)
+    output: str  # <file>.npy, float32 [rows, embed_dim], with a .json sidecar
 
     @field_validator("output")
     @classmethod

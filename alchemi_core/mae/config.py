@@ -35,18 +35,19 @@ class TrainCfg(Strict):
     num_tokens: PositiveInt = 16  # tokens per sample (wavelength windows for real spectra)
     token_dim: PositiveInt = 8  # values per token (basis coefficients per window)
     num_samples: PositiveInt = 4096  # synthetic only: size of the random token pool
-    embed_dim: PositiveInt = 64
-    depth: PositiveInt = 2
-    heads: PositiveInt = 4
+    embed_dim: PositiveInt = 64  # encoder width
+    depth: PositiveInt = 2  # encoder blocks
+    heads: PositiveInt = 4  # attention heads (divides embed_dim and decoder_dim)
     encoder_kind: Literal["attention", "isab_pma"] = "attention"
-    decoder_dim: PositiveInt = 32
-    decoder_depth: PositiveInt = 1
+    decoder_dim: PositiveInt = 32  # decoder width
+    decoder_depth: PositiveInt = 1  # decoder blocks
+    # each in (0, 1), trained one after the other
     mask_ratios: list[float] = Field(default_factory=lambda: [0.5, 0.75, 0.9])
     steps: PositiveInt = 200  # training steps per masking ratio
-    batch_size: PositiveInt = 64
+    batch_size: PositiveInt = 64  # samples per step
     # the optimizer: `optimizer_config` (as a training config's), else AdamW with these two
-    learning_rate: PositiveFloat = 1e-3
-    weight_decay: float = Field(default=0.05, ge=0)
+    learning_rate: PositiveFloat = 1e-3  # AdamW
+    weight_decay: float = Field(default=0.05, ge=0)  # AdamW
     optimizer_config: OptimizerConfig | None = None
     scheduler: SchedulerConfig | None = None  # a torch scheduler, stepped at each metrics line
     log_every: PositiveInt = 20  # steps between metrics lines
@@ -90,6 +91,8 @@ class TrainCfg(Strict):
 
 
 class MAEConfig(Strict):
+    """An MAE harness config."""
+
     global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
     experiment: Experiment
     train: TrainCfg

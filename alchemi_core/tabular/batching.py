@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from pydantic import NonNegativeInt, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveInt
 from torch.utils.data import DataLoader, Dataset
 
 from alchemi_core import distributed
@@ -54,11 +54,15 @@ class _Take(Dataset):
 class BatchLoaderParams(Params):
     """The params every BatchLoader takes (a loader with more declares a subclass)."""
 
-    batch_size: PositiveInt
-    shuffle: bool
-    num_workers: NonNegativeInt = 0
-    num_batches_per_epoch: PositiveInt | None = None
-    drop_last: bool = False
+    batch_size: PositiveInt = Field(description="rows per batch")
+    shuffle: bool = Field(description="reshuffle the rows every epoch (seeded)")
+    num_workers: NonNegativeInt = Field(
+        0, description="processes building batches; 0: in the main process"
+    )
+    num_batches_per_epoch: PositiveInt | None = Field(
+        None, description="cut each epoch short after this many batches"
+    )
+    drop_last: bool = Field(False, description="drop the last, smaller batch")
 
 
 class BatchLoader:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pydantic import Field
 
 from alchemi_core.errors import DataError
 from alchemi_core.registry import register_dataloader
@@ -39,7 +40,9 @@ IN_MEMORY_BYTES = 1 << 30
 
 
 class EmbeddingLoaderParams(BatchLoaderParams):
-    in_memory: bool | None = None
+    in_memory: bool | None = Field(
+        None, description="read the whole .npy into memory; null: yes when at most 1 GiB"
+    )
 
 
 @register_dataloader("EmbeddingDataLoader", params=EmbeddingLoaderParams)

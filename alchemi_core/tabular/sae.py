@@ -39,16 +39,18 @@ def flat_input(batch: Batch) -> torch.Tensor:
 
 class SAEParams(Params):
     input_dim: PositiveInt | None = None  # inferred from the data when omitted
-    hidden_dim: PositiveInt
+    hidden_dim: PositiveInt  # number of latents (dictionary size)
     sparsity_weight: NonNegativeFloat = 0.0  # kept for reference; SAELoss applies its own
+    # relu (L1 penalty), topk / batchtopk (k latents per row), jumprelu (learned thresholds)
     activation: Literal["relu", "topk", "batchtopk", "jumprelu"] = "relu"
     k: PositiveInt | None = Field(
-        None, validate_default=True
-    )  # topk, batchtopk: latents per row (ignored by the others)
+        None, validate_default=True, description="topk, batchtopk: latents per row"
+    )
     aux_k: NonNegativeInt = 0  # topk, batchtopk: AuxK latents (0: no AuxK term)
     dead_window: PositiveInt = 10_000  # rows without firing after which a latent is dead
     threshold_init: PositiveFloat = 0.5  # jumprelu: every latent's starting threshold
     bandwidth: PositiveFloat = 0.1  # jumprelu: width of the straight-through kernel
+    # where the decoder bias starts: the first batch's geometric median or mean, or zeros
     b_dec_init: Literal["geometric_median", "mean", "zeros"] = "geometric_median"
 
     @field_validator("k")

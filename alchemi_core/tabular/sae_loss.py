@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import torch
-from pydantic import NonNegativeFloat, NonNegativeInt
+from pydantic import Field, NonNegativeFloat, NonNegativeInt
 
 from alchemi_core.registry import Params, register_loss
 from alchemi_core.tabular.batching import Batch
@@ -11,7 +11,9 @@ DENSE = 0.1  # a latent firing on more than this fraction of rows is dense
 
 
 class SAELossParams(Params):
-    sparsity_weight: NonNegativeFloat = 0.01
+    sparsity_weight: NonNegativeFloat = Field(
+        0.01, description="weight of the L1 penalty on latents scaled by decoder norms"
+    )
     aux_weight: NonNegativeFloat = 1 / 32  # AuxK's weight (Gao et al. 2024), when the model has it
     warmup_epochs: NonNegativeInt = 0  # training: the sparsity weight ramps up over these epochs
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import torch
-from pydantic import PositiveInt
+from pydantic import Field, PositiveInt
 from torch import nn
 from torch.nn import functional as F
 
@@ -36,10 +36,16 @@ def default_cat_dim(cardinality: int) -> int:
 
 
 class VAEParams(Params):
-    latent_dim: PositiveInt
-    hidden_dims: list[PositiveInt] | None = None  # None: [128, 64]; [] : no hidden layer
-    input_dim: PositiveInt | None = None  # inferred from the data when omitted
-    cat_embedding_dim: PositiveInt | None = None
+    latent_dim: PositiveInt = Field(description="size of the latent (the embedding's width)")
+    hidden_dims: list[PositiveInt] | None = Field(
+        None, description="encoder layer widths (decoder mirrors them); null: [128, 64]; []: none"
+    )
+    input_dim: PositiveInt | None = Field(
+        None, description="encoder input width; inferred from the data when omitted"
+    )
+    cat_embedding_dim: PositiveInt | None = Field(
+        None, description="width of each categorical's embedding; null: from its cardinality"
+    )
 
     def embedding_width(self) -> int:
         """The width of what `VAE.embed` returns (the next stage's input_dim)."""

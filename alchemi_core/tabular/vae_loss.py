@@ -14,14 +14,15 @@ BALANCE = ("columns", "sum", "groups")
 
 
 class VAELossParams(Params):
-    beta: NonNegativeFloat = 1.0
-    reconstruction_weight: NonNegativeFloat = 1.0
-    kl_warmup_epochs: NonNegativeInt = 0
-    free_bits: NonNegativeFloat = 0.0
+    beta: NonNegativeFloat = 1.0  # weight of the KL term (after warm-up)
+    reconstruction_weight: NonNegativeFloat = 1.0  # weight of the reconstruction term
+    kl_warmup_epochs: NonNegativeInt = 0  # epochs over which the KL weight rises from 0 to beta
+    free_bits: NonNegativeFloat = 0.0  # nats per latent below which its KL is not pushed further
+    # columns: each column over its trivial predictor; sum: raw losses; groups: a share per group
     balance: Literal["columns", "sum", "groups"] = "columns"
-    numerical_weight: NonNegativeFloat = 1.0
-    categorical_weight: NonNegativeFloat = 1.0
-    embedding_weight: NonNegativeFloat = 1.0
+    numerical_weight: NonNegativeFloat = 1.0  # scale of the numerical MSE
+    categorical_weight: NonNegativeFloat = 1.0  # scale of the categorical cross-entropy
+    embedding_weight: NonNegativeFloat = 1.0  # scale of the embedding columns' MSE
 
 
 @register_loss("VAELoss", params=VAELossParams)

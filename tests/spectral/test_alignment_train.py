@@ -20,9 +20,9 @@ from tests.spectral.helpers import ROOT, tiny_config, write_dataset
 
 def trainer_of(cfg):
     """The AlignmentTrainer assembly builds for the config file `cfg`."""
-    from alchemi_core import assembly
+    from alchemi_core.alignment.trainer import AlignmentTrainer
 
-    return assembly.build_alignment(load_alignment_config(cfg), str(cfg)).trainer
+    return AlignmentTrainer.from_yaml(cfg)
 
 
 def test_shipped_configs_validate():

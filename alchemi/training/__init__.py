@@ -1,0 +1,1 @@
+"""Spec import path; re-exports only."""

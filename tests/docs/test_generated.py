@@ -1,0 +1,101 @@
+"""The generated docs: in sync with their sources, and what they say is right."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+
+import pytest
+
+from alchemi_core import reference
+from alchemi_core.config.reference import config_kinds, config_reference
+from tests.docs.snippets import ROOT
+
+
+def gen_docs():
+    spec = importlib.util.spec_from_file_location("gen_docs", ROOT / "scripts/gen_docs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_docs_are_what_the_generator_writes(capsys):
+    code = gen_docs().main(["--check"])
+    assert code == 0, "stale generated docs (run `make docs-gen`):\n" + capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("rel", "edit"),
+    [
+        ("docs/reference/config.md", lambda t: t.replace("`train.epochs`", "`train.epoch`")),
+        ("docs/reference/params/model-VAE.md", lambda t: t + "\nedited by hand\n"),
+        ("bench/results.json", lambda t: t.replace('"ratio": 1.141', '"ratio": 9.99', 1)),
+        ("docs/demo_summary.txt", lambda t: t + "one more line\n"),
+    ],
+)
+def test_check_finds_a_stale_part(tmp_path, monkeypatch, capsys, rel, edit):
+    for part in ("docs", "bench"):
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("*.py"))
+    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
+    target = tmp_path / rel
+    before = target.read_text()
+    target.write_text(edit(before))
+    assert target.read_text() != before
+    module = gen_docs()
+    monkeypatch.setattr(module, "ROOT", tmp_path)
+    assert module.main(["--check"]) == 1
+    assert "stale" in capsys.readouterr().err
+    assert module.main([]) == 0  # regenerates
+    assert module.main(["--check"]) == 0
+
+
+def test_every_builtin_class_has_a_page_with_each_field():
+    from alchemi_core.registry import DATALOADERS, LOSSES, MODELS
+
+    pages = reference.params_pages()
+    for kind, reg in (("model", MODELS), ("loss", LOSSES), ("dataloader", DATALOADERS)):
+        for name in reg.names():
+            entry = reg.entry(name)
+            if not entry.cls.__module__.startswith("alchemi_core."):
+                continue
+            page = pages[f"{kind}-{name}.md"]
+            assert f"[{name}]({kind}-{name}.md)" in pages["index.md"]
+            for field in entry.params.model_fields if entry.params else ():
+                row = next(r for r in page.splitlines() if r.startswith(f"| `{field}` |"))
+                assert row.replace("\\|", "").count("|") == 6 and not row.endswith("|  |"), row
+
+
+def test_vae_page_rows():
+    page = reference.params_page("model", "VAE")
+    assert "| `latent_dim` | int | required | > 0 | size of the latent" in page
+    assert "| `hidden_dims` | list[int] \\| null | null | > 0 |" in page
+
+
+def test_a_plugin_gets_its_page_the_same_way():
+    pages = reference.params_pages(imports=("tests.plugins.my_models",))
+    page = pages["model-TinyAutoencoder.md"]
+    assert "`model.params`, checked when the config loads (`TinyParams`)" in page
+    assert "| `bottleneck` | int | `2` | > 0 |" in page
+    assert (
+        "| `input_dim` | int \\| null | null | > 0 | inferred from the data when omitted |" in page
+    )
+    assert "[TinyAutoencoder](model-TinyAutoencoder.md)" in pages["index.md"]
+    # no params model: the constructor's arguments
+    broken = pages["model-BrokenModel.md"]
+    assert "No params model" in broken and "| `input_dim` | int | required |" in broken
+    # the built-in pages do not pick up a plugin registered in the same process
+    assert "model-TinyAutoencoder.md" not in reference.params_pages()
+
+
+def test_config_reference_lists_every_key_of_every_kind():
+    from alchemi_core.config.schema import TrainingConfig
+
+    text = config_reference()
+    for name, _ in config_kinds():
+        assert f"\n## {name}\n" in text
+    for key in ("`train.loader_params.batch_size`", "`global.threads`", "`mlflow.credentials.password`",
+                "`banddepth.features[].left_nm`", "`random.params.<key>.low`", "`train.mask_ratios`"):  # fmt: skip
+        assert key in text, key
+    row = next(r for r in text.splitlines() if r.startswith("| `val.frequency` |"))
+    assert "int | required | > 0 | validate every N epochs" in row
+    assert TrainingConfig.model_fields["checkpoint"].is_required()
