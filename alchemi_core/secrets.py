@@ -41,8 +41,13 @@ def scrub(text: str) -> str:
 
 
 def has_credentials(uri: str) -> bool:
-    """A user or password in the URI's authority (`scheme://user:pass@host/...`), any scheme."""
-    return "@" in urlsplit(uri).netloc
+    """A secret in the URI's authority, any scheme: a password (`scheme://user:pass@host`), or
+    for http(s) any user part (a token). A database user alone (`postgresql://u@h/db`, the
+    password in ~/.pgpass) is no secret."""
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return False
+    return parts.scheme.startswith("http") or ":" in parts.netloc.rsplit("@", 1)[0]
 
 
 def split_uri_credentials(uri: str) -> tuple[str, str | None, str | None]:
