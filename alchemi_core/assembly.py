@@ -29,6 +29,7 @@ from alchemi_core.run import identity
 from alchemi_core.run.early_stopping import BestMetric, EarlyStopper
 from alchemi_core.run.tracking import NullTracker
 from alchemi_core.secrets import redact
+from alchemi_core.tabular import column_norms
 from alchemi_core.tabular.trainer import Trainer
 
 
@@ -47,6 +48,7 @@ class Built:
     scheduler: Any
     resolved: dict
     config_hash: str
+    column_norms: dict | None = None  # each column's trivial loss on the train split
     trainer: Any = None
     best: Any = None
     stopper: Any = None
@@ -79,6 +81,7 @@ def _build(cfg, source: str, cli_seed: int | None) -> Built:
     loss = builders.build_loss(cfg.train.loss, source, "train.loss")
     val_loss = builders.build_loss(cfg.val.loss, source, "val.loss") if cfg.val else None
     check_losses(cfg, loss, val_loss, source)
+    norms = fit_losses(train_loader, loss, val_loss)
     optimizer = builders.build_optimizer(cfg.train.optimizer_config, model.parameters(), source)
     scheduler = builders.build_scheduler(cfg.train.scheduler, optimizer, source)
     resolved = identity.resolved_config(cfg, rt, params)
@@ -90,7 +93,7 @@ def _build(cfg, source: str, cli_seed: int | None) -> Built:
     run_id = identity.config_hash(resolved, hashes(identity.input_files(cfg)))
     b = Built(
         cfg, source, rt, train_loader, val_loader, model, params, loss, val_loss, optimizer,
-        scheduler, resolved, run_id,
+        scheduler, resolved, run_id, norms,
     )  # fmt: skip
     b.trainer = Trainer(**trainer_kwargs(b))
     b.best = BestMetric(cfg.checkpoint.metric, cfg.checkpoint.mode)
@@ -101,6 +104,17 @@ def _build(cfg, source: str, cli_seed: int | None) -> Built:
 def hashes(files: dict[str, str]) -> dict[str, str]:
     """Content hashes of a run's input files: a run is its config *and* its inputs."""
     return {k: file_sha256(p) for k, p in files.items()}
+
+
+def fit_losses(train_loader, *losses) -> dict | None:
+    """Losses that scale columns by their trivial loss (set_norms) get the train split's."""
+    if not any(hasattr(f, "set_norms") for f in losses if f is not None):
+        return None
+    norms = column_norms.loader_norms(train_loader, list(train_loader.spec.categorical.values()))
+    for f in losses:
+        if hasattr(f, "set_norms"):
+            f.set_norms(norms)
+    return norms
 
 
 def build_tracker(mlflow, on_unreachable: str | None = None):

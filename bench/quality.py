@@ -1,9 +1,17 @@
 """Does the shipped VAE recipe learn, beyond the data it was tuned on? VAE against PCA.
 
-Tuned on diamonds only (configs/vae/diamonds.yaml); configs/vae/ofp.yaml is the same recipe
-with only the data and columns changed, on a table it was not tuned for (pydataset 'OFP':
-10 numerical + 9 categorical columns, 3,524 training rows). Runs in a scratch folder with
-data/<name> linked to the repo's (prepared if missing); MLflow is off.
+The recipe is configs/vae/diamonds.yaml; every other table gets it with only the data (columns,
+paths) changed: configs/vae/ofp.yaml and medexp.yaml ship, the others are written by
+recipe_for. The tables (all real, shipped inside packages; `alchemi prepare-data --dataset X`):
+  diamonds      plotnine, 7 numerical + 3 categorical (5-8 levels)   tuned on
+  medexp        pydataset MedExp, 8 + 7                              tuned on
+  ofp           pydataset OFP, 10 + 9
+  computers     pydataset Computers, 7 + 3 (binary)
+  txhousing     plotnine, 6 + 2 (city: 46 levels, month: 12)
+  workinghours  pydataset Workinghours, 8 + 4
+  penguins      palmerpenguins, 4 + 3 (PCA(8) of 4 numerical + 8 one-hot is nearly lossless)
+Runs in a scratch folder with data/<name> linked to the repo's (prepared if missing); MLflow is
+off. Each run's note gives its worst spike ratio (val_loss / the best val_loss before it).
 
 Scored on the test split (numerical columns are z-scored with the train split's statistics,
 as prepare-data writes them, so MSE is in train-std units; the mean predictor scores ~1.0):
@@ -20,7 +28,7 @@ The VAE runs vary with the seed (OFP's numerical MSE spans 0.13-0.18): --seeds 4
 each config once per seed and reports the median, with every seed's figure in the note.
 
   OMP_NUM_THREADS=1 .venv/bin/python bench/quality.py [--quick] [--sae] [--seeds 42,1,2]
-      [--only diamonds,ofp,medexp] [--workdir DIR]
+      [--only diamonds,ofp,...] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -34,18 +42,34 @@ import time
 from pathlib import Path
 
 import numpy as np
+import spikes
 import torch
+import yaml
 from common import ROOT, table
 from sklearn.decomposition import PCA
+from spikes import val_losses, worst_ratio
 
 from alchemi_core import api
 from alchemi_core.config.loading import load_config
 from alchemi_core.config.schema import DataConfig
 from alchemi_core.tabular.loader import TabularDataLoader, load_cardinalities
-from alchemi_core.tabular.prepare import prepare
+from alchemi_core.tabular.prepare import DATASETS, prepare
 
 CONFIGS = ROOT / "configs"
-CASES = {"diamonds": "vae/diamonds.yaml", "ofp": "vae/ofp.yaml", "medexp": "vae/medexp.yaml"}
+# The tables: shipped configs, or the diamonds recipe with only the data changed (recipe_for).
+CASES = {
+    "diamonds": "vae/diamonds.yaml",
+    "medexp": "vae/medexp.yaml",
+    "ofp": "vae/ofp.yaml",
+    "computers": None,
+    "txhousing": None,
+    "workinghours": None,
+    "penguins": None,
+}
+TUNED_ON = ("diamonds", "medexp")  # the tables the recipe's choices were made on
+# Run only with --only: PCA(8) keeps 8 of its 12 dimensions (4 numerical + 8 one-hot) and
+# reconstructs the numericals nearly exactly (MSE 0.0006): no 8-d model beats that by much.
+ONLY_ASKED = ("penguins",)
 QUICK_EPOCHS = 4
 
 
@@ -54,6 +78,22 @@ def data_dir(name: str) -> Path:
     if not (out / "cardinalities.json").exists():
         prepare(name, out)
     return out
+
+
+def recipe_for(name: str, folder: Path) -> Path:
+    """configs/vae/diamonds.yaml with only the data (columns, paths) changed, for `name`."""
+    if CASES[name]:
+        return CONFIGS / CASES[name]
+    cfg = yaml.safe_load((CONFIGS / CASES["diamonds"]).read_text())
+    numerical, _, categorical, _ = DATASETS[name]
+    cfg["experiment"]["name"] = name
+    cfg["data"]["columns"] = {"numerical": numerical, "categorical": categorical, "embeddings": []}
+    cfg["data"]["cardinalities_path"] = f"./data/{name}/cardinalities.json"
+    for split, section in (("train", "train"), ("val", "val")):
+        cfg[section]["data_path"] = f"./data/{name}/{split}.csv"
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
 
 
 def read(path: str, data: DataConfig) -> dict[str, torch.Tensor]:
@@ -102,7 +142,7 @@ def row(case: str, pca: float, vae: float, target: str | None, note: str) -> dic
 def run_case(name: str, quick: bool, seeds: list[int] | None = None) -> list[dict]:
     """Train the case's config in the current folder (once per seed; default: the config's
     own seed); its rows against PCA, with the median over seeds."""
-    config = CONFIGS / CASES[name]
+    config = recipe_for(name, Path.cwd())
     overrides = ["mlflow=null"] + ([f"train.epochs={QUICK_EPOCHS}"] if quick else [])
     cfg = load_config(config, overrides)
     data, k = cfg.data, cfg.model.params["latent_dim"]
@@ -110,12 +150,14 @@ def run_case(name: str, quick: bool, seeds: list[int] | None = None) -> list[dic
     test = read(str(Path(cfg.train.data_path).with_name("test.csv")), data)
     cards = load_cardinalities(data.cardinalities_path, data.columns.categorical)
     pca_mse, pca_acc = pca_scores(train, test, [len(v) for v in cards.values()], k)
-    mses, accs, epochs, t0 = [], [], [], time.perf_counter()
+    mses, accs, epochs, worst, t0 = [], [], [], 0.0, time.perf_counter()
     for seed in seeds or [cfg.experiment.seed]:
         res = api.train(config, [*overrides, f"experiment.seed={seed}"], overwrite=True)
         mse, acc = vae_scores(res.run_dir + "/checkpoints", test)
         mses, accs, epochs = [*mses, mse], [*accs, float(acc.mean())], [*epochs, res.epochs_run]
-    note = f"latent {k}, PCA k={k}, {'/'.join(map(str, epochs))} epochs, {time.perf_counter() - t0:.0f}s"
+        worst = max(worst, worst_ratio(val_losses(res.run_dir))[0])
+    tuned = "tuned on" if name in TUNED_ON else "not tuned on"
+    note = f"{tuned}; latent {k}, PCA k={k}, {'/'.join(map(str, epochs))} epochs, worst spike ratio {worst:.2f}, {time.perf_counter() - t0:.0f}s"
     if seeds:
         note += f"; median of seeds {'/'.join(map(str, seeds))}: "
     each = [" / ".join(f"{v:.3f}" for v in vs) for vs in (mses, accs)] if seeds else ["", ""]
@@ -150,7 +192,7 @@ def run(
     seeds: list[int] | None = None,
 ) -> list[dict]:
     """Rows {case, baseline, alchemi, ratio, target, met, ...} for bench/run.py."""
-    names = [n for n in only.split(",") if n] or list(CASES)
+    names = [n for n in only.split(",") if n] or [n for n in CASES if n not in ONLY_ASKED]
     work = Path(workdir or tempfile.mkdtemp(prefix="alchemi-quality-"))
     (work / "data").mkdir(parents=True, exist_ok=True)
     for name in CASES:
@@ -174,12 +216,20 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="", help="comma-separated data sets: " + ", ".join(CASES))
     p.add_argument("--seeds", default="", help="e.g. 42,1,2: train each config per seed, median")
     p.add_argument("--workdir", default=None, help="scratch folder, kept (default: temp, removed)")
+    p.add_argument(
+        "--spikes", default="", help="also bench/spikes.py on these recipes, e.g. vae,sae"
+    )
+    p.add_argument("--spike-epochs", type=int, default=None, help="cap the spike runs' epochs")
     args = p.parse_args(argv)
+    spiked = False
+    if args.spikes:  # seeds 42,1,2,3,4 x global.threads 1, 2 per recipe
+        capped = ["--epochs", str(args.spike_epochs)] if args.spike_epochs else []
+        spiked = spikes.main(["--only", args.spikes, *capped]) != 0
     seeds = [int(x) for x in args.seeds.split(",") if x] or None
     rows = run(args.quick, args.sae, args.workdir, args.only, seeds)
     shown = [{k: r[k] for k in ("case", "baseline", "alchemi", "ratio", "target", "met", "note")} for r in rows]  # fmt: skip
     print(table(shown, "\nVAE recipe vs PCA at the same latent size (test split)"))
-    return 0 if all(r["met"] is not False for r in rows) else 1
+    return 0 if all(r["met"] is not False for r in rows) and not spiked else 1
 
 
 if __name__ == "__main__":

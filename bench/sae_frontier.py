@@ -44,8 +44,12 @@ MATCH = 0.10
 def embeddings(name: str, quick: bool, work: Path) -> tuple[Path, Path, int]:
     """The VAE's train/val embeddings of table `name` (train capped to a sample)."""
     epochs = 3 if quick else 12
-    res = api.train(ROOT / "configs" / CASES[name], ["mlflow=null", f"train.epochs={epochs}"],
-                    overwrite=True)  # fmt: skip
+    sets = [
+        "mlflow=null",
+        f"train.epochs={epochs}",
+        f"train.loss.params.kl_warmup_epochs={epochs - 1}",
+    ]
+    res = api.train(ROOT / "configs" / CASES[name], sets, overwrite=True)
     model, _ = api.load_model(res.run_dir + "/checkpoints")
     cfg = load_config(ROOT / "configs" / CASES[name], ["mlflow=null"])
     paths = []

@@ -37,6 +37,32 @@ from flows.stages import Steps, resolve, result, submit_sae, submit_vae
 from tasks import forking
 from tasks.tracking import log_sweep
 
+# A sweep loaded and checked once per run: the command line's check hands it to sweep_flow,
+# sweep_flow to its run_trials subflow (each entry is taken once; a key includes the file's
+# size and mtime, so an edited file is loaded again).
+_LOADED: dict[tuple, tuple[sw.SweepConfig, list[tr.Trial]]] = {}
+
+
+def _key(config: str) -> tuple:
+    st = Path(config).stat()
+    return (str(Path(config).resolve()), st.st_size, st.st_mtime_ns)
+
+
+def load_checked(config: str) -> tuple[sw.SweepConfig, list[tr.Trial]]:
+    """The sweep's config and trials, every check done (preflight): the one handed on by the
+    step before in this run, else loaded now."""
+    try:
+        found = _LOADED.pop(_key(config), None)
+    except OSError:
+        found = None
+    return found or checked("sweep")(config)
+
+
+def hand_on(config: str, loaded: tuple) -> tuple:
+    """Keep `loaded` for the next step of the same run, which takes it (load_checked)."""
+    _LOADED[_key(config)] = loaded
+    return loaded
+
 
 def trial_rows(steps: Steps, trials: list[tr.Trial]) -> tuple[list[dict], int]:
     """Submit every trial's stages (a VAE shared by several trials once) and collect rows."""
@@ -81,7 +107,7 @@ def run_trials(config: str, refresh: bool = False) -> dict[str, Any]:
         config: path of the sweep YAML file (relative to the working directory)
         refresh: ignore cached results and run every step again
     """
-    cfg, trials = tr.load_sweep(config)
+    cfg, trials = load_checked(config)  # sweep_flow's, when it called this subflow
     rows, n_vae = trial_rows(Steps(refresh), trials)
     rows = ranked(rows, cfg.objective)
     return {"rows": rows, "vae_stages": n_vae, "flow_run_id": str(runtime.flow_run.id)}
@@ -173,7 +199,7 @@ def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
         config: path of the sweep YAML file (relative to the working directory)
         refresh: ignore cached results and run every step again
     """
-    cfg, trials = checked("sweep")(config)  # every check before the first task
+    cfg, trials = load_checked(config)  # every check before the first task
     forking.install()
     if cfg.executor.kind == "deployment":
         rows = dispatch.on_deployment(config, cfg, trials, refresh, failed_row)
@@ -182,6 +208,7 @@ def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
         out["flow_run_id"] = str(runtime.flow_run.id)
     else:
         runner = dispatch.task_runner(cfg)
+        hand_on(config, (cfg, trials))  # run_trials takes it: no second load
         out = run_trials.with_options(task_runner=runner)(config, refresh)
     return log_results(config, cfg, trials, out)
 
@@ -189,7 +216,10 @@ def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     from flows.cli import main as cli_main
 
-    return cli_main(__doc__.splitlines()[0], checked("sweep"), sweep_flow, argv, "sweep")
+    def check(config: str):
+        return hand_on(config, load_checked(config))  # sweep_flow takes it
+
+    return cli_main(__doc__.splitlines()[0], check, sweep_flow, argv, "sweep")
 
 
 if __name__ == "__main__":

@@ -1,53 +1,62 @@
-"""The CUDA path: whole data moved once, autocast with amp_dtype, GradScaler only for fp16.
-
-Every test here needs a GPU and is skipped without one (the CPU side of the same code runs in
-test_training.py). What they pin down:
-  - a loader with num_workers 0 holds its tensors on the device after build (one copy, no
-    per-batch host-to-device traffic), and batches come out already there
-  - bf16 autocast runs without a GradScaler; fp16 runs with an enabled torch.amp.GradScaler
-  - the checkpoint loads on the CPU and gives the same embeddings as on the GPU
+"""The device path, on `cpu` and on `cuda` (only the cuda cases skip without a GPU):
+- a loader with num_workers 0 holds its tensors on the run's device after build (one copy,
+  no per-batch host-to-device traffic), and batches come out already there
+- bf16 autocast runs without a GradScaler; fp16 (CUDA only) runs with an enabled GradScaler
+- a checkpoint written on the device loads on the CPU and gives the same embeddings
 """
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
-from alchemi_core import api
+from alchemi_core import api, assembly
 from alchemi_core.config.loading import load_config
-from alchemi_core.run import runner as run
-from alchemi_core.tabular import recipe as tabular
-from alchemi_core.tabular.trainer import Trainer
+from alchemi_core.run import runner
+from alchemi_core.tabular import recipe
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+GPU = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+DEVICES = [pytest.param("cpu"), pytest.param("cuda", marks=GPU)]
 
 
 def built(write_config, **changes):
-    return run.build(load_config(write_config(**changes)), "test")
+    return assembly.build(load_config(write_config(**changes)), "test")
 
 
-def test_whole_data_moves_to_the_device_once(write_config):
-    b = built(write_config, global_={"device": "cuda"})
-    assert all(t.is_cuda for t in b.train_loader.tensors.values())
-    assert all(t.is_cuda for t in next(iter(b.train_loader)).values())
-    assert next(b.model.parameters()).is_cuda
+@pytest.mark.parametrize("device", DEVICES)
+def test_whole_data_sits_on_the_device_once(write_config, device):
+    b = built(write_config, global_={"device": device})
+    assert all(t.device.type == device for t in b.train_loader.tensors.values())
+    assert all(t.device.type == device for t in next(iter(b.train_loader)).values())
+    assert next(b.model.parameters()).device.type == device
 
 
-@pytest.mark.parametrize(("amp", "scaler"), [("bf16", False), ("fp16", True)])
-def test_autocast_and_scaler(write_config, amp, scaler):
-    b = built(write_config, global_={"device": "cuda", "amp_dtype": amp})
-    t = Trainer(b.model, b.loss, b.optimizer, b.train_loader, b.rt, 1)
-    assert t.scaler.is_enabled() is scaler
-    result = run.execute(tabular, b)
+@pytest.mark.parametrize(
+    ("device", "amp", "scaler"),
+    [
+        ("cpu", "bf16", False),
+        pytest.param("cuda", "bf16", False, marks=GPU),
+        pytest.param("cuda", "fp16", True, marks=GPU),
+    ],
+)
+def test_autocast_and_scaler(write_config, device, amp, scaler):
+    b = built(write_config, global_={"device": device, "amp_dtype": amp})
+    assert b.trainer.scaler.is_enabled() is scaler
+    result = runner.execute(recipe, b)
     assert result.status == "finished"
-    assert torch.isfinite(torch.tensor(result.metrics["train_loss"]))
+    assert math.isfinite(result.metrics["train_loss"])
 
 
-def test_cuda_checkpoint_embeds_the_same_on_cpu(write_config):
-    result = api.train(write_config(global_={"device": "cuda"}))
-    gpu, _ = api.load_model(result.best_checkpoint or result.last_checkpoint, "cuda")
-    cpu, _ = api.load_model(result.best_checkpoint or result.last_checkpoint, "cpu")
+@pytest.mark.parametrize("device", DEVICES)
+def test_device_checkpoint_embeds_the_same_on_cpu(write_config, device):
+    result = api.train(write_config(global_={"device": device}))
+    path = result.best_checkpoint or result.last_checkpoint
+    on_device, _ = api.load_model(path, device)
+    cpu, _ = api.load_model(path, "cpu")
     b = built(write_config, global_={"device": "cpu"}, experiment__name="cpu-copy")
     batch = next(iter(b.train_loader))
-    on_gpu = gpu.embed({k: v.cuda() for k, v in batch.items()}).cpu()
-    assert torch.allclose(on_gpu, cpu.embed(batch), atol=1e-4)
+    moved = on_device.embed({k: v.to(device) for k, v in batch.items()}).cpu()
+    assert torch.allclose(moved, cpu.embed(batch), atol=1e-4)
+    assert next(on_device.parameters()).device.type == device

@@ -272,7 +272,7 @@ def test_a_diverging_run_stops_with_one_line_and_no_nan_on_disk(tmp_path, capsys
     sets += ["train.bench_repeats=0", "train.log_every=3", "train.checkpoint_every=3"]
     code, _, err = run_cli(capsys, "--config", str(DEBUG), *(f"--set={s}" for s in sets))
     last = err.strip().splitlines()[-1]
-    assert code == 2 and last.startswith("error: loss is nan at step "), err
+    assert code == 2 and last.startswith(f"error: {DEBUG}: loss is nan at step "), err
     assert last.endswith("of mask ratio 0.5")
     bad_step = int(last.split(" at step ")[1].split()[0])
     run_dir = tmp_path / "mae_synthetic_debug"

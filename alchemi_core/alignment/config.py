@@ -196,11 +196,14 @@ def input_files(cfg: AlignmentConfig) -> dict[str, str]:
 
 
 def logged_metrics(cfg: AlignmentConfig) -> set[str]:
-    """Every metric an alignment run of `cfg` logs (alignment/trainer.py): the train
+    """Every metric an alignment run of `cfg` logs (alignment/trainer.py; a test compares the
+    two on a real epoch, so a new metric there fails until it is named here): the train
     losses, the validation means over training (`val_`) and held-out (`val_heldout_`) sensors,
     and `val_<metric>/<sensor>` for each sensor file."""
     train = ["loss", "nce"]
-    val = ["top1", "recall_at_5", "mean_rank"]
+    val = ["top1", "recall_at_5", "mean_rank", "physics_top1"]
+    if cfg.rerank is not None:
+        val += ["rerank_top1", "rerank_recall_at_5"]
     if cfg.cycle is not None:
         train += ["cycle", "cycle_cos"] if cfg.cycle.sam_weight else ["cycle"]
         val += ["rmse", "sam_deg"]

@@ -20,6 +20,9 @@ from alchemi_core.cli.common import (
 )
 from alchemi_core.errors import UserError
 
+# prepare-data's data sets (alchemi_core.tabular.prepare.DATASETS, not imported here: pandas is slow)
+DATASET_NAMES = ["penguins", "diamonds", "ofp", "medexp", "txhousing", "computers", "workinghours"]
+
 
 def setup_logging(verbose: bool = False, quiet: bool = False) -> None:
     from alchemi_core.progress import setup_logging as setup
@@ -93,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     _inference_parser(sub, "extract", "write embeddings of train/val/test")
     _inference_parser(sub, "predict", "write predictions (and metrics) for the test split")
     d = sub.add_parser("prepare-data", help="write the example data set's splits")
-    d.add_argument("--dataset", required=True, choices=["penguins", "diamonds", "ofp", "medexp"])
+    d.add_argument("--dataset", required=True, choices=DATASET_NAMES)
     d.add_argument("--out", required=True, help="folder for train/val/test files")
     d.add_argument("--format", choices=["csv", "parquet"], default="csv")
     d.add_argument("--seed", type=int, default=0)

@@ -206,9 +206,14 @@ def _load_sweep(path: str, overrides: list[str]):
 
 def _check_sweep(loaded: Any, src: str) -> None:
     _, trials = loaded
-    for i, trial in enumerate(trials):
+    checked: set[str] = set()
+    for trial in trials:
+        pipe = trial.pipeline  # data files: once per distinct VAE data (a sweep may vary it)
+        files = (pipe.vae.data, pipe.vae.train.data_path, pipe.vae.val, pipe.spec.extract)
+        key = repr(files)
         try:
-            _check_pipeline(trial.pipeline, src, data=i == 0)  # data files are shared: once
+            _check_pipeline(pipe, src, data=key not in checked)
+            checked.add(key)
         except ConfigError as exc:
             where = f" ({trial.name}: {trial.params})"
             raise ConfigError(exc.message + where, src, exc.key) from None

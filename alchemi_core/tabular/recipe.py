@@ -44,6 +44,7 @@ def meta(b) -> dict:
         "data_spec": b.train_loader.spec.to_dict(),
         "config": b.resolved,
         "config_hash": b.config_hash,
+        **({"column_norms": b.column_norms} if b.column_norms else {}),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from pydantic import PositiveInt
 from torch import nn
+from torch.nn import functional as F
 
 from alchemi_core.errors import ConfigError
 from alchemi_core.registry import Params, register_model
@@ -16,6 +17,18 @@ def mlp(sizes: list[int]) -> nn.Sequential:
     for a, b in zip(sizes[:-1], sizes[1:], strict=True):
         layers += [nn.Linear(a, b), nn.SiLU()]
     return nn.Sequential(*layers)
+
+
+# The posterior's log-variance lives in (LOGVAR_MIN, LOGVAR_MAX), reached smoothly: variance at
+# most e^2 (std 2.7, wider than the prior's 1 is never needed), at least e^-12 (std 0.0025).
+# The old hard clamp at +-20 let exp(logvar) reach 4.8e8 in the KL term and the sampled noise.
+LOGVAR_MIN, LOGVAR_MAX = -12.0, 2.0
+
+
+def bounded_logvar(raw: torch.Tensor) -> torch.Tensor:
+    """A smooth two-sided clamp: about `raw` inside the bounds, flat beyond them."""
+    low = LOGVAR_MIN + F.softplus(raw - LOGVAR_MIN)
+    return LOGVAR_MAX - F.softplus(LOGVAR_MAX - low)
 
 
 def default_cat_dim(cardinality: int) -> int:
@@ -106,7 +119,7 @@ class VAE(nn.Module):
 
     def encode(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.encoder(self.encoder_input(batch))
-        return self.mu(h), self.logvar(h).clamp(-20.0, 20.0)
+        return self.mu(h), bounded_logvar(self.logvar(h))
 
     def decode(self, z: torch.Tensor) -> dict[str, torch.Tensor | list[torch.Tensor]]:
         h = self.decoder(z)

@@ -10,7 +10,7 @@ from alchemi_core.registry import Params, register_loss
 from alchemi_core.tabular.batching import Batch
 from alchemi_core.tabular.loss import Loss, detach_components
 
-BALANCE = ("sum", "groups")
+BALANCE = ("columns", "sum", "groups")
 
 
 class VAELossParams(Params):
@@ -18,7 +18,7 @@ class VAELossParams(Params):
     reconstruction_weight: NonNegativeFloat = 1.0
     kl_warmup_epochs: NonNegativeInt = 0
     free_bits: NonNegativeFloat = 0.0
-    balance: Literal["sum", "groups"] = "sum"
+    balance: Literal["columns", "sum", "groups"] = "columns"
     numerical_weight: NonNegativeFloat = 1.0
     categorical_weight: NonNegativeFloat = 1.0
     embedding_weight: NonNegativeFloat = 1.0
@@ -30,7 +30,13 @@ class VAELoss(Loss):
 
     Reconstruction: squared error for numerical and embedding columns, cross-entropy for
     categorical ones, each group scaled by its `*_weight`.
-      balance="sum"     sum over columns (a group's weight grows with its column count).
+      balance="columns" (default) sum over columns of each column's loss divided by that of its
+                        trivial predictor on the train split (set_norms): the variance of a
+                        numerical or embedding dimension, the marginal entropy of a categorical.
+                        The trivial predictor scores 1 on every column, whatever its scale or
+                        level count. Without norms (set_norms not called) it is "sum".
+      balance="sum"     sum over columns of the raw losses (a group's weight grows with its
+                        column count; a 50-level column's nats sit next to a z-scored MSE).
       balance="groups"  every group present (numerical, categorical, embeddings) gets an equal
                         share of the column count: 9 categoricals do not drown 2 numericals.
     KL: kl_weight rises linearly from 0 at epoch 1 to `beta` at epoch kl_warmup_epochs + 1
@@ -54,7 +60,7 @@ class VAELoss(Loss):
         reconstruction_weight: float = 1.0,
         kl_warmup_epochs: int = 0,
         free_bits: float = 0.0,
-        balance: str = "sum",
+        balance: str = "columns",
         numerical_weight: float = 1.0,
         categorical_weight: float = 1.0,
         embedding_weight: float = 1.0,
@@ -77,6 +83,19 @@ class VAELoss(Loss):
             "embeddings": embedding_weight,
         }
         self.kl_weight = beta
+        self.norms: dict[str, torch.Tensor] = {}
+
+    def set_norms(self, norms: dict[str, list[float]]) -> None:
+        """Each column's trivial loss (tabular/column_norms.py), for balance="columns"."""
+        self.norms = {g: torch.tensor(v, dtype=torch.float32) for g, v in norms.items()}
+
+    def _inverse_norm(self, group: str, like: torch.Tensor) -> torch.Tensor | None:
+        norm = self.norms.get(group)
+        if norm is None or self.balance != "columns":
+            return None
+        if norm.device != like.device:
+            self.norms[group] = norm = norm.to(like.device)
+        return 1.0 / norm
 
     def start_epoch(self, epoch: int) -> None:
         """KL warm-up: called by the trainer before training epoch `epoch` (from 1)."""
@@ -86,10 +105,15 @@ class VAELoss(Loss):
     def column_scales(self, widths: dict[str, int]) -> dict[str, float]:
         """What multiplies each group's per-column mean term (widths: columns per group)."""
         present = {g: n for g, n in widths.items() if n}
-        if self.balance == "sum":
+        if self.balance in ("sum", "columns"):
             return {g: self.group_weights[g] * n for g, n in present.items()}
         share = sum(present.values()) / len(present)
         return {g: self.group_weights[g] * share for g in present}
+
+    def _normed(self, group: str, per_col: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+        """The group's per-column mean term: of loss / trivial loss under balance="columns"."""
+        inv = self._inverse_norm(group, per_col)
+        return mean if inv is None else (per_col * inv).mean()
 
     def kl(self, mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(KL per row, batch-averaged; the term optimised, free bits applied)."""
@@ -106,18 +130,18 @@ class VAELoss(Loss):
         kl, kl_term = self.kl(_f32(out["mu"]), _f32(out["logvar"]))
         means: dict[str, torch.Tensor] = {}
         terms: dict[str, torch.Tensor] = {}
-        if "numerical" in out:
-            means["numerical"] = (_f32(out["numerical"]) - batch["numerical"]).pow(2).mean()
-            terms["numerical_mse"] = means["numerical"]
-        if "embeddings" in out:
-            means["embeddings"] = (_f32(out["embeddings"]) - batch["embeddings"]).pow(2).mean()
-            terms["embedding_mse"] = means["embeddings"]
+        for group, name in (("numerical", "numerical_mse"), ("embeddings", "embedding_mse")):
+            if group in out:
+                per_col = (_f32(out[group]) - batch[group]).pow(2).mean(dim=0)
+                terms[name] = per_col.mean()
+                means[group] = self._normed(group, per_col, terms[name])
         logits = out["categorical_logits"]
         if logits:
             target = batch["categorical"]
             ce = [F.cross_entropy(_f32(lg), target[:, i]) for i, lg in enumerate(logits)]
-            means["categorical"] = torch.stack(ce).mean()
-            terms["categorical_ce"] = means["categorical"]
+            per_col = torch.stack(ce)
+            terms["categorical_ce"] = per_col.mean()
+            means["categorical"] = self._normed("categorical", per_col, terms["categorical_ce"])
             with torch.no_grad():
                 hits = torch.stack([lg.argmax(dim=1) for lg in logits], 1) == target
                 terms["categorical_accuracy"] = hits.float().mean()

@@ -75,3 +75,22 @@ def test_an_output_never_replaces_an_input_table(command, ws, capsys):
     state = before(ws)
     line = assert_refused(ws, state, *run(cmd, argv, capsys), "command line", "--out")
     assert "would overwrite the input" in line and "(--table)" in line
+
+
+@pytest.mark.parametrize("command", pick("train", "align train", "pretrain-mae"))
+def test_a_run_never_rewrites_the_config_it_was_given(command, ws, capsys):
+    """`--config <run>/config.yaml` (the run's own saved copy) on a run that did not finish:
+    resuming would rewrite that config."""
+    import json
+
+    cmd = COMMANDS[command]
+    argv = cmd.argv(ws, ws.out, {})
+    rc, _, err = run(cmd, argv, capsys)
+    assert rc == 0, err
+    saved = next(ws.out.glob("*/config.yaml"))
+    info = json.loads((saved.parent / "run.json").read_text())
+    (saved.parent / "run.json").write_text(json.dumps({**info, "status": "running"}))
+    argv[argv.index("--config") + 1] = saved
+    state = before(ws)
+    line = assert_refused(ws, state, *run(cmd, argv, capsys), saved, "experiment.output_dir")
+    assert "would overwrite the input" in line

@@ -140,7 +140,8 @@ def test_shipped_config_runs(workspace, rel):
     elif kind == "pipeline":
         assert math.isfinite(result["metrics"]["sae"]["loss"]) and result["predict"]
         assert set(result["embeddings"]) >= {"train", "val", "test"}
-        assert Path(result["files"]["latent report"]).is_file()  # the SAE's latent report
+        own = workspace.root / "flows" / rel.replace("/", "_").removesuffix(".yaml")
+        assert (own / result["files"]["latent report"]).is_file()  # the SAE's latent report
     else:
         assert kind == "sweep", f"no checks for config kind {kind!r}"
         assert result["rows"] and {r["status"] for r in result["rows"]} == {"ok"}

@@ -29,7 +29,18 @@ def test_sweep_trains_the_vae_once_for_four_sae_trials(make_pipeline, tmp_path, 
             }
         )
     )
+    import flows.sweep
+
+    loads = []
+    check = flows.sweep.checked
+
+    def counted(kind):
+        loads.append(kind)
+        return check(kind)
+
+    monkeypatch.setattr(flows.sweep, "checked", counted)
     out = sweep_flow(str(sweep))
+    assert loads == ["sweep"]  # loaded and checked once: run_trials takes sweep_flow's
 
     assert out["trials"] == 4 and out["vae_stages"] == 1
     runs = task_runs(out["trials_flow_run_id"])

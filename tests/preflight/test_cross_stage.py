@@ -52,14 +52,13 @@ def test_metric_not_logged(ws, case, command):
 def test_alignment_metric_names_are_what_a_run_logs(tmp_path):
     """config.alignment.logged_metrics against the metrics of one real epoch."""
     from alchemi_core.alignment.config import load_alignment_config, logged_metrics
-    from alchemi_core.alignment.trainer import AlignmentTrainer
     from tests.spectral.helpers import tiny_config
+    from tests.spectral.test_alignment_train import trainer_of
 
-    for changes in ({}, {"cycle.sam_weight": 0.5}):
-        path = tiny_config(tmp_path / "d", tmp_path / "out", **changes)
+    for changes in ({}, {"cycle.sam_weight": 0.5}, {"rerank": None}):
+        path = tiny_config(tmp_path / "d", tmp_path / "out", **changes, **{"trainer.epochs": 1})
+        logged = set(trainer_of(path).epoch(1))
         cfg = load_alignment_config(path)
-        cfg.trainer.epochs = 1
-        logged = set(AlignmentTrainer(cfg, str(path)).epoch(1))
         assert logged == logged_metrics(cfg)
 
 
@@ -155,3 +154,12 @@ def test_extract_config_against_its_checkpoint(ws, vae_run, command, case, capsy
 
     assert_one_line(Result(code, "", err), f"error: {path}: {text}", "checkpoint")
     assert not (ws.root / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["validate", "flows/sweep.py"])
+def test_sweep_checks_the_data_of_every_trial(ws, command):
+    """A sweep over the VAE's data file: the second trial's file is checked too."""
+    grid = {"vae.train.data_path": ["./data/penguins/train.csv", "./data/penguins/other.csv"]}
+    ws.edit("sweep", grid=grid)
+    assert_one_line(ws.run(command, "sweep"), "data/penguins/other.csv", "not found")
+    assert not (ws.root / "experiments").exists()

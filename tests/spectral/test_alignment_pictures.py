@@ -14,7 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from alchemi_core.alignment import api as align_api
 from alchemi_core.cli import main
-from tests.spectral.helpers import tiny_config
+from tests.spectral.helpers import tiny_config, write_dataset
 
 PICTURES = {"curves.png", "retrieval_ranks.png", "spectra.png"}
 
@@ -87,10 +87,13 @@ def test_align_eval_plots(tmp_path, monkeypatch, capsys):
     assert "plots" not in plain and plain == out  # the option changes no number
 
 
-def test_align_eval_bad_plots_folder_is_one_line_exit_2(tmp_path, capsys):
+def test_align_eval_bad_plots_folder_is_one_line_exit_2(tmp_path_factory, capsys):
+    files = write_dataset(tmp_path_factory.mktemp("data"))  # real inputs: read first
+    tmp_path = tmp_path_factory.mktemp("run")
     a_file = tmp_path / "notes.txt"
     a_file.write_text("keep")
-    args = ["align", "eval", "--run", str(tmp_path), "--lab", "x", "--sensor", "y"]
+    lab, sensor = str(files["lab"]), str(files["msi"])
+    args = ["align", "eval", "--run", str(tmp_path), "--lab", lab, "--sensor", sensor]
     for bad in (a_file, a_file / "sub"):
         assert main([*args, "--plots", str(bad)]) == 2
         err = capsys.readouterr().err
