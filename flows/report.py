@@ -40,7 +40,10 @@ def step_row(stage: str, step: str, state: str, result: dict[str, Any]) -> dict[
 
 
 def train_metrics(result: dict[str, Any]) -> str:
-    """A training's key validation metrics at its best epoch and at its last, each labelled."""
+    """A training's key validation metrics at its best epoch and at its last, each labelled
+    ("" for a result that does not hold both)."""
+    if not result.get("best_metrics") or not result.get("metrics"):
+        return ""
     parts = []
     for label, line in (("best", result.get("best_metrics")), ("last", result.get("metrics"))):
         vals = key_metrics({k: v for k, v in (line or {}).items() if k.startswith("val_")})

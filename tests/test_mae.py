@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -209,33 +206,6 @@ def test_bf16_autocast_runs_on_cpu(tmp_path, capsys):
     assert "amp bfloat16" in err
     rows = json.loads(out)["rows"]
     assert all(math.isfinite(r["masked_loss"]) and r["speed_ratio"] > 0 for r in rows)
-
-
-def losses(run_dir: Path) -> list[tuple]:
-    lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    return [(m["epoch"], m["train_loss"], m.get("val_masked_loss")) for m in lines]
-
-
-@pytest.mark.slow
-def test_resume_after_a_kill_gives_the_uninterrupted_losses(tmp_path, capsys):
-    opts = ["--config", str(DEBUG), "--set", "train.bench_repeats=0", "--set", "train.log_every=1"]
-    code, _, err = run_cli(capsys, *opts, "--set", f"experiment.output_dir={tmp_path / 'a'}")
-    assert code == 0, err
-    args = [sys.executable, "-m", "alchemi_core.cli", "pretrain-mae", *opts]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    out_b = ["--set", f"experiment.output_dir={tmp_path / 'b'}"]
-    # killed (SIGKILL) right after its 3rd checkpoint: step 3 of the second ratio
-    killed = subprocess.run([*args, *out_b], capture_output=True, text=True, cwd=ROOT,
-                            env={**env, "ALCHEMI_FAILPOINT": "epoch.saved:3"})  # fmt: skip
-    assert killed.returncode == -9
-    partial = losses(tmp_path / "b" / "mae_synthetic_debug")
-    assert 0 < len(partial) < 18
-    resumed = subprocess.run([*args, *out_b], env=env, capture_output=True, text=True, cwd=ROOT)
-    assert resumed.returncode == 0, resumed.stderr
-    assert "resuming" in resumed.stderr
-    assert losses(tmp_path / "b" / "mae_synthetic_debug") == losses(
-        tmp_path / "a" / "mae_synthetic_debug"
-    )
 
 
 def test_mlflow_gets_params_metrics_and_the_checkpoint(tmp_path, mlflow_uri):
