@@ -110,12 +110,32 @@ def test_refresh_reruns_every_step(make_pipeline):
     assert result["embeddings"] == first["embeddings"]
 
 
-def test_user_error_fails_at_once_without_retry(make_pipeline, tmp_path, capsys):
+def test_missing_data_file_fails_before_any_task(make_pipeline, tmp_path, capsys):
+    """The flow's pre-flight reads every input's header first: no task runs at all."""
     path = make_pipeline(vae={"train__data_path": str(tmp_path / "missing.csv")})
+    before = len(task_runs())
     with pytest.raises(DataError, match="missing.csv"):
         vae_then_sae_flow(str(path))
+    assert len(task_runs()) == before
+    assert main(["--config", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and "missing.csv" in err[-1]
+    assert not any("Traceback" in line for line in err)
+
+
+def test_user_error_fails_at_once_without_retry(make_pipeline, tmp_path, capsys):
+    """A value only a full read finds (an infinite number) fails its task once, not retried."""
+    bad = tmp_path / "bad.csv"
+    lines = (tmp_path / "data" / "train.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    row = lines[1].split(",")
+    row[header.index("bill_length_mm")] = "inf"
+    bad.write_text("\n".join([lines[0], ",".join(row), *lines[2:]]) + "\n")
+    path = make_pipeline(vae={"train__data_path": str(bad)})
+    with pytest.raises(DataError, match="bad.csv"):
+        vae_then_sae_flow(str(path))
     for _ in range(50):  # the Failed state may reach the API a moment after the flow raised
-        failed = [r for r in task_runs() if r.state and str(tmp_path) in (r.state.message or "")]
+        failed = [r for r in task_runs() if r.state and str(bad) in (r.state.message or "")]
         if failed:
             break
         time.sleep(0.2)
@@ -125,7 +145,7 @@ def test_user_error_fails_at_once_without_retry(make_pipeline, tmp_path, capsys)
     # The CLI shows the same one line and exits 2.
     assert main(["--config", str(path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("error: ") and "missing.csv" in err[-1]
+    assert err[-1].startswith("error: ") and "bad.csv" in err[-1]
     assert not any("Traceback" in line for line in err)
 
 
