@@ -166,7 +166,7 @@ def test_show_fills_defaults_applies_set_and_masks_secrets(tmp_path, capsys):
         "reconstruction_weight": 1.0,
         "kl_warmup_epochs": 0,
         "free_bits": 0.0,
-        "balance": "sum",
+        "balance": "columns",
         "numerical_weight": 1.0,
         "categorical_weight": 1.0,
         "embedding_weight": 1.0,

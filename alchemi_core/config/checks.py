@@ -87,8 +87,8 @@ def _loss(loss_cfg: Any, file: str | None, key: str) -> None:
 
 def check_training(cfg: Any, file: str | None, build: bool = True) -> None:
     """A TrainingConfig: imports, model/loss/loader params, optimizer, scheduler, metric names.
-    `build=False` (assembly, which then builds them for real) skips building the losses and
-    the optimizer on a dummy parameter."""
+    `build=False` (assembly, which then builds them for real) skips building the losses; the
+    optimizer is still tried on a dummy parameter, before any data is read."""
     from alchemi_core import builders, runtime
 
     builders.import_user_modules(cfg.imports, file)
@@ -106,9 +106,10 @@ def check_training(cfg: Any, file: str | None, build: bool = True) -> None:
     for key, section in sections:
         _loader(section, file, key)
         _loss(section.loss, file, f"{key}.loss")
+    # on a dummy parameter, before any data is read: a bad optimizer is a config error first
+    check_optimizer(cfg.train.optimizer_config, cfg.train.scheduler, file, "train")
     if not build:
         return
-    check_optimizer(cfg.train.optimizer_config, cfg.train.scheduler, file, "train")
     train_loss = builders.build_loss(cfg.train.loss, file, "train.loss")
     val_loss = builders.build_loss(cfg.val.loss, file, "val.loss") if cfg.val else None
     check_losses(cfg, train_loss, val_loss, file)
