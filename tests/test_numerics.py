@@ -22,7 +22,8 @@ def test_nan_loss_stops_keeps_checkpoint_and_fails_mlflow_run(
     rc, out, err = run_cli(["train", "--config", cfg], capsys)
     assert rc == 2 and out == ""
     assert err.splitlines()[-1] == (
-        "error: training loss is nan at epoch 2, batch 3; stopped (the last good checkpoint is kept)"
+        f"error: {cfg}: training loss is nan at epoch 2, batch 3; stopped (the last good "
+        "checkpoint is kept)"
     )
     run_dir = tmp_path / "out" / "debug"
     info = json.loads((run_dir / "run.json").read_text())
@@ -47,5 +48,7 @@ def test_exploding_learning_rate_is_reported_with_epoch_and_batch(write_config, 
     assert rc == 2
     last = err.splitlines()[-1]
     assert re.fullmatch(
-        r"error: training loss is (nan|inf|-inf) at epoch \d, batch \d; stopped .*", last
+        rf"error: {re.escape(str(cfg))}: training loss is (nan|inf|-inf) at epoch \d, batch \d; "
+        r"stopped .*",
+        last,
     ), last
