@@ -93,10 +93,10 @@ def test_mlflow_model_extract_and_predict(tmp_path, activation, mlflow_uri, monk
     try:
         names = columns(DataSpec.from_dict(ckpt["data_spec"]))
         frame = pd.DataFrame(val.numpy(), columns=names)
-        with torch.no_grad():
-            got = mlflow.pytorch.load_model(uri)(val)
-        torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
         pyfunc = mlflow.pyfunc.load_model(uri)
+        with torch.no_grad():
+            got = pyfunc.unwrap_python_model().module(val)
+        torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
         np.testing.assert_allclose(pyfunc.predict(frame).to_numpy(), expected.numpy(), atol=1e-6)
     finally:
         mlflow.set_tracking_uri(None)
