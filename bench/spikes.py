@@ -21,6 +21,8 @@ that file for the worst ratio over the grid. --epochs caps every run (epochs; MA
   nice -n 19 .venv/bin/python bench/spikes.py [--only vae,sae_demo,...] [--seeds 42,1,2,3,4]
       [--threads 1,2] [--epochs N] [--workdir DIR] [--results FILE] [--fresh] [--show]
   --show prints the results file as a recipe x (threads, seed) table and runs nothing.
+  --read-unfinished RUN_DIR records the cell of a run that has not finished (too long for the
+  time at hand), marked unfinished with the epochs it reached.
 """
 
 from __future__ import annotations
@@ -113,14 +115,20 @@ def train(name: str, seed: int, threads: int, epochs: int | None, work: Path) ->
         res = align_api.train(path, sets, overwrite=True)
     else:
         res = api.pretrain_mae(path, sets, overwrite=True)
+    return cell(name, seed, threads, epochs, res.run_dir, round(time.perf_counter() - t0))
+
+
+def cell(name: str, seed: int, threads: int, epochs, run_dir: str, seconds, partial=False) -> dict:
+    """A run's grid cell from its metrics.jsonl (partial: a run not finished, read so far)."""
+    stack, _, metric = RECIPES[name]
     if stack == "mae":
-        ratio, at, n = mae_ratio(res.run_dir)
+        ratio, at, n = mae_ratio(run_dir)
     else:
-        losses = val_losses(res.run_dir, metric)
+        losses = val_losses(run_dir, metric)
         ratio, at, n = (*worst_ratio(losses), len(losses))
     return {"recipe": name, "seed": seed, "threads": threads, "ratio": round(ratio, 4),
-            "at": at, "points": n, "loss": metric, "epochs_cap": epochs,
-            "seconds": round(time.perf_counter() - t0), "run_dir": res.run_dir}  # fmt: skip
+            "at": at, "points": n, "loss": metric, "epochs_cap": epochs, "seconds": seconds,
+            "run_dir": str(run_dir), **({"partial": True} if partial else {})}  # fmt: skip
 
 
 def prepare(names: list[str], work: Path, results: Path, epochs: int | None) -> None:
@@ -152,14 +160,16 @@ def done(results: Path) -> dict[tuple, dict]:
     if not results.exists():
         return {}
     rows = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
-    return {(r["recipe"], r["seed"], r["threads"], r.get("epochs_cap")): r for r in rows}
+    return {(r["recipe"], r["seed"], r["threads"], "partial" if r.get("partial") else r.get("epochs_cap")): r
+            for r in rows}  # fmt: skip
 
 
 def record(results: Path, row: dict) -> None:
     with results.open("a") as f:
         f.write(json.dumps(row) + "\n")
     print(f"{row['recipe']} seed {row['seed']} threads {row['threads']}: worst ratio "
-          f"{row['ratio']:.3f} at {row['at']} of {row['points']} ({row['seconds']}s)", flush=True)  # fmt: skip
+          f"{row['ratio']:.3f} at {row['at']} of {row['points']} ({row['seconds']}s)"
+          + (" (unfinished)" if row.get("partial") else ""), flush=True)  # fmt: skip
 
 
 def grid_rows(results: Path = RESULTS) -> list[dict]:
@@ -175,7 +185,9 @@ def grid_rows(results: Path = RESULTS) -> list[dict]:
             continue
         worst = max(r["ratio"] for r in ours)
         text = ", ".join(f"s{r['seed']}/t{r['threads']} {r['ratio']:.2f}@{r['at']}"
-                         + (f" (cap {r['epochs_cap']})" if r.get("epochs_cap") else "") for r in ours)  # fmt: skip
+                         + (f" (cap {r['epochs_cap']})" if r.get("epochs_cap") else "")
+                         + (f" (unfinished: {r['points']} points)" if r.get("partial") else "")
+                         for r in ours)  # fmt: skip
         out.append({"recipe": name, "runs": len(ours), "worst": worst, "spike": worst > SPIKE,
                     "cells": text})  # fmt: skip
     return out
@@ -191,6 +203,7 @@ def matrix(results: Path, seeds: list[int], threads: list[int]) -> list[dict]:
                 got = [r for k, r in cells.items() if k[:3] == (name, s, t)]
                 row[f"t{t} s{s}"] = " ".join(
                     f"{r['ratio']:.2f}@{r['at']}" + (f" c{r['epochs_cap']}" if r.get("epochs_cap") else "")
+                    + (f" (unfinished, {r['points']} pts)" if r.get("partial") else "")
                     for r in got) or "-"  # fmt: skip
         out.append(row)
     return out
@@ -205,9 +218,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", default=None, help="scratch folder (default: a temp folder)")
     p.add_argument("--results", default=str(RESULTS))
     p.add_argument("--fresh", action="store_true", help="drop the results file first")
+    p.add_argument("--read-unfinished", metavar="RUN_DIR",
+                   help="record the cell (--only, --seeds, --threads: one each) of an unfinished run")  # fmt: skip
     p.add_argument("--show", action="store_true", help="print the results file's grid, run nothing")
     a = p.parse_args(argv)
     seeds, threads = [int(x) for x in a.seeds.split(",")], [int(x) for x in a.threads.split(",")]
+    if a.read_unfinished:  # a run still going (or stopped): its cell as far as it got
+        name, seed, t = a.only.split(",")[0], seeds[0], threads[0]
+        record(Path(a.results), cell(name, seed, t, a.epochs, a.read_unfinished, None, True))
+        return 0
     if a.show:
         print(table(matrix(Path(a.results), seeds, threads), "ratio@epoch per seed x threads"))
         return 0

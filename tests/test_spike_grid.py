@@ -43,3 +43,19 @@ def test_grid_rows_and_quality_verdict(tmp_path):
     assert rows["mae"]["met"] is None and "not run" in rows["mae"]["note"]
     grid = {r["recipe"]: r for r in spikes.matrix(results, [42, 1], [1, 2])}
     assert grid["vae"]["t2 s42"] == "3.50@5" and grid["vae"]["t1 s1"] == "-"
+
+
+def test_an_unfinished_run_is_recorded_as_such(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    losses = [2.0, 1.0, 0.8]
+    (run / "metrics.jsonl").write_text("".join(json.dumps({"epoch": i, "train_loss": v}) + "\n"
+                                               for i, v in enumerate(losses, 1)))  # fmt: skip
+    results = tmp_path / "spikes.jsonl"
+    argv = ["--only", "alignment", "--seeds", "42", "--threads", "2", "--results", str(results)]
+    assert spikes.main([*argv, "--read-unfinished", str(run)]) == 0
+    (got,) = spikes.done(results).values()
+    assert got["partial"] and got["points"] == 3 and got["ratio"] == 0.8
+    assert ("alignment", 42, 2, None) not in spikes.done(results)  # the full run is still to do
+    grid = {r["recipe"]: r for r in spikes.matrix(results, [42], [2])}
+    assert grid["alignment"]["t2 s42"] == "0.80@3 (unfinished, 3 pts)"
