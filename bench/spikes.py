@@ -105,7 +105,10 @@ def train(name: str, seed: int, threads: int, epochs: int | None, work: Path) ->
     stack, config, metric = RECIPES[name]
     path = sae_config(name, work) if name.startswith("sae") else ROOT / config
     seed_key = "experiment.seed" if stack == "tabular" else "global.seed"
-    sets = [f"{seed_key}={seed}", f"global.threads={threads}"]
+    # A folder per cell: the run identity leaves out the threads, so a second run of the same
+    # config in one folder would be reused as already finished, not trained on 2 threads.
+    folder = f"spikes_{name}_s{seed}_t{threads}" + (f"_c{epochs}" if epochs else "")
+    sets = [f"{seed_key}={seed}", f"global.threads={threads}", f"experiment.name={folder}"]
     cap = {"tabular": "train.epochs", "alignment": "trainer.epochs", "mae": "train.steps"}[stack]
     sets += [f"{cap}={epochs}"] if epochs else []
     t0 = time.perf_counter()
@@ -115,6 +118,8 @@ def train(name: str, seed: int, threads: int, epochs: int | None, work: Path) ->
         res = align_api.train(path, sets, overwrite=True)
     else:
         res = api.pretrain_mae(path, sets, overwrite=True)
+    if getattr(res, "status", "finished") != "finished":
+        raise RuntimeError(f"{res.run_dir}: {res.status}, not trained by this run")
     return cell(name, seed, threads, epochs, res.run_dir, round(time.perf_counter() - t0))
 
 
@@ -153,6 +158,7 @@ def prepare(names: list[str], work: Path, results: Path, epochs: int | None) -> 
         row = train("vae", 42, 1, epochs, work)  # the grid's vae 42/1 cell, and the SAEs' input
         record(results, row)
         outs = [f"{s}.output=./{SAE_INPUT}/{s}_embeddings.npy" for s in ("train", "val", "test")]
+        outs.append(f"checkpoint.path={row['run_dir']}/checkpoints")
         api.extract(ROOT / "configs/extract/diamonds.yaml", overrides=outs)
 
 
