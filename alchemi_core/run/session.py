@@ -107,11 +107,11 @@ class Session:
 
     def best_and_last(self) -> dict[str, float]:
         """best_epoch and best_<name> of every metric the best epoch logged (for the tracker)."""
-        return best_metrics(self.rows, self.best)
+        return best_metrics(self.rows, self.best.best_epoch)
 
 
-def best_metrics(rows: list[dict], best: BestMetric) -> dict[str, float]:
-    epoch = best.best_epoch
+def best_metrics(rows: list[dict], epoch: int | None) -> dict[str, float]:
+    """best_epoch and best_<name> of every number the line of `epoch` holds ({}: no line)."""
     line = next((r for r in rows if r["epoch"] == epoch), None)
     if line is None:
         return {}
@@ -204,8 +204,9 @@ def record_failure(folder: RunFolder, tracker, exc: BaseException) -> None:
     folder.write_info(**tracking_state(folder, tracker))
 
 
-def sync_finished(folder: RunFolder, tracker, run_name: str) -> None:
-    """A finished run whose tracking did not complete (server down): send what is missing."""
+def sync_finished(folder: RunFolder, tracker, run_name: str, pack=None) -> None:
+    """A finished run whose tracking did not complete (server down): send what is missing,
+    the best epoch's metrics (run.json's best_epoch) and the MLflow model (`pack`) too."""
     if not folder.info.get("mlflow_pending") or not folder.info.get("mlflow_run_id"):
         return
     if not hasattr(tracker, "on_unreachable"):
@@ -214,5 +215,6 @@ def sync_finished(folder: RunFolder, tracker, run_name: str) -> None:
     if tracker.start(run_name, folder.info["mlflow_run_id"]) is None:
         return
     log.info("sending the tracking data MLflow missed for %s", folder.path)
-    resend_metrics(folder, tracker, folder.read_metrics())
-    finish_tracking(folder, tracker)
+    rows = folder.read_metrics()
+    resend_metrics(folder, tracker, rows)
+    finish_tracking(folder, tracker, pack, best_metrics(rows, folder.info.get("best_epoch")))
