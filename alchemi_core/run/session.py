@@ -96,8 +96,7 @@ class Session:
         checkpoints.save_many(payload, targets)
         faults.point("epoch.saved")
         for line in lines:
-            numbers = {k: v for k, v in line.items() if isinstance(v, int | float)}
-            self.tracker.log_metrics(numbers, step=int(line["epoch"]))
+            self.tracker.log_metrics(numbers(line), step=int(line["epoch"]))
         state = tracking_state(self.folder, self.tracker)
         self.folder.write_info(epoch=epoch, status="running", **info, **state)
 
@@ -126,6 +125,11 @@ def best_metrics(rows: list[dict], epoch: int | None) -> dict[str, float]:
     return out
 
 
+def numbers(line: dict) -> dict[str, float]:
+    """The numbers of a metrics line (a stack may log None or text beside them)."""
+    return {k: v for k, v in line.items() if isinstance(v, int | float)}
+
+
 # -- tracker sync ------------------------------------------------------------------------
 def tracking_state(folder: RunFolder, tracker) -> dict[str, Any]:
     """run.json's record of how far the tracker got."""
@@ -141,7 +145,7 @@ def resend_metrics(folder: RunFolder, tracker, rows: list[dict]) -> None:
     synced = folder.info.get("mlflow_synced_epoch") or 0
     for m in rows:
         if m["epoch"] > synced:
-            tracker.log_metrics(m, step=int(m["epoch"]))
+            tracker.log_metrics(numbers(m), step=int(m["epoch"]))
 
 
 def finish_tracking(folder: RunFolder, tracker, pack=None, best: dict | None = None) -> None:
