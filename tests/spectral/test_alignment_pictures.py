@@ -96,13 +96,16 @@ def test_align_eval_plots(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(plots, "plot_spectra", full)
     before = {p: p.read_bytes() for p in out_dir.iterdir()}
-    for target in (tmp_path / "new/eval", out_dir):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for target in (tmp_path / "new/eval", empty, out_dir):
         capsys.readouterr()
         assert main(["align", "eval", *args, "--plots", str(target)]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: command line: --plots: ") and err.count("\n") == 1
         assert "no space left on the device" in err, err
     assert not (tmp_path / "new").exists()  # the folders it made are gone with the pictures
+    assert list(empty.iterdir()) == []  # no first picture, no temp file
     assert {p: p.read_bytes() for p in out_dir.iterdir()} == before  # earlier ones untouched
 
 
