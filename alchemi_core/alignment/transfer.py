@@ -25,6 +25,16 @@ def physics(readings: Tensor, values: Tensor, matrix: Tensor) -> Tensor:
     return retrieval.known_response_scores(readings, clean)
 
 
+def sensor_space_scores(model, sensor, readings: Tensor, values: Tensor, matrix: Tensor, rt):
+    """The model's scores [Q, N] within its sensor tower: the embedding of each reading against
+    the embeddings of every lab spectrum of `values` simulated through the sensor's known
+    responses `matrix`, noiseless (cosine). Both sides go through the same tower; no distance
+    between band values is used."""
+    clean = spectral.simulate(values, matrix, 0.0).float()
+    q = embed_readings(model, sensor, readings, rt)
+    return retrieval.cosine_scores(q, embed_readings(model, sensor, clean, rt))
+
+
 def embed_readings(model, sensor: spectral.Sensor, readings: Tensor, rt) -> Tensor:
     feats = ev.band_feats(model, sensor, rt.device)
     return ev.embed(model, "sensor", feats, readings, rt, sensor=sensor)[0]

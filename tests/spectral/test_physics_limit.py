@@ -104,6 +104,9 @@ def test_eval_prints_the_physics_limit_and_the_transfer(tiny_run, capsys):
     assert out["rerank_candidates"] == 5  # the run's rerank.candidates
     # the physics is perfect here: a true spectrum among the 5 candidates comes first
     assert out["rerank_top1"] == out["rerank_recall_at_5"]
+    # no noise: each reading is its own spectrum's simulated reading, so the same embedding
+    assert out["sensor_space_top1"] >= 0.95
+    assert out["sensor_space_top1"] <= out["sensor_space_recall_at_5"] <= 1
     assert out["labels"] == "bright" and out["n_classes"] == 2
     assert out["physics_transfer_accuracy"] >= 0.9  # the 560 nm band decides the class
     for key in ("transfer_accuracy", "embedding_transfer_accuracy", "majority_accuracy"):
