@@ -62,7 +62,8 @@ def evaluate(
     rerank: int | None = None,
 ) -> dict[str, Any]:
     """Sensor->lab retrieval among every spectrum of `lab_path`, the cycle head's error and
-    the physics limit (`physics_top1`); with `rerank` (else the run's `rerank.candidates`; 0:
+    the physics limit (`physics_top1`), the model's retrieval within its sensor tower
+    (`sensor_space_top1`: transfer.sensor_space_scores); with `rerank` (else the run's `rerank.candidates`; 0:
     off), the model's candidates re-ranked by the known responses (`rerank_top1`); with
     `labels` (a column of the lab table), the linear probe's transfer accuracy from the run's
     training sensors; with `plots` (a folder), also its pictures there (`plots` lists them)."""
@@ -103,6 +104,10 @@ def evaluate(
         out["cycle_top1"] = retrieval.retrieval_metrics(l2)["top1"]
         out["fused_top1"] = retrieval.retrieval_metrics(fused)["top1"]
     known = transfer.physics(reading, values, matrix)
+    space = retrieval.retrieval_metrics(
+        transfer.sensor_space_scores(model, sensor, reading, values, matrix, rt)
+    )
+    out.update(sensor_space_top1=space["top1"], sensor_space_recall_at_5=space["recall_at_5"])
     out.update(ev.physics_rows(scores, known, rerank), rerank_candidates=rerank or None)
     if classes is not None:
         train_sensors = [spectral.load_sensor(p) for p in cfg.data.sensor_paths]
