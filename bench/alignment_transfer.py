@@ -1,8 +1,11 @@
 """Cross-sensor transfer: earthlib's class labels (LEVEL_2, 5 classes; LEVEL_3, 26) by a linear
 probe (logistic regression, alchemi_core/alignment/probe.py) on the validation spectra.
 
-  ours     probe fitted on the embeddings of the TRAINING sensors' readings of the training
-           spectra, scored on the embeddings of the held-out sensor's readings
+  ours     probe fitted on the model's features of the TRAINING sensors' readings of the
+           training spectra (the sensor embedding and the cycle prior, the model's estimate of
+           the lab spectrum from the reading and the responses: transfer.probe_features),
+           scored on the same features of the held-out sensor's readings
+  ours_emb the same probe on the 64-d sensor embedding alone
   oracle   (a) probe fitted and scored on the held-out sensor's own bands (its noisy readings
            of the training spectra, with their labels)
   bridge   (b) ridge from the held-out sensor's readings to the lab spectrum (fitted on the
@@ -61,21 +64,25 @@ def measure(run_dir, lab, split, train_paths, held_paths, noises, seed=1234, lev
     train_sensors = [spectral.load_sensor(p) for p in train_paths]
     rows = []
     for noise in noises:
-        fit_emb = None  # the training sensors' readings: the same for every case at this noise
-        for path in held_paths:
-            sensor = spectral.load_sensor(path)
-            for level in levels:
-                labels = lab.label(level, "lab table", "labels")
+        fit_x = None  # the training sensors' readings: the same for every case at this noise
+        for level in levels:
+            labels = lab.label(level, "lab table", "labels")
+            probes = None  # fitted on the training sensors only: the same for every target
+            for path in held_paths:
+                sensor = spectral.load_sensor(path)
                 data = transfer.transfer_data(
                     lab, labels, split, train_sensors, sensor, noise, seed
                 )
-                if fit_emb is None:
-                    fit_emb = transfer.fit_embeddings(model, data, rt)
-                ours = transfer.transfer(model, data, rt, fit_emb)
+                if fit_x is None:
+                    fit_x = transfer.fit_features(model, data, rt)
+                if probes is None:
+                    probes = transfer.fit_probes(model, data, rt, fit_x)
+                ours = transfer.transfer(model, data, rt, probes)
                 rows.append({
                     "sensor": sensor.name, "labels": level, "noise": f"{noise:.0%}",
-                    "ours": ours["transfer_accuracy"], "oracle": oracle(data, noise, seed),
-                    "bridge": bridge(data, noise, seed),
+                    "ours": ours["transfer_accuracy"],
+                    "ours_emb": ours["embedding_transfer_accuracy"],
+                    "oracle": oracle(data, noise, seed), "bridge": bridge(data, noise, seed),
                     "physics": ours["physics_transfer_accuracy"],
                     "majority": ours["majority_accuracy"],
                 })  # fmt: skip

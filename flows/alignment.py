@@ -15,6 +15,18 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script or loaded by path: make tasks/ importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line: the pre-flight first, before Prefect is imported; then the flow."""
+    from flows.entry import command
+
+    return command(__doc__, "alignment", "flows.alignment:run_checked", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
@@ -93,13 +105,8 @@ def summary(config: str, name: str, states: dict, train: dict, scores: dict) -> 
     return report.markdown(f"Alignment {name}", rows, notes)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from flows.cli import main as cli_main
+def run_checked(args, cfg) -> int:
+    """After the pre-flight: the flow (flows/cli.py)."""
+    from flows.cli import execute
 
-    return cli_main(
-        __doc__.splitlines()[0], checked("alignment"), alignment_flow, argv, "alignment"
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return execute(args, alignment_flow, "alignment")

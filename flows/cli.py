@@ -1,14 +1,15 @@
-"""Command line for the flow scripts: validate first, run the flow, one-line errors (exit 2)."""
+"""A flow script's command line after its pre-flight (flows/entry.py): run the flow in Prefect
+(its temporary API when no server is set), then print its summary."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from prefect.settings import (
     PREFECT_API_URL,
@@ -21,8 +22,6 @@ from prefect.settings import (
     temporary_settings,
 )
 
-from alchemi_core.boundary import guard
-from alchemi_core.cli.main import _Parser, setup_logging
 from alchemi_core.errors import UserError
 from flows import local_api, report
 
@@ -82,56 +81,29 @@ def temporary_api() -> Iterator[None]:
             yield
 
 
-def main(
-    description: str,
-    check: Callable[[str], Any],
+def execute(
+    args: argparse.Namespace,
     run: Callable[..., dict],
-    argv=None,
     title: str = "flow",
     cached: Callable[[str], dict | None] | None = None,
 ) -> int:
-    """`check(config)` validates the file before Prefect starts; `run(config=, refresh=)`.
+    """After the pre-flight (flows/entry.py): `run(config=, refresh=)` the flow, unless
     `cached(config)`, if given, answers a re-run where nothing changed (None: run the flow).
 
     Ends with a short summary (metrics, files, how to open the UIs); `--json` prints the whole
     result instead.
     """
-    p = _Parser(description=description)
-    p.add_argument("--config", required=True, help="the YAML file")
-    p.add_argument(
-        "--refresh", action="store_true", help="ignore cached results: re-run every step"
-    )
-    if cached:
-        p.add_argument(
-            "--record",
-            action="store_true",
-            help="run the flow in Prefect even when every step is cached",
-        )
-    p.add_argument("--json", action="store_true", help="print the full result as JSON")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug log lines")
-    p.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
-    argv = sys.argv[1:] if argv is None else list(argv)
-    seen: dict[str, str] = {}
-
-    def go() -> int:
-        args = p.parse_args(argv)
-        seen["config"] = args.config
-        setup_logging(args.verbose, args.quiet)
-        check(args.config)
-        quiet_user_errors()
-        start = time.perf_counter()
-        fast = cached and not (args.refresh or args.record)
-        result = cached(args.config) if fast else None
-        if result is None:
-            with temporary_settings(local_settings()), temporary_api():
-                result = run(config=args.config, refresh=args.refresh)
-        else:
-            print(FROM_CACHE, file=sys.stderr if args.json else sys.stdout)
-        if args.json:
-            print(json.dumps(result, indent=2, default=str))
-        else:
-            print(report.text(title, result, time.perf_counter() - start))
-        return 0
-
-    verbose = "-v" in argv or "--verbose" in argv
-    return guard(go, source=lambda: seen.get("config"), verbose=verbose)  # as `alchemi` does
+    quiet_user_errors()
+    start = time.perf_counter()
+    fast = cached and not (args.refresh or args.record)
+    result = cached(args.config) if fast else None
+    if result is None:
+        with temporary_settings(local_settings()), temporary_api():
+            result = run(config=args.config, refresh=args.refresh)
+    else:
+        print(FROM_CACHE, file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+    else:
+        print(report.text(title, result, time.perf_counter() - start))
+    return 0

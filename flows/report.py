@@ -22,33 +22,49 @@ def fmt_metrics(metrics: dict[str, float] | None, limit: int = 6) -> str:
 def step_row(stage: str, step: str, state: str, result: dict[str, Any]) -> dict[str, str]:
     path = result.get("path") or result.get("run_dir") or ""
     if step == "extract":
-        path = ", ".join(f"{k}: {v['path']} {v['shape']}" for k, v in result["splits"].items())
+        path = extract_output(result["splits"])
     metrics = (
         result.get("metrics")
         if step != "train"
         else {k: v for k, v in (result.get("metrics") or {}).items() if k.startswith("val_")}
     )
-    shown = train_metrics(result) if step == "train" else None
+    shown = train_metrics(result, ("best",), TABLE_METRICS) if step == "train" else None
     return {
         "stage": stage,
         "step": step,
         "state": state,
         "metrics": shown or fmt_metrics(key_metrics(metrics or {}), limit=TABLE_METRICS),
         "output": str(path),
-        "all_metrics": fmt_metrics(metrics, limit=len(metrics or {})),
+        "all_metrics": (step == "train" and train_metrics(result, full=True))
+        or fmt_metrics(metrics, limit=len(metrics or {})),
     }
 
 
-def train_metrics(result: dict[str, Any]) -> str:
-    """A training's key validation metrics at its best epoch and at its last, each labelled
-    ("" for a result that does not hold both)."""
+def extract_output(splits: dict[str, dict]) -> str:
+    """The embedding files, their folder once when they share one (a table cell does not wrap)."""
+    folders = {str(Path(v["path"]).parent) for v in splits.values()}
+    if len(folders) != 1:
+        return ", ".join(f"{k}: {v['path']} {v['shape']}" for k, v in splits.items())
+    shapes = ", ".join(f"{k} {v['shape']}" for k, v in splits.items())
+    return f"{folders.pop()}/: {shapes}"
+
+
+def train_metrics(
+    result: dict[str, Any], which: tuple = ("best", "last"), limit: int = 4, full: bool = False
+) -> str:
+    """A training's key validation metrics (`full`: all of them) at its best epoch and at its
+    last, each labelled ("" for a result that does not hold both)."""
     if not result.get("best_metrics") or not result.get("metrics"):
         return ""
+    lines = {"best": result.get("best_metrics"), "last": result.get("metrics")}
     parts = []
-    for label, line in (("best", result.get("best_metrics")), ("last", result.get("metrics"))):
-        vals = key_metrics({k: v for k, v in (line or {}).items() if k.startswith("val_")})
+    for label in which:
+        line = lines[label] or {}
+        vals = {k: v for k, v in line.items() if k.startswith("val_")}
+        vals = vals if full else key_metrics(vals)
         if vals:
-            parts.append(f"{label} (epoch {line['epoch']}): {fmt_metrics(vals, 4)}")
+            shown = fmt_metrics(vals, len(vals) if full else limit)
+            parts.append(f"{label} (epoch {line['epoch']}): {shown}")
     return "; ".join(parts)
 
 

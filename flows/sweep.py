@@ -19,6 +19,18 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script or loaded by path: make tasks/ importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line: the pre-flight first, before Prefect is imported; then the flow."""
+    from flows.entry import command
+
+    return command(__doc__, "sweep", "flows.sweep:run_checked", argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
@@ -213,14 +225,9 @@ def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
     return log_results(config, cfg, trials, out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    from flows.cli import main as cli_main
+def run_checked(args, loaded: tuple) -> int:
+    """After the pre-flight: the flow (flows/cli.py), which takes the sweep checked here."""
+    from flows.cli import execute
 
-    def check(config: str):
-        return hand_on(config, load_checked(config))  # sweep_flow takes it
-
-    return cli_main(__doc__.splitlines()[0], check, sweep_flow, argv, "sweep")
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    hand_on(args.config, loaded)  # sweep_flow takes it: no second load
+    return execute(args, sweep_flow, "sweep")

@@ -16,6 +16,18 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script or loaded by path: make tasks/ importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line: the pre-flight first, before Prefect is imported; then the flow."""
+    from flows.entry import command
+
+    return command(__doc__, "pipeline", "flows.vae_sae:run_checked", argv, cached=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
@@ -145,21 +157,11 @@ def vae_then_sae_flow(config: str, refresh: bool = False) -> dict[str, Any]:
     return {**result, "flow_run_id": str(runtime.flow_run.id)}
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_checked(args, pipe: pl.Pipeline) -> int:
+    """After the pre-flight: the cached answer, else the flow (flows/cli.py)."""
     from functools import partial
 
     from flows.cached import answer
-    from flows.cli import main as cli_main
+    from flows.cli import execute
 
-    return cli_main(
-        __doc__.splitlines()[0],
-        checked("pipeline"),
-        vae_then_sae_flow,
-        argv,
-        "VAE -> SAE pipeline",
-        cached=partial(answer, outcome=outcome),
-    )
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return execute(args, vae_then_sae_flow, "VAE -> SAE pipeline", partial(answer, outcome=outcome))

@@ -6,6 +6,7 @@
 - docs/reference/params/: a page per registered model, loss and loader (from their params models)
 - docs/benchmarks.md, between the gen:bench markers: the table of bench/results.json (`make bench`)
 - README.md, between the gen:demo markers: docs/demo_summary.txt, the summary `make demo` recorded
+- mkdocs.yml, between the gen:params markers: the nav entry of each parameter page
 """
 
 from __future__ import annotations
@@ -50,13 +51,20 @@ def demo_block(summary: str) -> str:
     return "```\n" + summary.strip("\n") + "\n```"
 
 
-def splice(text: str, name: str, body: str, where: str) -> str:
-    start, end = f"<!-- gen:{name} -->", f"<!-- /gen:{name} -->"
+def splice(text: str, name: str, body: str, where: str, mark: str = "<!-- {} -->") -> str:
+    start, end = mark.format(f"gen:{name}"), mark.format(f"/gen:{name}")
     if start not in text or end not in text:
         raise SystemExit(f"error: {where}: no {start} ... {end} markers")
     head, rest = text.split(start, 1)
     _, tail = rest.split(end, 1)
-    return f"{head}{start}\n{body}\n{end}{tail}"
+    indent = head[len(head.rstrip(" ")) :]  # the start marker's indent, for the end marker
+    return f"{head}{start}\n{body}\n{indent}{end}{tail}"
+
+
+def params_nav(pages: list[str], indent: str) -> str:
+    """The nav entries of the parameter pages (mkdocs.yml), in the index's order."""
+    return "\n".join(f"{indent}- {p.removesuffix('.md').split('-', 1)[1]}: reference/params/{p}"
+                     for p in pages if p != "index.md")  # fmt: skip
 
 
 def outputs() -> dict[Path, str]:
@@ -69,6 +77,10 @@ def outputs() -> dict[Path, str]:
     readme = ROOT / "README.md"
     summary = (ROOT / "docs/demo_summary.txt").read_text()
     out[readme] = splice(readme.read_text(), "demo", demo_block(summary), str(readme))
+    mkdocs = ROOT / "mkdocs.yml"
+    pages = [p.name for p in out if p.parent.name == "params"]
+    nav = params_nav(pages, " " * 10)
+    out[mkdocs] = splice(mkdocs.read_text(), "params", nav, str(mkdocs), "# {}")
     return out
 
 

@@ -1,6 +1,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from alchemi_core.plots import (
     plot_curves,
@@ -100,13 +101,18 @@ def axes():
     return figure(4, 3).subplots()
 
 
-def test_a_fraction_that_stays_0_is_drawn_on_0_to_1():
-    from alchemi_core.plots.curves import y_axis
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("dead_fraction", 0.0), ("dead_window_fraction", 0.0), ("dense_fraction", 1.0)],
+)
+def test_a_fraction_that_stays_put_is_drawn_on_0_to_1(name, value):
+    from alchemi_core.plots.curves import y_axis, y_label
 
     ax = axes()
-    ax.plot([1, 2, 3], [0.0, 0.0, 0.0])
-    y_axis(ax, "dead_fraction", 0.0, 0.0)
+    ax.plot([1, 2, 3], [value] * 3)
+    y_axis(ax, name, value, value)
     assert ax.get_ylim() == (-0.02, 1.02)
+    assert y_label(name) == f"{name} (fraction)"
 
 
 def test_a_constant_learning_rate_on_a_log_axis_with_a_decade_around_it():

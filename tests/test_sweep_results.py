@@ -89,3 +89,19 @@ def test_the_objective_picture_has_the_sae_frontier(tmp_path):
     lines = {line.get_label(): line for line in ax.get_lines()}
     assert set(lines) == {"relu", "topk"} and list(lines["topk"].get_xdata()) == [1.0, 2.0]
     assert list(lines["topk"].get_ydata()) == [0.6, 0.8]
+
+
+def test_the_frontier_line_joins_only_the_trials_no_other_beats():
+    from matplotlib.figure import Figure
+
+    from alchemi_core.plots.sweep import plot_frontier
+
+    # a grid over width and lr (the activation not swept): (l0, fve) of 4 trials
+    pts = [(1.3, 0.71), (1.5, 0.81), (2.1, 0.89), (2.6, 0.80)]
+    trials = [{"params": {}, "metrics": {"sae.l0": a, "sae.fve": b}} for a, b in pts]
+    ax = Figure().add_subplot()
+    plot_frontier(ax, trials)
+    (line,) = ax.get_lines()
+    assert line.get_label() == "as configured"
+    assert list(line.get_xdata()) == [1.3, 1.5, 2.1]  # (2.6, 0.80) is beaten by (2.1, 0.89)
+    assert len(ax.collections[0].get_offsets()) == 4  # every trial is still a point

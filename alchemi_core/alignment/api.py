@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ from alchemi_core.alignment import figures as alignment_figures
 from alchemi_core.alignment import retrieval, spectral, transfer
 from alchemi_core.alignment.config import AlignmentConfig
 from alchemi_core.alignment.load import cpu_runtime, load_run
-from alchemi_core.boundary import os_user_error
 from alchemi_core.errors import UserError
 from alchemi_core.output_plan import OutputPlan
 
@@ -64,7 +62,8 @@ def evaluate(
     rerank: int | None = None,
 ) -> dict[str, Any]:
     """Sensor->lab retrieval among every spectrum of `lab_path`, the cycle head's error and
-    the physics limit (`physics_top1`); with `rerank` (else the run's `rerank.candidates`; 0:
+    the physics limit (`physics_top1`), the model's retrieval within its sensor tower
+    (`sensor_space_top1`: transfer.sensor_space_scores); with `rerank` (else the run's `rerank.candidates`; 0:
     off), the model's candidates re-ranked by the known responses (`rerank_top1`); with
     `labels` (a column of the lab table), the linear probe's transfer accuracy from the run's
     training sensors; with `plots` (a folder), also its pictures there (`plots` lists them)."""
@@ -105,6 +104,10 @@ def evaluate(
         out["cycle_top1"] = retrieval.retrieval_metrics(l2)["top1"]
         out["fused_top1"] = retrieval.retrieval_metrics(fused)["top1"]
     known = transfer.physics(reading, values, matrix)
+    space = retrieval.retrieval_metrics(
+        transfer.sensor_space_scores(model, sensor, reading, values, matrix, rt)
+    )
+    out.update(sensor_space_top1=space["top1"], sensor_space_recall_at_5=space["recall_at_5"])
     out.update(ev.physics_rows(scores, known, rerank), rerank_candidates=rerank or None)
     if classes is not None:
         train_sensors = [spectral.load_sensor(p) for p in cfg.data.sensor_paths]
@@ -118,32 +121,23 @@ def evaluate(
     if plots is not None:
         cycle = (sensor.name, pred) if "cycle" in heads else None
         ranks = retrieval.ranks(retrieval.cosine_scores(emb, lab_emb)).numpy()
-        out["plots"] = eval_pictures(Path(plots), cfg, lab_path, lab, ranks, cycle, out)
+        out["plots"] = eval_pictures(plan, Path(plots), cfg, lab_path, lab, ranks, cycle, out)
     return out
 
 
-def eval_pictures(out_dir: Path, cfg, lab_path, lab, ranks, cycle, out: dict) -> list[str]:
+def eval_pictures(
+    plan: OutputPlan, out_dir: Path, cfg, lab_path, lab, ranks, cycle, out: dict
+) -> list[str]:
     """The evaluated sensor's retrieval ranks and, with a cycle head, its reconstructions
-    (`cycle` = (sensor, [N, L] on the lab table's wavelengths)), in `out_dir`."""
+    (`cycle` = (sensor, [N, L] on the lab table's wavelengths)), in `out_dir`: each drawn to a
+    temp file beside it, all renamed into place at the end (`plan`), or none."""
     name = out["sensor"]
     trained = {Path(p).stem for p in cfg.data.sensor_paths}
     split = f"{len(lab.values)} spectra of {Path(lab_path).name}, noise {out['noise']:g}, "
     split += f"epoch {out['epoch']} ({out['checkpoint']})"
-    made = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
-    try:
+    args = ({name: ranks}, set() if name in trained else {name}, split, lab.wavelengths)
+    with plan:  # a write that fails: a UserError at --plots, and nothing left behind
         drawn = alignment_figures.pictures(
-            out_dir,
-            {name: ranks},
-            set() if name in trained else {name},
-            split,
-            lab.wavelengths,
-            lab.values,
-            cycle,
-            prefix=f"{name}_",
+            out_dir, *args, lab.values, cycle, prefix=f"{name}_", write=plan.write
         )
-    except OSError as exc:
-        if made:  # the folders this call made hold only its unfinished pictures
-            shutil.rmtree(made[-1], ignore_errors=True)
-        what = f"{out_dir}: cannot write the pictures ({os_user_error(exc).message})"
-        raise UserError(what, "command line", "--plots") from None
     return [str(p) for p in drawn]

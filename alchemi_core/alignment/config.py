@@ -36,18 +36,18 @@ class AlignTrainer(Strict):
     # the optimizer: `optimizer_config` (as a training config's: optimizer, learning_rate, any
     # keyword of that optimizer), else AdamW with these two (today's default)
     learning_rate: PositiveFloat = 1e-3
-    weight_decay: NonNegativeFloat = 0.0
+    weight_decay: NonNegativeFloat = 0.0  # AdamW's, without optimizer_config
     optimizer_config: OptimizerConfig | None = None
     scheduler: SchedulerConfig | None = None  # a torch scheduler, stepped per epoch
     # per step: linear warm-up over `warmup_steps`, then constant or cosine decay to 0
     warmup_steps: int = Field(default=0, ge=0)
-    lr_schedule: Literal["constant", "cosine"] = "constant"
+    lr_schedule: Literal["constant", "cosine"] = "constant"  # after the warm-up
     temperature: PositiveFloat = 0.07  # InfoNCE temperature
     grad_clip_norm: PositiveFloat | None = 1.0  # clip the gradients' global norm to this
     val_frequency: PositiveInt = 1  # validate every N epochs
     # best_model.pt follows this metric: a per-sensor metric, or val_top1 (mean over sensors)
     checkpoint_metric: str = "val_top1"
-    checkpoint_mode: Literal["min", "max"] = "max"
+    checkpoint_mode: Literal["min", "max"] = "max"  # max: higher checkpoint_metric is better
     # best_and_last: best_model.pt and last_model.pt; "all" adds epoch_N.pt for every epoch
     save_strategy: Literal["best", "last", "best_and_last", "all"] = "best_and_last"
 
@@ -72,14 +72,14 @@ class AlignData(Strict):
     eval_sensor_paths: list[str] = Field(default_factory=list)  # held-out sensors (validation)
     pairs_path: str | None = None  # measured sensor readings, rows matching the lab table
     noise: NonNegativeFloat = 0.01  # std of the Gaussian noise on simulated readings
-    val_fraction: float = Field(default=0.2, gt=0, lt=1)
+    val_fraction: float = Field(default=0.2, gt=0, lt=1)  # lab spectra held out for validation
     max_samples: PositiveInt | None = None  # a seeded subset of the lab table
     lab_stride: PositiveInt = 1  # keep every k-th lab wavelength as a lab-tower token
     random_sensors: int = Field(default=0, ge=0)  # random Gaussian band sets mixed into training
     # training readings only: each band dropped with this probability, and with probability
     # `cutoff_prob` a batch loses every band above a random wavelength (VNIR-only sensors)
     band_dropout: float = Field(default=0.0, ge=0, lt=1)
-    cutoff_prob: float = Field(default=0.0, ge=0, le=1)
+    cutoff_prob: float = Field(default=0.0, ge=0, le=1)  # a batch loses bands above a cut
     split_seed: Seed = 0  # seed of the train/val split
 
 
@@ -89,7 +89,7 @@ class TokenizerCfg(Strict):
     dim: PositiveInt = 64  # token width (the encoder's width)
     num_frequencies: PositiveInt = 12  # Fourier features of centre and width
     min_wavelength_nm: PositiveFloat = 350.0  # wavelength range the features are scaled to
-    max_wavelength_nm: PositiveFloat = 2550.0
+    max_wavelength_nm: PositiveFloat = 2550.0  # upper end of that range
     use_width: bool = True  # false: centre-only ablation (DOFA-style)
     use_response: bool = False  # encode the full response curve when the sensor has one
     # divide each spectrum by its mean value; log(mean) becomes an extra token feature
@@ -112,7 +112,7 @@ class AlignModel(Strict):
     num_queries: PositiveInt = 1  # pooling queries
     num_inducing: PositiveInt = 16  # isab_pma: inducing points
     ff_mult: PositiveInt = 2  # feed-forward width, times dim
-    dropout: float = Field(default=0.0, ge=0, lt=1)
+    dropout: float = Field(default=0.0, ge=0, lt=1)  # dropout in the encoder blocks
     embed_dim: PositiveInt = 64  # the shared embedding's width
     share_encoder: bool = False  # one encoder for both towers
 
@@ -169,14 +169,14 @@ class AlignmentConfig(Strict):
     """An alignment training config."""
 
     global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
-    experiment: Experiment
+    experiment: Experiment  # the run's name and folder
     trainer: AlignTrainer = Field(default_factory=AlignTrainer)
     data: AlignData
     tokenizer: TokenizerCfg = Field(default_factory=TokenizerCfg)
     model: AlignModel = Field(default_factory=AlignModel)
     cycle: CycleHead | None = None
     banddepth: BandDepthHead | None = None
-    rerank: Rerank | None = None
+    rerank: Rerank | None = None  # re-rank retrieval by the known sensor response
     mlflow: MLflowConfig | None = None
 
     @model_validator(mode="after")

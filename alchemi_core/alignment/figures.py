@@ -70,32 +70,33 @@ def _draw(trainer, run_dir: Path, which: str) -> list[Path]:
 
 
 def pictures(
-    out_dir: Path, ranks: dict, held: set, split: str, wavelengths, true, cycle, prefix: str = ""
+    out_dir: Path,
+    ranks: dict,
+    held: set,
+    split: str,
+    wavelengths,
+    true,
+    cycle,
+    prefix: str = "",
+    write=None,
 ) -> list[Path]:
     """retrieval_ranks.png ({sensor: ranks [N]}, `held` the held-out sensors) and, with a
     cycle head, spectra.png (`cycle` = (sensor, reconstructions [N, L]) of `true` [N, L] on
     `wavelengths` nm), in `out_dir`, their names prefixed with `prefix`; `split` ends the
-    titles (which spectra, which checkpoint)."""
+    titles (which spectra, which checkpoint). `write(target, draw)` places each picture
+    (OutputPlan.write: all or none); by default each is drawn straight to its target."""
     from alchemi_core import plots
 
-    out = [
-        plots.plot_retrieval_ranks(
-            ranks,
-            out_dir / f"{prefix}{NAMES[0]}",
-            title=f"Sensor -> lab retrieval ranks\n{split}",
-            held_out=held,
-        )
-    ]
+    write = write or (lambda target, draw: draw(target))
+    title = f"Sensor -> lab retrieval ranks\n{split}"
+    out = [out_dir / f"{prefix}{NAMES[0]}"]
+    write(out[0], lambda p: plots.plot_retrieval_ranks(ranks, p, title=title, held_out=held))
     if cycle is not None:
         name, rec = cycle
-        out.append(
-            plots.plot_spectra(
-                wavelengths,
-                true,
-                rec,
-                out_dir / f"{prefix}{NAMES[1]}",
-                n=SAMPLES,
-                title=f"Cycle head: lab spectrum reconstructed from {name} readings, {split}",
-            )
+        title = f"Cycle head: lab spectrum reconstructed from {name} readings, {split}"
+        out.append(out_dir / f"{prefix}{NAMES[1]}")
+        write(
+            out[1],
+            lambda p: plots.plot_spectra(wavelengths, true, rec, p, n=SAMPLES, title=title),
         )
     return out

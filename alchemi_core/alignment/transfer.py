@@ -25,9 +25,32 @@ def physics(readings: Tensor, values: Tensor, matrix: Tensor) -> Tensor:
     return retrieval.known_response_scores(readings, clean)
 
 
+def sensor_space_scores(model, sensor, readings: Tensor, values: Tensor, matrix: Tensor, rt):
+    """The model's scores [Q, N] within its sensor tower: the embedding of each reading against
+    the embeddings of every lab spectrum of `values` simulated through the sensor's known
+    responses `matrix`, noiseless (cosine). Both sides go through the same tower; no distance
+    between band values is used."""
+    clean = spectral.simulate(values, matrix, 0.0).float()
+    q = embed_readings(model, sensor, readings, rt)
+    return retrieval.cosine_scores(q, embed_readings(model, sensor, clean, rt))
+
+
 def embed_readings(model, sensor: spectral.Sensor, readings: Tensor, rt) -> Tensor:
     feats = ev.band_feats(model, sensor, rt.device)
     return ev.embed(model, "sensor", feats, readings, rt, sensor=sensor)[0]
+
+
+def probe_features(model, sensor: spectral.Sensor, readings: Tensor, rt) -> Tensor:
+    """What the transfer probe reads of `readings` [N, K]: the sensor embedding, then (for a
+    model with a cycle prior) that prior, the model's estimate of the lab spectrum from the
+    reading and the sensor's known responses alone (nothing fitted on the sensor)."""
+    emb = embed_readings(model, sensor, readings, rt)
+    if model.prior_kind == "none":
+        return emb
+    args = model.prior_args(sensor)
+    with torch.no_grad():
+        prior = model.prior(readings.float(), **args)
+    return torch.cat([emb, prior.float()], dim=1)
 
 
 @dataclass
@@ -68,24 +91,36 @@ def transfer_data(
     return TransferData(fit, test, fit_v, test_v, labels[fit_idx], labels[test_idx], sensor, m)
 
 
-def fit_embeddings(model, data: TransferData, rt) -> Tensor:
-    """The embeddings of every training sensor's readings of the fitting part, stacked."""
-    return torch.cat([embed_readings(model, s, r, rt) for s, r in data.fit_readings])
+def fit_features(model, data: TransferData, rt) -> Tensor:
+    """The probe features of every training sensor's readings of the fitting part, stacked."""
+    return torch.cat([probe_features(model, s, r, rt) for s, r in data.fit_readings])
 
 
-def transfer(model, data: TransferData, rt, fit_emb: Tensor | None = None) -> dict[str, float]:
-    """`transfer_accuracy`: a probe fitted on the embeddings of the training sensors' readings,
-    scored on the embeddings of the target sensor's; `physics_transfer_accuracy`: a probe fitted
-    on the fitting spectra simulated through the target sensor's own responses (noiseless),
-    scored on its readings (`fit_emb`: fit_embeddings, if already at hand); `majority_accuracy`: always the commonest fitting class."""
-    x = fit_embeddings(model, data, rt) if fit_emb is None else fit_emb
+def fit_probes(model, data: TransferData, rt, fit_x: Tensor | None = None) -> dict:
+    """The transfer probes, fitted on the training sensors' readings only (`fit_x`:
+    fit_features, if already at hand): on the probe features, and on the embedding alone."""
+    x = fit_features(model, data, rt) if fit_x is None else fit_x
     y = np.concatenate([data.y_fit] * len(data.fit_readings))
-    ours = probe.fit(x, y)
-    test_emb = embed_readings(model, data.sensor, data.test_readings, rt)
+    e = model.sensor.proj.out_features
+    return {"features": probe.fit(x, y), "embedding": probe.fit(x[:, :e], y)}
+
+
+def transfer(model, data: TransferData, rt, probes: dict | None = None) -> dict[str, float]:
+    """`transfer_accuracy`: a probe fitted on the probe features of the training sensors'
+    readings, scored on the target sensor's (`embedding_transfer_accuracy`: the embedding
+    alone; `probes`: fit_probes, if already at hand); `physics_transfer_accuracy`: a probe
+    fitted on the fitting spectra simulated through the target sensor's own responses
+    (noiseless), scored on its readings; `majority_accuracy`: the commonest fitting class."""
+    probes = fit_probes(model, data, rt) if probes is None else probes
+    test_x = probe_features(model, data.sensor, data.test_readings, rt)
+    e = model.sensor.proj.out_features
     known = probe.fit(spectral.simulate(data.fit_values, data.matrix, 0.0), data.y_fit)
     classes, counts = np.unique(data.y_fit, return_counts=True)
     return {
-        "transfer_accuracy": probe.accuracy(ours, test_emb, data.y_test),
+        "transfer_accuracy": probe.accuracy(probes["features"], test_x, data.y_test),
+        "embedding_transfer_accuracy": probe.accuracy(
+            probes["embedding"], test_x[:, :e], data.y_test
+        ),
         "physics_transfer_accuracy": probe.accuracy(known, data.test_readings, data.y_test),
         "majority_accuracy": float(np.mean(data.y_test == classes[counts.argmax()])),
         "n_classes": int(len(classes)),

@@ -37,7 +37,7 @@ class PredictStep(Strict):
 
     model: Literal["vae", "sae"] = "sae"  # which stage's model predicts
     split: Literal["train", "val", "test"] = "test"  # test needs extract.test_data_path
-    batch_size: PositiveInt = 512
+    batch_size: PositiveInt = 512  # rows per batch while predicting
     metrics: bool = True  # also write the prediction metrics
 
 

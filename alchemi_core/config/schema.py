@@ -145,7 +145,7 @@ class OptimizerConfig(BaseModel):
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     optimizer: str  # a torch.optim class name: Adam, AdamW, SGD...
-    learning_rate: PositiveFloat
+    learning_rate: PositiveFloat  # the optimizer's lr (its start, with a scheduler)
 
     _finite = model_validator(mode="after")(finite_extras)
 
@@ -183,7 +183,7 @@ class TrainSection(Strict):
     loader_params: LoaderParams
     epochs: PositiveInt  # passes over the data
     optimizer_config: OptimizerConfig
-    loss: LossConfig
+    loss: LossConfig  # the training loss: a registered class and its params
     scheduler: SchedulerConfig | None = None
     grad_clip_norm: PositiveFloat | None = None  # clip the gradients' global norm to this
     seed: Seed | None = None  # legacy; see runtime.resolve_seed
@@ -192,7 +192,7 @@ class TrainSection(Strict):
 class EarlyStopping(Strict):
     patience: PositiveInt  # validations without improvement before stopping
     metric: str  # a logged metric, e.g. val_loss
-    direction: Literal["min", "max"]
+    direction: Literal["min", "max"]  # min: lower metric is better; max: higher
     min_delta: float = Field(default=0.0, ge=0)  # the smallest change that counts
 
 
@@ -200,16 +200,16 @@ class ValSection(Strict):
     """The validation data, loader, loss and how often to validate."""
 
     data_path: str  # the validation file
-    loader_class: str
+    loader_class: str  # as train.loader_class, for the validation file
     loader_params: LoaderParams
     frequency: PositiveInt  # validate every N epochs (at most train.epochs)
-    loss: LossConfig
-    early_stopping: EarlyStopping | None = None
+    loss: LossConfig  # the validation loss (val_loss and its terms)
+    early_stopping: EarlyStopping | None = None  # stop when a metric stops improving
 
 
 class CheckpointConfig(Strict):
     metric: str  # what "best" means: a metric the run logs
-    mode: Literal["min", "max"]
+    mode: Literal["min", "max"]  # min: lower metric is better; max: higher
     save_strategy: Literal["best", "last", "all"]  # all: also epoch_N.pt every epoch
 
 
@@ -238,13 +238,13 @@ class MLflowConfig(Strict):
 
     tracking_uri: str  # sqlite:///mlflow.db, a path, or http(s)://host:port; no credentials
     experiment_name: str  # created when missing
-    credentials: Credentials | None = None
+    credentials: Credentials | None = None  # for a server that asks for a login
     run_name: str | None = None  # default: experiment.name
     # What to do when the server cannot be reached at start: fail, or train without tracking.
     on_unreachable: Literal["fail", "skip"] = "fail"
     # Register the run's logged model under this name, and point this alias at the new version.
     register_model_name: str | None = None
-    register_alias: str | None = None
+    register_alias: str | None = None  # needs register_model_name; e.g. champion
 
     @field_validator("tracking_uri")
     @classmethod
@@ -265,12 +265,12 @@ class MLflowConfig(Strict):
 class TrainingConfig(Strict):
     global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
     imports: list[str] = Field(default_factory=list)  # modules that register your classes
-    experiment: Experiment
-    model: ModelConfig
+    experiment: Experiment  # the run's name and folder
+    model: ModelConfig  # the model: a registered class and its params
     data: DataConfig
     train: TrainSection
     val: ValSection | None = None
-    checkpoint: CheckpointConfig
+    checkpoint: CheckpointConfig  # which checkpoints to keep, and what best means
     mlflow: MLflowConfig | None = None  # without it nothing is tracked
 
     @model_validator(mode="after")

@@ -18,7 +18,7 @@ class Distribution(Strict):
     low: float | None = None  # lower end of the range
     high: float | None = None  # upper end of the range
     log: bool = False  # sample uniformly in log space
-    type: Literal["float", "int"] = "float"
+    type: Literal["float", "int"] = "float"  # int: rounded to a whole number
 
     @model_validator(mode="after")
     def _one_kind(self) -> Distribution:
@@ -69,7 +69,7 @@ class Objective(Strict):
     """The metric the sweep ranks trials by."""
 
     metric: str = "sae.loss"  # a stage's validation metric: sae.loss, sae.fve, vae.loss...
-    direction: Literal["min", "max"] = "min"
+    direction: Literal["min", "max"] = "min"  # min: lower is better; max: higher
 
     @field_validator("metric")
     @classmethod
@@ -82,7 +82,7 @@ class Objective(Strict):
 class Executor(Strict):
     """Where trials run: threads here (default), a Dask cluster, or runs of a deployment."""
 
-    kind: Literal["threads", "dask", "deployment"] = "threads"
+    kind: Literal["threads", "dask", "deployment"] = "threads"  # here, Dask, or deployment runs
     address: str | None = None  # dask: scheduler address; unset = a temporary local cluster
     deployment: str = "sweep-trial/sweep-trial"  # deployment: "<flow name>/<deployment name>"
     timeout: PositiveInt | None = None  # deployment: seconds to wait for each trial run

@@ -30,7 +30,7 @@ from alchemi_core.version import code_version
 
 class AlignExtractConfig(Strict):
     run: str  # an alignment run folder
-    checkpoint: Literal["best", "last"] = "best"
+    checkpoint: Literal["best", "last"] = "best"  # best_model.pt or last_model.pt
     tower: Literal["sensor", "lab"]  # which tower embeds
     input_path: str  # readings (sensor tower: one column per band) or lab spectra
     sensor_path: str | None = None  # the sensor's response table (sensor tower only)

@@ -30,7 +30,7 @@ class TrainCfg(Strict):
     wavelength in nm plus an optional `id` (data/spectral.py's format).
     """
 
-    data: str = "synthetic"
+    data: str = "synthetic"  # synthetic, earthlib, or a lab table (see above)
     basis: Literal["pca", "cosine"] = "pca"  # spectra -> tokens (SpectralBasisProjector)
     num_tokens: PositiveInt = 16  # tokens per sample (wavelength windows for real spectra)
     token_dim: PositiveInt = 8  # values per token (basis coefficients per window)
@@ -38,7 +38,7 @@ class TrainCfg(Strict):
     embed_dim: PositiveInt = 64  # encoder width
     depth: PositiveInt = 2  # encoder blocks
     heads: PositiveInt = 4  # attention heads (divides embed_dim and decoder_dim)
-    encoder_kind: Literal["attention", "isab_pma"] = "attention"
+    encoder_kind: Literal["attention", "isab_pma"] = "attention"  # SAB, or ISAB + PMA pooling
     decoder_dim: PositiveInt = 32  # decoder width
     decoder_depth: PositiveInt = 1  # decoder blocks
     # each in (0, 1), trained one after the other
@@ -94,7 +94,7 @@ class MAEConfig(Strict):
     """An MAE harness config."""
 
     global_: GlobalConfig = Field(default_factory=GlobalConfig, alias="global")
-    experiment: Experiment
+    experiment: Experiment  # the run's name and folder
     train: TrainCfg
     mlflow: MLflowConfig | None = None
 

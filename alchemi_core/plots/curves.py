@@ -13,7 +13,7 @@ SKIP = {"epoch", "epoch_seconds"}
 def y_label(name: str) -> str:
     if name == "lr":
         return "learning rate"
-    if "accuracy" in name or name in ("fve", "dead_fraction") or "top1" in name:
+    if "accuracy" in name or "fraction" in name or name == "fve" or "top1" in name:
         return f"{name} (fraction)"
     if "sam_deg" in name:
         return f"{name} (degrees)"

@@ -78,15 +78,26 @@ def plot_sweep(
 ACTIVATION = "sae.model.params.activation"
 
 
+def pareto(pts: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The (l0, fve) points no other point beats: higher FVE at no more L0, by L0."""
+    front: list[tuple[float, float]] = []
+    for p in sorted(pts, key=lambda q: (q[0], -q[1])):
+        if not front or p[1] > front[-1][1]:
+            front.append(p)
+    return front
+
+
 def plot_frontier(ax, done: list[dict[str, Any]]) -> None:
-    """FVE against L0 per trial, one line per activation (the sweep's base one: "base")."""
+    """FVE against L0: every trial a point, and per activation a line through its frontier
+    (the trials no other beats). An activation the sweep does not vary: "as configured"."""
     groups: dict[str, list[tuple[float, float]]] = {}
     for t in done:
-        act = str(t["params"].get(ACTIVATION, "base"))
+        act = str(t["params"].get(ACTIVATION, "as configured"))
         groups.setdefault(act, []).append((t["metrics"]["sae.l0"], t["metrics"]["sae.fve"]))
     for act, pts in sorted(groups.items()):
-        pts.sort()
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", ms=4, label=act)
+        dots = ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=14, alpha=0.6)
+        front = pareto(pts)
+        ax.plot(*zip(*front, strict=True), "-", color=dots.get_facecolor()[0], label=act)
     ax.set_xlabel("sae.l0 (latents per row, val)")
     ax.set_ylabel("sae.fve (val)")
     ax.set_title("frontier: FVE against L0", fontsize=9)

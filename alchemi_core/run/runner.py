@@ -106,7 +106,7 @@ def _execute(recipe: Recipe, b, folder: RunFolder, tracker, overwrite: bool) -> 
     run = session.Session(folder, tracker, recipe, b)
     if decision.state == resume.FINISHED:
         log.info("%s already finished (config %s); nothing to do", folder.path, b.config_hash)
-        session.sync_finished(folder, tracker, name)
+        session.sync_finished(folder, tracker, name, recipe.mlflow_model(b))
         return fill_result(result, run, recipe, b, "already_finished")
 
     for stale in folder.remove_temp_files():

@@ -96,8 +96,7 @@ class Session:
         checkpoints.save_many(payload, targets)
         faults.point("epoch.saved")
         for line in lines:
-            numbers = {k: v for k, v in line.items() if isinstance(v, int | float)}
-            self.tracker.log_metrics(numbers, step=int(line["epoch"]))
+            self.tracker.log_metrics(numbers(line), step=int(line["epoch"]))
         state = tracking_state(self.folder, self.tracker)
         self.folder.write_info(epoch=epoch, status="running", **info, **state)
 
@@ -107,11 +106,11 @@ class Session:
 
     def best_and_last(self) -> dict[str, float]:
         """best_epoch and best_<name> of every metric the best epoch logged (for the tracker)."""
-        return best_metrics(self.rows, self.best)
+        return best_metrics(self.rows, self.best.best_epoch)
 
 
-def best_metrics(rows: list[dict], best: BestMetric) -> dict[str, float]:
-    epoch = best.best_epoch
+def best_metrics(rows: list[dict], epoch: int | None) -> dict[str, float]:
+    """best_epoch and best_<name> of every number the line of `epoch` holds ({}: no line)."""
     line = next((r for r in rows if r["epoch"] == epoch), None)
     if line is None:
         return {}
@@ -124,6 +123,11 @@ def best_metrics(rows: list[dict], best: BestMetric) -> dict[str, float]:
         }
     )
     return out
+
+
+def numbers(line: dict) -> dict[str, float]:
+    """The numbers of a metrics line (a stack may log None or text beside them)."""
+    return {k: v for k, v in line.items() if isinstance(v, int | float)}
 
 
 # -- tracker sync ------------------------------------------------------------------------
@@ -141,7 +145,7 @@ def resend_metrics(folder: RunFolder, tracker, rows: list[dict]) -> None:
     synced = folder.info.get("mlflow_synced_epoch") or 0
     for m in rows:
         if m["epoch"] > synced:
-            tracker.log_metrics(m, step=int(m["epoch"]))
+            tracker.log_metrics(numbers(m), step=int(m["epoch"]))
 
 
 def finish_tracking(folder: RunFolder, tracker, pack=None, best: dict | None = None) -> None:
@@ -204,8 +208,9 @@ def record_failure(folder: RunFolder, tracker, exc: BaseException) -> None:
     folder.write_info(**tracking_state(folder, tracker))
 
 
-def sync_finished(folder: RunFolder, tracker, run_name: str) -> None:
-    """A finished run whose tracking did not complete (server down): send what is missing."""
+def sync_finished(folder: RunFolder, tracker, run_name: str, pack=None) -> None:
+    """A finished run whose tracking did not complete (server down): send what is missing,
+    the best epoch's metrics (run.json's best_epoch) and the MLflow model (`pack`) too."""
     if not folder.info.get("mlflow_pending") or not folder.info.get("mlflow_run_id"):
         return
     if not hasattr(tracker, "on_unreachable"):
@@ -214,5 +219,6 @@ def sync_finished(folder: RunFolder, tracker, run_name: str) -> None:
     if tracker.start(run_name, folder.info["mlflow_run_id"]) is None:
         return
     log.info("sending the tracking data MLflow missed for %s", folder.path)
-    resend_metrics(folder, tracker, folder.read_metrics())
-    finish_tracking(folder, tracker)
+    rows = folder.read_metrics()
+    resend_metrics(folder, tracker, rows)
+    finish_tracking(folder, tracker, pack, best_metrics(rows, folder.info.get("best_epoch")))

@@ -112,6 +112,7 @@ class SAE(nn.Module):
         self.register_buffer("b_dec_initialised", torch.tensor(False))
         self.register_buffer("rows_since_fired", torch.zeros(hidden_dim))
         self._b_dec_ready = False
+        self._norms: torch.Tensor | None = None  # the last training forward's decoder norms
 
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x - self.b_dec)
@@ -125,14 +126,15 @@ class SAE(nn.Module):
             self._init_b_dec(x)
         z = self.pre_activations(x)
         f = self.activation(z)
-        norms = self.W_dec.norm(dim=1)
+        norms = torch.linalg.vector_norm(self.W_dec, dim=1)
         out = {"input": x, "latents": f, "reconstruction": f @ self.W_dec + self.b_dec}
         out["decoder_norms"] = norms
         penalty = self.activation.penalty(z, f, norms)  # None: topk, batchtopk (no penalty)
         out["sparsity"] = penalty if penalty is not None else f.new_zeros(f.shape[0])
         if self.training:
-            dead = self.rows_since_fired >= self.dead_window
+            self._norms = norms.detach()  # before_step's, of the same weights
             if self.aux_k:
+                dead = self.rows_since_fired >= self.dead_window
                 aux, out["aux_scale"] = aux_topk(z, dead, self.aux_k)
                 out["aux_reconstruction"] = aux @ self.W_dec
             self._count_firing(f)
@@ -142,12 +144,12 @@ class SAE(nn.Module):
     @torch.no_grad()
     def _count_firing(self, f: torch.Tensor) -> None:
         """Rows since each latent last fired, over every rank's rows (one small all-reduce)."""
-        fired = (f > 0).any(dim=0).float()
-        rows = f.new_tensor([float(f.shape[0])])
+        fired = f.amax(dim=0) > 0  # some row fired it
+        rows: float | torch.Tensor = float(f.shape[0])
         if distributed.world() > 1:
-            both = distributed.reduce_sum(torch.cat([fired, rows]))
-            fired, rows = both[:-1], both[-1:]
-        self.rows_since_fired.add_(rows).masked_fill_(fired > 0, 0.0)
+            both = distributed.reduce_sum(torch.cat([fired.float(), f.new_tensor([rows])]))
+            fired, rows = both[:-1] > 0, both[-1:]
+        self.rows_since_fired.add_(rows).masked_fill_(fired, 0.0)
 
     @torch.no_grad()
     def _init_b_dec(self, x: torch.Tensor) -> None:
@@ -163,13 +165,16 @@ class SAE(nn.Module):
         """Remove the gradient's component parallel to each (unit) decoder row."""
         g = self.W_dec.grad
         if g is not None:
-            w = self.W_dec / self.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            norms, self._norms = self._norms, None  # the forward's, else computed now
+            if norms is None:
+                norms = torch.linalg.vector_norm(self.W_dec, dim=1)
+            w = self.W_dec / norms.clamp_min(1e-12).unsqueeze(1)
             g.sub_((g * w).sum(dim=1, keepdim=True) * w)
 
     @torch.no_grad()
     def after_step(self) -> None:
         """Decoder rows back to unit norm."""
-        self.W_dec.div_(self.W_dec.norm(dim=1, keepdim=True).clamp_min(1e-12))
+        self.W_dec.div_(torch.linalg.vector_norm(self.W_dec, dim=1, keepdim=True).clamp_min(1e-12))
 
     @torch.no_grad()
     def embed(self, batch: Batch) -> torch.Tensor:

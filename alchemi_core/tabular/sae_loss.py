@@ -77,13 +77,13 @@ class SAELoss(Loss):
         if "dead_window_fraction" in out:
             terms["dead_window_fraction"] = out["dead_window_fraction"].detach()
         with torch.no_grad():  # epoch statistics, accumulated in place: no graph, few ops
-            fires = torch.sign(torch.relu(f))  # 1 where a latent fires (f > 0), else 0
+            fires = (f > 0).sum(0, dtype=f.dtype)  # per latent, the rows where it fires
             self._accumulate(x, err, fires)
             l0 = fires.sum() / x.shape[0]
         return {"loss": loss, **terms, "l0": l0}
 
     def _accumulate(self, x: torch.Tensor, err: torch.Tensor, fires: torch.Tensor) -> None:
-        sums = {"fires": fires.sum(0), "sse": err.sum(0), "sx": x.sum(0), "sxx": (x * x).sum(0)}
+        sums = {"fires": fires, "sse": err.sum(0), "sx": x.sum(0), "sxx": (x * x).sum(0)}
         if not self._stats:
             self._stats = sums
         else:

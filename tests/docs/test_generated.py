@@ -31,12 +31,14 @@ def test_committed_docs_are_what_the_generator_writes(capsys):
         ("docs/reference/params/model-VAE.md", lambda t: t + "\nedited by hand\n"),
         ("bench/results.json", lambda t: t.replace('"ratio": 1.141', '"ratio": 9.99', 1)),
         ("docs/demo_summary.txt", lambda t: t + "one more line\n"),
+        ("mkdocs.yml", lambda t: t.replace("          - VAE: reference/params/model-VAE.md\n", "")),
     ],
 )
 def test_check_finds_a_stale_part(tmp_path, monkeypatch, capsys, rel, edit):
     for part in ("docs", "bench"):
         shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("*.py"))
-    shutil.copy(ROOT / "README.md", tmp_path / "README.md")
+    for name in ("README.md", "mkdocs.yml"):
+        shutil.copy(ROOT / name, tmp_path / name)
     target = tmp_path / rel
     before = target.read_text()
     target.write_text(edit(before))
@@ -99,3 +101,21 @@ def test_config_reference_lists_every_key_of_every_kind():
     row = next(r for r in text.splitlines() if r.startswith("| `val.frequency` |"))
     assert "int | required | > 0 | validate every N epochs" in row
     assert TrainingConfig.model_fields["checkpoint"].is_required()
+
+
+def test_every_config_key_has_a_meaning():
+    from alchemi_core.config.schema import TrainingConfig
+
+    missing = [
+        f"{name}: {row[0]}"
+        for name, schema in config_kinds()
+        for row in reference.rows(schema, skip=(TrainingConfig,) if name != "training" else ())
+        if not row[4].strip()
+    ]
+    assert not missing, "keys without a description or a trailing comment:\n" + "\n".join(missing)
+
+
+def test_every_parameter_page_is_in_the_nav():
+    nav = (ROOT / "mkdocs.yml").read_text()
+    for page in reference.params_pages():
+        assert f"reference/params/{page}\n" in nav, page

@@ -37,6 +37,7 @@ def test_getting_started_blocks_run_in_a_fresh_clone(tmp_path):
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     }
+    said = {}
     for i, block in enumerate(blocks(PAGE, "bash")):
         done = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", block],
@@ -49,4 +50,12 @@ def test_getting_started_blocks_run_in_a_fresh_clone(tmp_path):
         assert done.returncode == 0, (
             f"block {i}:\n{block}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
         )
-    assert (clone / "experiments/vae/my_vae/run.json").is_file()
+        said[block] = done.stdout + done.stderr
+    # what the page says the blocks do
+    again = next(out for b, out in said.items() if b.count("train --config configs/vae/") == 2)
+    assert "already finished" in again and "nothing to do" in again
+    flow = next(out for b, out in said.items() if "flows/vae_sae.py" in b)
+    assert "VAE -> SAE pipeline: done" in flow and "View at" not in flow
+    show = next(out for b, out in said.items() if "config show" in b)
+    assert "name: my_penguins" in show
+    assert (clone / "experiments/vae/my_penguins/run.json").is_file()

@@ -1,6 +1,7 @@
 """Flows check first: a flow script with a bad input fails in its pre-flight (the same checks
-as `alchemi config validate`), one line and exit 2, before Prefect or its temporary API starts;
-sweeps too (they exited 1 after "every trial failed", 109-132 lines with a Prefect traceback).
+as `alchemi config validate`), one line and exit 2, before Prefect is imported or its temporary
+API starts; sweeps too (they exited 1 after "every trial failed", 109-132 lines with a Prefect
+traceback). One real process per script; the other cases call its `main` in this process.
 The deployments' entry points run the same pre-flight before their first task."""
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ MISSING = {  # flow script -> (config kind, the data file removed)
 
 @pytest.mark.parametrize("script", list(MISSING))
 def test_flow_with_a_missing_data_file(ws, script):
+    """A real process per flow script: the line, and neither Prefect nor tasks/ imported."""
     kind, rel = MISSING[script]
     (ws.root / rel).unlink()
-    res = ws.run(script, kind)
+    res = ws.script(script, kind)
     assert_one_line(res, rel.rsplit("/", 1)[1], "not found")
     assert res.out == ""
+    assert "alchemi_core.config.preflight" in ws.imported  # the import lines were read
+    assert not {m for m in ws.imported if m.split(".")[0] in ("prefect", "tasks")}
     assert not (ws.root / ".prefect" / "prefect.db").exists()  # no Prefect API was started
     assert not (ws.root / "experiments").exists()
 

@@ -1,16 +1,17 @@
 """A folder where the shipped debug configs run, and one runner for every command and flow.
 
 `Workspace.run(command, kind)` runs one of COMMANDS on the workspace's config of `kind`:
-`alchemi ...` in this process (cli.main), a flow script as its own process (`python flows/X.py
---config ...`), as a user would. Each failure-class test parametrizes over the commands.
+`alchemi ...` or a flow script's `main`, in this process; `Workspace.script` runs a flow script
+as its own process (`python flows/X.py --config ...`), as a user would. Each failure-class test parametrizes over the commands.
 """
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -52,6 +53,7 @@ class Result:
 class Workspace:
     root: Path
     capsys: object
+    imported: set[str] = field(default_factory=set)  # modules the last `script` imported
 
     def path(self, kind: str) -> Path:
         return self.root / CONFIGS[kind]
@@ -97,20 +99,35 @@ class Workspace:
         return Result(code, out, err)
 
     def run(self, command: str, kind: str | None = None) -> Result:
+        """The command in this process: `alchemi ...` (cli.main), or a flow script's `main`
+        (its pre-flight runs before it imports Prefect; see `script` for a real process)."""
         default, argv = COMMANDS[command]
         config = self.path(kind or default)
         if argv is not None:
             code, out, err = run_cli([*argv, config], self.capsys)
             return Result(code, out, err)
+        self.capsys.readouterr()
+        module = command.removesuffix(".py").replace("/", ".")
+        code = importlib.import_module(module).main(["--config", str(config)])
+        out, err = self.capsys.readouterr()
+        return Result(code, out, err)
+
+    def script(self, command: str, kind: str | None = None) -> Result:
+        """A flow script as its own process (`python flows/X.py --config ...`), as a user runs
+        it; stderr without the lines of `-X importtime`, which `imported` holds."""
+        config = self.path(kind or COMMANDS[command][0])
         proc = subprocess.run(
-            [sys.executable, str(ROOT / command), "--config", str(config)],
+            [sys.executable, "-X", "importtime", str(ROOT / command), "--config", str(config)],
             cwd=self.root,
             env=subprocess_env({"PREFECT_HOME": str(self.root / ".prefect")}),
             capture_output=True,
             text=True,
             timeout=600,
         )
-        return Result(proc.returncode, proc.stdout, proc.stderr)
+        lines = proc.stderr.splitlines(keepends=True)
+        err = "".join(line for line in lines if not line.startswith("import time:"))
+        self.imported = {line.rsplit("|", 1)[1].strip() for line in lines if "|" in line}
+        return Result(proc.returncode, proc.stdout, err)
 
 
 def make_workspace(root: Path, penguins: Path, capsys) -> Workspace:

@@ -48,19 +48,21 @@ def test_transfer_rows_of_a_trained_run(tiny):
     assert g["unseen"]["ours_minus_bridge_worst"] == min(r["ours"] - r["bridge"] for r in rows)
 
 
-def _retrieval(sensor, split, noise, top1, rerank, physics):
+def _retrieval(sensor, split, noise, top1, rerank, physics, space=None):
     return {"sensor": sensor, "split": split, "noise": noise, "ours_top1": top1,
-            "rerank_top1": rerank, "physics_top1": physics}  # fmt: skip
+            "rerank_top1": rerank, "physics_top1": physics,
+            "space_top1": top1 if space is None else space}  # fmt: skip
 
 
 def test_goal_rows_pick_the_worst_case():
     raw = [
-        _retrieval("a", "held-out", "3%", 0.45, 0.88, 0.9),  # model 0.5, rerank 0.98 of it
-        _retrieval("b", "held-out", "3%", 0.30, 0.50, 0.6),  # model 0.5, rerank 0.83: worst
+        _retrieval("a", "held-out", "3%", 0.45, 0.88, 0.9, 0.54),  # model 0.5, space 0.6
+        _retrieval("b", "held-out", "3%", 0.30, 0.50, 0.6, 0.48),  # rerank 0.83: worst; 0.8
         _retrieval("c", "held-out", "1%", 0.01, 0.01, 0.9),  # another noise level: not scored
         _retrieval("d", "train", "3%", 0.01, 0.01, 0.9),
     ]
-    model, rerank = alignment_quality.limit_rows(raw, lambda t: t, "n")
+    model, space, rerank = alignment_quality.limit_rows(raw, lambda t: t, "n")
+    assert space["ratio"] == pytest.approx(0.6, abs=1e-3) and "(a)" in space["note"]
     assert rerank["ratio"] == pytest.approx(0.5 / 0.6, abs=1e-3) and "(b)" in rerank["note"]
     assert rerank["met"] is False and model["ratio"] == pytest.approx(0.5, abs=1e-3)
     moved = [
@@ -83,6 +85,10 @@ def test_goals_ratio_to_the_physics_per_held_out_sensor():
     ]
     g = alignment_quality.goals(raw)
     assert g["held_out_over_physics_at_3pct"] == {
-        "a": {"model": pytest.approx(0.5), "rerank": pytest.approx(0.88 / 0.9)}
+        "a": {
+            "model": pytest.approx(0.5),
+            "sensor_space": pytest.approx(0.5),
+            "rerank": pytest.approx(0.88 / 0.9),
+        }
     }
     assert g["held_out_beats_ridge_at_3pct"] == [0.45, 0.5]

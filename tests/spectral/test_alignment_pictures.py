@@ -1,9 +1,11 @@
 """An alignment run's pictures: in the run folder, valid images, logged to MLflow; none with
 ALCHEMI_PLOTS=0; a plotting problem leaves the run finished. `align eval --plots DIR`: the
-evaluated sensor's pictures in DIR, stdout still one JSON object; a bad DIR is exit 2."""
+evaluated sensor's pictures in DIR, all or none, stdout still one JSON object; a bad DIR is
+exit 2."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 
@@ -85,6 +87,26 @@ def test_align_eval_plots(tmp_path, monkeypatch, capsys):
         valid_png(out_dir / name)
     plain = align_api.evaluate(run, tmp_path / "d/lab.csv", tmp_path / "d/unseen.csv")
     assert "plots" not in plain and plain == out  # the option changes no number
+
+    # The second picture fails (a full disk): all or nothing, no first picture, no temp file.
+    from alchemi_core import plots
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(args[3]))
+
+    monkeypatch.setattr(plots, "plot_spectra", full)
+    before = {p: p.read_bytes() for p in out_dir.iterdir()}
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for target in (tmp_path / "new/eval", empty, out_dir):
+        capsys.readouterr()
+        assert main(["align", "eval", *args, "--plots", str(target)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: command line: --plots: ") and err.count("\n") == 1
+        assert "no space left on the device" in err, err
+    assert not (tmp_path / "new").exists()  # the folders it made are gone with the pictures
+    assert list(empty.iterdir()) == []  # no first picture, no temp file
+    assert {p: p.read_bytes() for p in out_dir.iterdir()} == before  # earlier ones untouched
 
 
 def test_align_eval_bad_plots_folder_is_one_line_exit_2(tmp_path_factory, capsys):

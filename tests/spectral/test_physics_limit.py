@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from alchemi_core.alignment import probe, retrieval, spectral, transfer
+from alchemi_core.alignment.load import cpu_runtime, load_run
 from alchemi_core.cli import main
 from alchemi_core.errors import DataError
 from tests.spectral.helpers import tiny_config, write_gaussian_sensor
@@ -82,7 +83,8 @@ def test_lab_table_text_columns_are_labels(tmp_path):
 def tiny_run(tmp_path_factory):
     """A trained debug run on synthetic spectra, and its lab table with a class column."""
     tmp = tmp_path_factory.mktemp("limit")
-    cfg = tiny_config(tmp / "d", tmp / "runs", **{"rerank.candidates": 5})
+    changes = {"rerank.candidates": 5, "cycle.prior": "gaussian"}
+    cfg = tiny_config(tmp / "d", tmp / "runs", **changes)
     assert main(["align", "train", "--config", str(cfg)]) == 0
     df = pd.read_csv(tmp / "d/lab.csv")
     bright = np.where(df["560"] > df["560"].median(), "bright", "dark")  # read by any band
@@ -102,9 +104,12 @@ def test_eval_prints_the_physics_limit_and_the_transfer(tiny_run, capsys):
     assert out["rerank_candidates"] == 5  # the run's rerank.candidates
     # the physics is perfect here: a true spectrum among the 5 candidates comes first
     assert out["rerank_top1"] == out["rerank_recall_at_5"]
+    # no noise: each reading is its own spectrum's simulated reading, so the same embedding
+    assert out["sensor_space_top1"] >= 0.95
+    assert out["sensor_space_top1"] <= out["sensor_space_recall_at_5"] <= 1
     assert out["labels"] == "bright" and out["n_classes"] == 2
     assert out["physics_transfer_accuracy"] >= 0.9  # the 560 nm band decides the class
-    for key in ("transfer_accuracy", "majority_accuracy"):
+    for key in ("transfer_accuracy", "embedding_transfer_accuracy", "majority_accuracy"):
         assert 0 <= out[key] <= 1
     # every spectrum a candidate: re-ranking is the known-response NN itself
     assert main([*argv, "--rerank", "96", "--noise", "0.03"]) == 0
@@ -113,6 +118,21 @@ def test_eval_prints_the_physics_limit_and_the_transfer(tiny_run, capsys):
     assert main([*argv, "--rerank", "0"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert "rerank_top1" not in out and out["rerank_candidates"] is None
+
+
+def test_probe_reads_the_embedding_then_the_prior(tiny_run):
+    run, data = tiny_run
+    _, model, _ = load_run(run)
+    sensor = spectral.load_sensor(data / "unseen.csv")
+    lab = spectral.load_lab(data / "lab.csv")
+    m = transfer.sensor_matrix(sensor, lab.wavelengths)
+    readings = spectral.simulate(torch.from_numpy(lab.values[:8]), m, 0.0)
+    x = transfer.probe_features(model, sensor, readings, cpu_runtime())
+    emb = transfer.embed_readings(model, sensor, readings, cpu_runtime())
+    prior = model.prior(readings, **model.prior_args(sensor))
+    assert x.shape == (8, emb.shape[1] + len(model.cycle_grid))
+    torch.testing.assert_close(x[:, : emb.shape[1]], emb)
+    torch.testing.assert_close(x[:, emb.shape[1] :], prior)
 
 
 def test_eval_label_errors_are_one_line(tiny_run, capsys, tmp_path):
