@@ -18,8 +18,8 @@ UV := .venv/bin/uv
 	$(UV) pip install -q --python $(PY) -e '.[dev]'
 	touch $@
 
-# Two workers (pytest-xdist), one file at a time each: the suite is mostly single-threaded
-# processes, so this about halves the wall time on a 2-core machine.
+# Two workers (pytest-xdist), one file at a time each: most tests are single-threaded processes
+# (OMP_NUM_THREADS=1), so one worker leaves the second core idle much of the time.
 test: setup
 	$(PY) -m pytest -q -n 2 --dist loadfile
 

@@ -172,7 +172,7 @@ def pytest_collection_modifyitems(items):
     rank = {name: i for i, name in enumerate(LONG_FIRST)}
 
     def key(item):
-        path = Path(str(item.fspath)).resolve().relative_to(ROOT).as_posix()
+        path = item.path.resolve().relative_to(ROOT).as_posix()
         return rank.get(path, len(LONG_FIRST))
 
     items.sort(key=key)  # stable: files keep their order otherwise
