@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -116,21 +115,9 @@ def main(argv: list[str] | None = None) -> int:
                                     "met", "note")} for r in rows]  # fmt: skip
     mode = "quick" if args.quick else "full"
     print(common.table(shown, f"alchemi bench ({mode}, {common.THREADS} thread, {seconds:.0f}s)"))
-    import torch
-
-    result = {
-        "mode": mode,
-        "threads": common.THREADS,
-        "seconds": round(seconds, 1),
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "cpu": platform.processor() or platform.machine(),
-        },  # fmt: skip
-        "rows": rows,
-    }
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    result = {"mode": mode, "threads": common.THREADS, "seconds": round(seconds, 1),
+              **common.stamp(), "command": common.command(argv), "rows": rows}  # fmt: skip
+    common.write_json(Path(args.out), result)
     missed = [r["case"] for r in rows if r.get("met") is False]
     print(f"targets missed: {', '.join(missed) or 'none'}; written {args.out}")
     return 1 if failed else 0
