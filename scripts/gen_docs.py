@@ -6,7 +6,7 @@
 - docs/reference/params/: a page per registered model, loss and loader (from their params models)
 - docs/benchmarks.md, between the gen:bench markers: the table of bench/results.json (`make bench`)
 - docs/vae.md, between the gen:quality markers: the VAE-vs-PCA table of bench/quality.json
-  (bench/quality.py)
+  (bench/quality.py), and between the gen:spikes markers the spike grid of bench/spikes.jsonl
 - docs/alignment-quality.md, between the gen:align-retrieval and gen:align-transfer markers: the
   tables of bench/alignment_quality.json (bench/alignment_quality.py)
 - README.md, between the gen:demo markers: docs/demo_summary.txt, the summary `make demo` recorded
@@ -160,6 +160,23 @@ def align_transfer(a: dict) -> str:
     return f"{head_line}\n\n{table(head, rows)}\n\n" + "\n".join(goals)
 
 
+def spikes_block(results: Path) -> str:
+    """docs/vae.md's spike grid: bench/spikes.py's matrix of `results` (bench/spikes.jsonl),
+    a column per threads x seed that has a run, and the worst cell."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    import spikes
+
+    cells = list(spikes.done(results).values())
+    seeds = sorted({r["seed"] for r in cells}, key=lambda s: (s != 42, s))
+    threads = sorted({r["threads"] for r in cells})
+    rows = spikes.matrix(results, seeds, threads)
+    w = max(cells, key=lambda r: r["ratio"])
+    head = (f"From `bench/spikes.jsonl` ({len(cells)} runs; cell: ratio@epoch, \"-\": not run). "
+            f"The worst: {w['ratio']:.2f} ({w['recipe']}, seed {w['seed']}, {w['threads']} "
+            f"thread{'s' if w['threads'] > 1 else ''}, at {w['at']}).")  # fmt: skip
+    return head + "\n\n" + table(list(rows[0]), [list(r.values()) for r in rows])
+
+
 def demo_block(summary: str) -> str:
     return "```\n" + summary.strip("\n") + "\n```"
 
@@ -189,7 +206,8 @@ def outputs() -> dict[Path, str]:
     out[bench] = splice(bench.read_text(), "bench", bench_table(results), str(bench))
     vae = ROOT / "docs/vae.md"
     quality = json.loads((ROOT / "bench/quality.json").read_text())
-    out[vae] = splice(vae.read_text(), "quality", quality_block(quality), str(vae))
+    text = splice(vae.read_text(), "quality", quality_block(quality), str(vae))
+    out[vae] = splice(text, "spikes", spikes_block(ROOT / "bench/spikes.jsonl"), str(vae))
     page = ROOT / "docs/alignment-quality.md"
     align = json.loads((ROOT / "bench/alignment_quality.json").read_text())
     text = splice(page.read_text(), "align-retrieval", align_retrieval(align), str(page))
