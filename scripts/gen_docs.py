@@ -46,7 +46,12 @@ def bench_table(results: dict) -> str:
     keys = ["case", "baseline", "alchemi", "unit", "ratio", "target", "met"]
     head = (f"From `bench/results.json`: {results['mode']} mode, {results['threads']} thread, "
             f"{results['when']}" + (f" ({results['source']})" if results.get("source") else "") + ".")  # fmt: skip
-    return head + "\n\n" + table(keys, [[fmt(r.get(k)) for k in keys] for r in results["rows"]])
+    rows = [[fmt(r.get(k)) for k in keys] for r in results["rows"]]
+    if results["when"] == "per row":  # a --merge: each row says when and how it was measured
+        keys.append("measured")
+        for cells, r in zip(rows, results["rows"], strict=True):
+            cells.append(f"{str(r.get('when') or '-')[:10]}, {r.get('mode') or '-'}")
+    return head + "\n\n" + table(keys, rows)
 
 
 def sig(v: float) -> str:
