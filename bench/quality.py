@@ -27,7 +27,7 @@ The spike grid: one row per shipped recipe with the worst ratio (loss / the best
 it; a spike is > 3) over the seeds x threads cells in bench/spikes.jsonl, which bench/spikes.py
 appends to as each run ends (--spikes runs its missing cells first).
 
-The VAE runs vary with the seed (OFP's numerical MSE spans 0.13-0.18): --seeds 42,1,2 trains
+The VAE runs vary with the seed (docs/vae.md lists OFP's figures per seed): --seeds 42,1,2 trains
 each config once per seed and reports the median, with every seed's figure in the note.
 
   OMP_NUM_THREADS=1 .venv/bin/python bench/quality.py [--quick] [--sae] [--seeds 42,1,2]

@@ -9,6 +9,8 @@
   (bench/quality.py), and between the gen:spikes markers the spike grid of bench/spikes.jsonl
 - docs/alignment-quality.md, between the gen:align-retrieval and gen:align-transfer markers: the
   tables of bench/alignment_quality.json (bench/alignment_quality.py)
+- docs/sae.md, between the gen:sae-frontier markers: the tables of bench/sae_frontier.json
+  (bench/sae_frontier.py)
 - README.md, between the gen:demo markers: docs/demo_summary.txt, the summary `make demo` recorded
 - mkdocs.yml, between the gen:params markers: the nav entry of each parameter page
 """
@@ -182,6 +184,33 @@ def spikes_block(results: Path) -> str:
     return head + "\n\n" + table(list(rows[0]), [list(r.values()) for r in rows])
 
 
+def sae_frontier(f: dict) -> str:
+    """docs/sae.md's tables: each TopK/BatchTopK point against L1 at matched L0 with its verdict,
+    then every SAE trained, one row per table and activation, and the command."""
+    z = f["settings"]
+    run = (f"{'quick' if z['quick'] else 'full'} run: {z['vae_epochs']} VAE epochs, "
+           f"{z['sae_epochs']} SAE epochs (hidden_dim {z['hidden_dim']}), {z['train_rows']:,} "
+           f"training and {z['val_rows']:,} validation rows, seed {z['seed']}")  # fmt: skip
+    head = ["case", "L0", "FVE (val)", "dead (val)", "L1: L0", "L1: FVE", "target", "met", "note"]
+    keys = ("case", "l0", "fve", "dead", "relu_l0", "relu_fve", "target", "met", "note")
+    rows = [[fmt(r[k]) if not isinstance(r[k], float) else f"{r[k]:.3f}" for k in keys]
+            for r in f["rows"]]  # fmt: skip
+    met = [r["met"] for r in f["rows"] if r["met"] is not None]
+    groups: dict[tuple, list[dict]] = {}
+    for p in f["points"]:
+        groups.setdefault((p["table"], p["activation"]), []).append(p)
+    every = [[t, a, "; ".join(
+        (f"k={p['k']}" if p["k"] is not None else f"w={p['weight']:.3g}") + f": {p['l0']:.2f}, {p['fve']:.3f}"
+        for p in sorted(ps, key=lambda p: p["l0"]))] for (t, a), ps in groups.items()]  # fmt: skip
+    return "\n\n".join([
+        f"From `bench/sae_frontier.json`, a {run}:", sources([f]),
+        f"TopK and BatchTopK against L1 (relu) at matched L0 (within {z['match']:.0%}), "
+        f"validation split; verdicts met: {sum(met)} of {len(met)}:", table(head, rows),
+        "Every SAE trained (setting: L0, FVE on the validation split; w: the sparsity weight):",
+        table(["table", "activation", "SAEs"], every),
+    ])  # fmt: skip
+
+
 def demo_block(summary: str) -> str:
     return "```\n" + summary.strip("\n") + "\n```"
 
@@ -217,6 +246,9 @@ def outputs() -> dict[Path, str]:
     align = json.loads((ROOT / "bench/alignment_quality.json").read_text())
     text = splice(page.read_text(), "align-retrieval", align_retrieval(align), str(page))
     out[page] = splice(text, "align-transfer", align_transfer(align), str(page))
+    sae = ROOT / "docs/sae.md"
+    frontier = json.loads((ROOT / "bench/sae_frontier.json").read_text())
+    out[sae] = splice(sae.read_text(), "sae-frontier", sae_frontier(frontier), str(sae))
     readme = ROOT / "README.md"
     summary = (ROOT / "docs/demo_summary.txt").read_text()
     out[readme] = splice(readme.read_text(), "demo", demo_block(summary), str(readme))

@@ -62,6 +62,16 @@ def test_committed_docs_are_what_the_generator_writes(capsys):
             "docs/alignment-quality.md",
             lambda t: t.replace("| rapideye | LEVEL_3 | 3% |", "| rapideye | LEVEL_3 | 2% |"),
         ),
+        (
+            "bench/sae_frontier.json",
+            lambda t: edit_json(t, lambda d: d["rows"][0].update(fve=0.123)),
+        ),
+        (
+            "bench/sae_frontier.json",
+            lambda t: edit_json(t, lambda d: d["points"][-1].update(l0=9.5)),
+        ),
+        ("bench/sae_frontier.json", lambda t: edit_json(t, lambda d: d.update(seconds=1))),
+        ("docs/sae.md", lambda t: t.replace("| diamonds topk k=1 |", "| diamonds topk k=3 |")),
     ],
 )
 def test_check_finds_a_stale_part(tmp_path, monkeypatch, capsys, rel, edit):
