@@ -111,7 +111,8 @@ def evaluate(
     out.update(ev.physics_rows(scores, known, rerank), rerank_candidates=rerank or None)
     if classes is not None:
         train_sensors = [spectral.load_sensor(p) for p in cfg.data.sensor_paths]
-        parts = spectral.split(len(lab.ids), cfg.data.val_fraction, seed)
+        # the run's own train/val split of the lab table: the probe fits on what it trained on
+        parts = spectral.split(len(lab.ids), cfg.data.val_fraction, cfg.data.split_seed)
         out["labels"] = labels
         data = transfer.transfer_data(lab, classes, parts, train_sensors, sensor, noise, seed)
         out.update(transfer.transfer(model, data, rt))

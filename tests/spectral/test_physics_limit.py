@@ -154,3 +154,27 @@ def test_validation_reports_the_limit(tiny_run):
     last = rows[-1]
     for key in ("val_physics_top1/unseen", "val_rerank_top1/msi", "val_heldout_physics_top1"):
         assert 0 <= last[key] <= 1
+
+
+def test_eval_probe_splits_the_lab_table_as_the_run_did(tiny_run, capsys, monkeypatch):
+    """The probe's fit/test parts are the run's train/val split (data.split_seed), whatever
+    the --seed of the simulated noise."""
+    run, data = tiny_run
+    seen = {}
+    real = transfer.transfer_data
+
+    def spy(lab, labels, split, *args):
+        seen["split"] = split
+        return real(lab, labels, split, *args)
+
+    monkeypatch.setattr(transfer, "transfer_data", spy)
+    argv = ["align", "eval", "--run", str(run), "--lab", str(data / "lab.csv")]
+    argv += ["--sensor", str(data / "unseen.csv"), "--labels", "bright", "--seed", "7"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    cfg = load_run(run)[0]
+    n = len(spectral.load_lab(data / "lab.csv", "bright").ids)
+    want = spectral.split(n, cfg.data.val_fraction, cfg.data.split_seed)
+    assert cfg.data.split_seed != 7
+    for got, expected in zip(seen["split"], want, strict=True):
+        np.testing.assert_array_equal(got, expected)
