@@ -51,7 +51,9 @@ def local_settings() -> dict:
     its database (slow on a busy machine). The temporary API (no PREFECT_API_URL) stops with
     this process: nothing can watch heartbeats, whose thread holds up a flow's end by up to 1 s,
     and its server sends no telemetry (no network)."""
-    updates: dict = {PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 180}
+    updates: dict = {}
+    if "startup_timeout_seconds" not in get_current_settings().server.ephemeral.model_fields_set:
+        updates[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] = 180  # unless the user set it
     if not PREFECT_API_URL.value():
         updates |= {
             PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
@@ -99,7 +101,13 @@ def execute(
     result = cached(args.config) if fast else None
     if result is None:
         with temporary_settings(local_settings()), temporary_api():
-            result = run(config=args.config, refresh=args.refresh)
+            try:
+                result = run(config=args.config, refresh=args.refresh)
+            except RuntimeError as exc:  # Prefect's own temporary API may time out too
+                seconds = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
+                if (slow := local_api.start_error(exc, seconds)) is None:
+                    raise
+                raise slow from None
     else:
         print(FROM_CACHE, file=sys.stderr if args.json else sys.stdout)
     if args.json:
