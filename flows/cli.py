@@ -23,14 +23,16 @@ from prefect.settings import (
 )
 
 from alchemi_core.errors import UserError
+from alchemi_core.run import stop
 from flows import local_api, report
 
 
 class _NoUserErrorTracebacks(logging.Filter):
-    """Prefect logs a failed task with its traceback; a user error needs only its one line."""
+    """Prefect logs a failed task with its traceback; a user error or a stop on request needs
+    only its one line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], UserError):
+        if record.exc_info and isinstance(record.exc_info[1], UserError | stop.StopRequested):
             record.exc_info, record.exc_text = None, None
         return True
 

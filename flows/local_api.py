@@ -22,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 from alchemi_core.errors import AlchemiError
+from alchemi_core.run import stop
 
 PORT_IN_USE = 3  # uvicorn's exit code when the port was taken meanwhile
 _running: list[LocalAPI] = []
@@ -68,8 +69,11 @@ class LocalAPI:
         self.url = f"http://127.0.0.1:{self.port}/api"
         base = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1"}
         env = {**os.environ, **base, "PREFECT__SERVER_FINAL": "1", **env}
-        self.process = subprocess.Popen(command(self.port), env=env)
+        # its own session: a terminal's Ctrl-C stops the flow at a checkpoint, which still
+        # reports to this API (run/stop.py); it stops at exit, or before a second signal's
+        self.process = subprocess.Popen(command(self.port), env=env, start_new_session=True)
         atexit.register(self.stop)  # after threading's exit hooks, where Prefect flushes
+        stop.at_exit(self.stop)
 
     def ready(self, timeout: float) -> bool:
         end = time.monotonic() + timeout
