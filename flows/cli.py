@@ -38,8 +38,11 @@ class _NoUserErrorTracebacks(logging.Filter):
 
 
 def quiet_user_errors() -> None:
-    for handler in logging.getLogger("prefect").handlers:
-        handler.addFilter(_NoUserErrorTracebacks())
+    """On Prefect's console handlers: the root logger's (where "prefect" sends) and its own."""
+    for name in ("prefect", None):
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, _NoUserErrorTracebacks) for f in handler.filters):
+                handler.addFilter(_NoUserErrorTracebacks())
 
 
 FROM_CACHE = (

@@ -80,7 +80,10 @@ def finish(proc: subprocess.Popen, seconds: float) -> tuple[str, str]:
 
 @pytest.mark.parametrize(
     ("command", "sig"),
-    [("alchemi train", signal.SIGINT), ("flows/train.py", signal.SIGTERM)],
+    [
+        ("alchemi train", signal.SIGINT),
+        pytest.param("flows/train.py", signal.SIGTERM, marks=pytest.mark.slow),  # Prefect: ~1 min
+    ],
 )
 def test_a_signal_stops_at_the_next_checkpoint_and_the_rerun_resumes(
     command, sig, tmp_path, penguins_dir
