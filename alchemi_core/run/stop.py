@@ -14,7 +14,6 @@ import contextlib
 import os
 import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 
 from alchemi_core.errors import AlchemiError
@@ -22,7 +21,6 @@ from alchemi_core.errors import AlchemiError
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _received: list[int] = []  # the signals received, in order
 _at_exit: list[Callable[[], None]] = []  # run before a second signal's immediate exit
-_lock = threading.Lock()
 
 
 class StopRequested(AlchemiError):
@@ -44,10 +42,8 @@ def requested() -> int | None:
 
 
 def handle(signum: int, frame=None) -> None:
-    with _lock:
-        _received.append(signum)
-        first = len(_received) == 1
-    if first:
+    _received.append(signum)  # handlers run on the main thread, one at a time
+    if len(_received) == 1:
         name = signal.Signals(signum).name
         say(f"{name}: stopping after the current epoch's checkpoint (again: stop at once)")
         return
@@ -59,7 +55,9 @@ def handle(signum: int, frame=None) -> None:
 
 
 def say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
+    """To stderr unbuffered: the handler may run while the main thread is inside a print."""
+    with contextlib.suppress(OSError):
+        os.write(sys.stderr.fileno(), f"{line}\n".encode())
 
 
 def at_exit(fn: Callable[[], None]) -> None:
@@ -92,5 +90,4 @@ def reclaim() -> None:
 
 def reset() -> None:
     """Forget earlier requests."""
-    with _lock:
-        _received.clear()
+    _received.clear()
