@@ -132,3 +132,38 @@ def test_a_second_signal_exits_at_once(tmp_path, penguins_dir):
     assert "stopped at once; the run resumes from its last checkpoint" in err
     assert epochs_logged(run_dir) == [1]
     assert checkpoints.newest_intact(run_dir)[1]["epoch"] == 1
+
+
+@pytest.mark.parametrize("command", ["train", "align train", "pretrain-mae"])
+def test_every_stack_stops_at_its_checkpoint(command, tmp_path, penguins_dir, capsys, monkeypatch):
+    """In this process, a stop asked after the first epoch's writes are handed over: the one
+    runner waits for them, stops with exit 130, and the same command resumes from there."""
+    from alchemi_core.run import session, stop
+    from tests.preflight.workspace import make_workspace
+
+    ws = make_workspace(tmp_path / "ws", penguins_dir, capsys)
+    monkeypatch.chdir(ws.root)
+    real = session.Session.on_epoch_end
+
+    def ask_once(self, epoch, lines):
+        early = real(self, epoch, lines)
+        if stop.requested() is None:
+            stop.handle(signal.SIGINT)  # as the first Ctrl-C would
+        return early
+
+    monkeypatch.setattr(session.Session, "on_epoch_end", ask_once)
+    res = ws.run(command)
+    assert res.code == 130, res.err[-2000:]
+    line = res.err.strip().splitlines()[-1]
+    assert line.startswith("stopped on SIGINT after ") and line.endswith("again to resume")
+    monkeypatch.setattr(session.Session, "on_epoch_end", real)
+    run_dir = next(p.parent for p in ws.root.glob("experiments/**/run.json"))
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["status"] == "stopped"
+    ckpt = checkpoints.newest_intact(run_dir)[1]
+    assert ckpt is not None and f" {ckpt['epoch']} of " in line  # stopped at its checkpoint
+    again = ws.run(command)
+    assert again.code == 0, again.err[-2000:]
+    if command != "pretrain-mae":  # which prints a table
+        assert json.loads(again.out)["resumed_from_epoch"] == ckpt["epoch"]
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
