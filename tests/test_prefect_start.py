@@ -45,7 +45,7 @@ def test_prefect_own_start_timeout_is_classified(tmp_path):
 
     from flows import local_api
 
-    server = SubprocessASGIServer()
+    server = SubprocessASGIServer(port=local_api.free_port())  # not the shared one (port None)
     try:
         with pytest.raises(RuntimeError) as info:
             server.start(timeout=0.05)
