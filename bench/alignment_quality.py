@@ -20,7 +20,8 @@ Scored on the config's validation spectra (never trained on), per sensor and noi
             reading's embedding against the sensor tower's embeddings of every lab spectrum
             simulated through the sensor's responses (cosine; the model's own scores)
   space_fused  that cosine fused with the L2 between the cycle head's lab spectrum of the
-            reading and of each simulated reading (`align eval`'s sensor_space_fused_top1)
+            reading and of each simulated reading (`align eval`'s sensor_space_fused_top1;
+            the L2 half is mostly the head's Gaussian prior, a linear map of the reading)
   rerank    ours' `rerank.candidates` best candidates (fused scores) re-ordered by that same
             known-response distance (`align eval`'s rerank_top1)
 
