@@ -28,7 +28,10 @@ Scored on the config's validation spectra (never trained on), per sensor and noi
 Then the cross-sensor transfer of earthlib's class labels (bench/alignment_transfer.py).
 
   OMP_NUM_THREADS=1 .venv/bin/python bench/alignment_quality.py [--epochs N] [--reuse]
-      [--set k=v ...] [--tag SUFFIX] [--run RUN_DIR] [--quick]
+      [--set k=v ...] [--tag SUFFIX] [--run RUN_DIR] [--quick] [--out FILE]
+
+writes bench/alignment_quality.json (--out): every row, the goals, when, source and command;
+scripts/gen_docs.py renders its tables into docs/alignment-quality.md.
 """
 
 from __future__ import annotations
@@ -37,13 +40,14 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import alignment_transfer
 import numpy as np
 import torch
 from alignment_transfer import ridge_fit, ridge_predict
-from common import ROOT, row, table
+from common import ROOT, command, load, row, stamp, table, write_json
 
 from alchemi_core.alignment import api as align_api
 from alchemi_core.alignment import retrieval, spectral
@@ -51,6 +55,7 @@ from alchemi_core.alignment.config import load_alignment_config
 
 CONFIG = ROOT / "configs/phase2/alignment.yaml"
 NOISES = (0.0, 0.01, 0.03)
+OUT = ROOT / "bench/alignment_quality.json"
 
 
 def baselines(lab, train_idx, val_idx, sensor, noise: float, seed: int) -> dict:
@@ -235,8 +240,18 @@ def main() -> int:
     ap.add_argument("--tag", default="", help="suffix of the run names (parallel probes)")
     ap.add_argument("--run", default=None, help="score this finished run (no training)")
     ap.add_argument("--quick", action="store_true", help="transfer at 3%% noise, LEVEL_2 only")
+    ap.add_argument("--out", default=str(OUT), help="the result file (docs/alignment-quality.md)")
     args = ap.parse_args()
+    t0, source = (
+        time.perf_counter(),
+        f"{describe(args.run, args.epochs, args.set)}; {load()} at the start",
+    )
     raw, moved = measure(args.set, args.epochs, args.reuse, args.tag, args.run, args.quick)
+    write_json(Path(args.out), {
+        **stamp(), "source": source, "command": command(), "seconds": round(time.perf_counter() - t0),
+        "quick": args.quick, "retrieval": raw, "transfer": moved,
+        "goals": {**goals(raw), "transfer": alignment_transfer.goals(moved)},
+    })  # fmt: skip
     n = raw[0]["n"]
     print(
         table(
@@ -246,6 +261,17 @@ def main() -> int:
     print(table(_cells(moved), f"cross-sensor transfer: probe accuracy on {n} validation spectra"))
     print(json.dumps({**goals(raw), "transfer": alignment_transfer.goals(moved)}, indent=2))
     return 0
+
+
+def describe(run_dir: str | None, epochs: int | None, sets: list[str]) -> str:
+    """What was scored: the finished run (its epochs and config, from run.json), or the two
+    runs this invocation trains."""
+    if not run_dir:
+        n = epochs or load_alignment_config(CONFIG, sets).trainer.epochs
+        return f"trained {CONFIG.relative_to(ROOT)} ({n} epochs), width-aware and centre-only"
+    info = json.loads((Path(run_dir) / "run.json").read_text())
+    return (f"scored the finished run {run_dir} ({info['status']}, {info['epoch']} epochs of "
+            f"{info['config_path']}, config {info['config_hash']}); no centre-only model")  # fmt: skip
 
 
 def _cells(rows: list[dict]) -> list[dict]:
