@@ -19,6 +19,9 @@ Scored on the config's validation spectra (never trained on), per sensor and noi
   space     the model within its sensor tower (`align eval`'s sensor_space_top1): the
             reading's embedding against the sensor tower's embeddings of every lab spectrum
             simulated through the sensor's responses (cosine; the model's own scores)
+  space_fused  that cosine fused with the L2 between the cycle head's lab spectrum of the
+            reading and of each simulated reading (`align eval`'s sensor_space_fused_top1;
+            the L2 half is mostly the head's Gaussian prior, a linear map of the reading)
   rerank    ours' `rerank.candidates` best candidates (fused scores) re-ordered by that same
             known-response distance (`align eval`'s rerank_top1)
 
@@ -144,6 +147,7 @@ def measure(
                 "centre_top1": centre["top1"],
                 "ridge_top1": base["ridge"]["top1"],
                 "space_top1": ours["sensor_space_top1"],
+                "space_fused_top1": ours["sensor_space_fused_top1"],
                 "rerank_top1": ours["rerank_top1"],
                 "physics_top1": ours["physics_top1"],
                 "ours_r@5": ours["recall_at_5"],
@@ -192,10 +196,16 @@ def run(quick: bool = False) -> list[dict]:
 
 def limit_rows(raw: list[dict], target, note: str) -> list[dict]:
     """Held-out top-1 at 3% over the known-response NN's: the worst sensor, per mode (the
-    model's cosine, the model within its sensor tower, the re-ranking)."""
+    model's cosine, the model within its sensor tower, alone and fused with its cycle head,
+    the re-ranking)."""
     held = [r for r in raw if r["split"] == "held-out" and r["noise"] == "3%"]
     rows = []
-    modes = (("ours_top1", "model"), ("space_top1", "sensor-space"), ("rerank_top1", "re-ranked"))
+    modes = (
+        ("ours_top1", "model"),
+        ("space_top1", "sensor-space"),
+        ("space_fused_top1", "sensor-space fused"),
+        ("rerank_top1", "re-ranked"),
+    )
     for key, what in modes:
         worst = min(held, key=lambda r: r[key] / max(r["physics_top1"], 1e-9))
         rows.append(row(
@@ -284,6 +294,7 @@ def goals(raw: list[dict]) -> dict:
             r["sensor"]: {
                 "model": r["ours_top1"] / max(r["physics_top1"], 1e-9),
                 "sensor_space": r["space_top1"] / max(r["physics_top1"], 1e-9),
+                "sensor_space_fused": r["space_fused_top1"] / max(r["physics_top1"], 1e-9),
                 "rerank": r["rerank_top1"] / max(r["physics_top1"], 1e-9),
             }
             for r in held_rows
