@@ -34,7 +34,7 @@ def prefect_harness(tmp_path_factory):
 
     storage = tmp_path_factory.mktemp("prefect-results")
     updates = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None, PREFECT_LOCAL_STORAGE_PATH: storage}
-    with temporary_settings(updates=updates), prefect_test_harness(server_startup_timeout=120):
+    with temporary_settings(updates=updates), prefect_test_harness(server_startup_timeout=300):
         yield
 
 
