@@ -88,6 +88,15 @@ def in_child(name: str, quick: bool, named: bool, failed: list[str]) -> list[dic
         return json.loads(out.read_text())["rows"]
 
 
+def merged(old: dict, new: list[dict]) -> list[dict]:
+    """`old`'s rows with each case run now replaced by its new row, in old's order (new cases
+    at the end); an old row without a date takes its file's."""
+    fresh = {r["case"]: r for r in new}
+    dated = {"when": old.get("when"), "mode": old.get("mode")}
+    rows = [fresh.pop(r["case"], {**dated, **r}) for r in old["rows"]]
+    return rows + list(fresh.values())
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes, few rounds (< 2 min)")
@@ -95,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(HERE / "results.json"))
     p.add_argument("--in-process", action="store_true",
                    help="run every case in this process (full mode default: each in its own)")  # fmt: skip
+    p.add_argument("--merge", action="store_true",
+                   help="keep --out's rows of the cases not run (each row keeps its own date)")  # fmt: skip
     args = p.parse_args(argv)
     names = [n for n in args.only.split(",") if n] or list(CASES)
     unknown = [n for n in names if n not in CASES]
@@ -118,11 +129,18 @@ def main(argv: list[str] | None = None) -> int:
     print(common.table(shown, f"alchemi bench ({mode}, {common.THREADS} thread, {seconds:.0f}s)"))
     import torch
 
+    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    for r in rows:
+        r["when"], r["mode"] = when, mode
+    if args.merge and Path(args.out).exists():
+        rows = merged(json.loads(Path(args.out).read_text()), rows)
+        when = "per row"
+        mode = "/".join(sorted({r["mode"] for r in rows}))
     result = {
         "mode": mode,
         "threads": common.THREADS,
         "seconds": round(seconds, 1),
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "when": when,
         "machine": {
             "python": platform.python_version(),
             "torch": torch.__version__,

@@ -112,7 +112,9 @@ class SAE(nn.Module):
         self.register_buffer("b_dec_initialised", torch.tensor(False))
         self.register_buffer("rows_since_fired", torch.zeros(hidden_dim))
         self._b_dec_ready = False
-        self._norms: torch.Tensor | None = None  # the last training forward's decoder norms
+        # the last training forward's decoder norms, for before_step (a plain dict: setting a
+        # module attribute per batch costs more than the ops around it)
+        self._step: dict[str, torch.Tensor] = {}
 
     def pre_activations(self, x: torch.Tensor) -> torch.Tensor:
         return self.encoder(x - self.b_dec)
@@ -132,22 +134,25 @@ class SAE(nn.Module):
         penalty = self.activation.penalty(z, f, norms)  # None: topk, batchtopk (no penalty)
         out["sparsity"] = penalty if penalty is not None else f.new_zeros(f.shape[0])
         if self.training:
-            self._norms = norms.detach()  # before_step's, of the same weights
+            self._step["norms"] = norms.detach()  # before_step's, of the same weights
             if self.aux_k:
                 dead = self.rows_since_fired >= self.dead_window
                 aux, out["aux_scale"] = aux_topk(z, dead, self.aux_k)
                 out["aux_reconstruction"] = aux @ self.W_dec
-            self._count_firing(f)
-            out["dead_window_fraction"] = (self.rows_since_fired >= self.dead_window).float().mean()
+            with torch.no_grad():
+                out["fires"] = (f > 0).sum(dim=0, dtype=f.dtype)  # per latent; SAELoss reads it
+                self._count_firing(out["fires"], f.shape[0])
+            # read at the epoch's end by SAELoss (dead_window_fraction), not per batch
+            out["rows_since_fired"], out["dead_window"] = self.rows_since_fired, self.dead_window
         return out
 
-    @torch.no_grad()
-    def _count_firing(self, f: torch.Tensor) -> None:
-        """Rows since each latent last fired, over every rank's rows (one small all-reduce)."""
-        fired = f.amax(dim=0) > 0  # some row fired it
-        rows: float | torch.Tensor = float(f.shape[0])
+    def _count_firing(self, fires: torch.Tensor, n: int) -> None:
+        """Rows since each latent last fired, over every rank's rows (one small all-reduce).
+        Called under no_grad."""
+        fired = fires > 0  # some row fired it
+        rows: float | torch.Tensor = float(n)
         if distributed.world() > 1:
-            both = distributed.reduce_sum(torch.cat([fired.float(), f.new_tensor([rows])]))
+            both = distributed.reduce_sum(torch.cat([fired.float(), fires.new_tensor([rows])]))
             fired, rows = both[:-1] > 0, both[-1:]
         self.rows_since_fired.add_(rows).masked_fill_(fired, 0.0)
 
@@ -165,7 +170,7 @@ class SAE(nn.Module):
         """Remove the gradient's component parallel to each (unit) decoder row."""
         g = self.W_dec.grad
         if g is not None:
-            norms, self._norms = self._norms, None  # the forward's, else computed now
+            norms = self._step.pop("norms", None)  # the forward's, else computed now
             if norms is None:
                 norms = torch.linalg.vector_norm(self.W_dec, dim=1)
             w = self.W_dec / norms.clamp_min(1e-12).unsqueeze(1)

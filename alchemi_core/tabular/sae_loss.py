@@ -8,6 +8,7 @@ from alchemi_core.tabular.batching import Batch
 from alchemi_core.tabular.loss import Loss
 
 DENSE = 0.1  # a latent firing on more than this fraction of rows is dense
+FOLD = 1 << 20  # kept batch elements before their column sums are taken (a few MB)
 
 
 class SAELossParams(Params):
@@ -31,7 +32,8 @@ class SAELoss(Loss):
     Per batch (averaged over rows by the trainer): reconstruction_loss, sparsity_loss, aux_loss,
     l0. Over the whole pass, from column sums (so independent of the batch size): fve (around
     the mean), nmse (SSE over the sum of squares around the mean), dead_fraction (latents that
-    never fired), dense_fraction (latents firing on more than 10% of rows).
+    never fired), dense_fraction (latents firing on more than 10% of rows). In training, at the
+    pass's end: dead_window_fraction (latents silent for the SAE's last `dead_window` rows).
     """
 
     reads = ("input", "reconstruction", "latents")  # model outputs it needs
@@ -54,10 +56,14 @@ class SAELoss(Loss):
         self.ramp = min(1.0, epoch / self.warmup_epochs) if self.warmup_epochs else 1.0
 
     def reset(self) -> None:
-        # Epoch column sums (plain dict: in-place adds, no nn.Module.__setattr__ per batch):
-        # fires (per latent, rows where it is > 0), sse, sx, sxx; n rows.
+        # Epoch column sums: fires (per latent, rows where it is > 0), sse, sx, sxx. The batches
+        # are kept and summed together every FOLD elements: a few ops per fold, not per batch.
+        # Plain containers, so no nn.Module.__setattr__ per batch.
         self._stats: dict[str, torch.Tensor] = {}
-        self._n = 0
+        self._kept: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        # rows and kept elements; "window": the model's dead-latent clock, (rows_since_fired,
+        # dead_window), read at the epoch's end
+        self._count: dict = {"rows": 0, "kept": 0, "window": None}
 
     def forward(self, out: dict, batch: Batch) -> dict[str, torch.Tensor]:
         x, x_hat, f = _f32(out["input"]), _f32(out["reconstruction"]), _f32(out["latents"])
@@ -74,34 +80,57 @@ class SAELoss(Loss):
             aux = (_f32(out["aux_reconstruction"]) - residual).pow(2).mean() * out["aux_scale"]
             loss = loss + self.aux_weight * aux
             terms["aux_loss"] = aux.detach()
-        if "dead_window_fraction" in out:
-            terms["dead_window_fraction"] = out["dead_window_fraction"].detach()
-        with torch.no_grad():  # epoch statistics, accumulated in place: no graph, few ops
-            fires = (f > 0).sum(0, dtype=f.dtype)  # per latent, the rows where it fires
-            self._accumulate(x, err, fires)
+        if "rows_since_fired" in out:
+            self._count["window"] = (out["rows_since_fired"], out["dead_window"])
+        with torch.no_grad():  # epoch statistics: no graph
+            fires = out.get("fires")  # the SAE counts them in training
+            if fires is None:
+                fires = (f > 0).sum(0, dtype=f.dtype)  # per latent, the rows where it fires
+            self._keep(x, err.detach(), fires)
             l0 = fires.sum() / x.shape[0]
         return {"loss": loss, **terms, "l0": l0}
 
-    def _accumulate(self, x: torch.Tensor, err: torch.Tensor, fires: torch.Tensor) -> None:
-        sums = {"fires": fires, "sse": err.sum(0), "sx": x.sum(0), "sxx": (x * x).sum(0)}
+    def _keep(self, x: torch.Tensor, err: torch.Tensor, fires: torch.Tensor) -> None:
+        self._kept.append((x, err, fires))
+        self._count["rows"] += x.shape[0]
+        self._count["kept"] += x.numel()
+        if self._count["kept"] >= FOLD:
+            self._fold()
+
+    @torch.no_grad()
+    def _fold(self) -> None:
+        if not self._kept:
+            return
+        xs, errs, fires = zip(*self._kept, strict=True)
+        x, err = torch.cat(xs), torch.cat(errs)
+        sums = {"fires": torch.stack(fires).sum(0), "sse": err.sum(0), "sx": x.sum(0),
+                "sxx": (x * x).sum(0)}  # fmt: skip
         if not self._stats:
             self._stats = sums
         else:
             for k, v in sums.items():
                 self._stats[k].add_(v)
-        self._n += x.shape[0]
+        self._kept.clear()
+        self._count["kept"] = 0
 
     def sync(self, reduce_sum) -> None:
+        self._fold()
         if not self._stats:
             return
         self._stats = {k: reduce_sum(v) for k, v in self._stats.items()}
         device = self._stats["sse"].device
-        self._n = int(reduce_sum(torch.tensor(float(self._n), device=device)).item())
+        rows = torch.tensor(float(self._count["rows"]), device=device)
+        self._count["rows"] = int(reduce_sum(rows).item())
 
     def epoch_metrics(self) -> dict[str, float]:
+        self._fold()
         if not self._stats:
             return {}
-        return sae_metrics(self._stats, self._n)
+        out = sae_metrics(self._stats, self._count["rows"])
+        if self._count["window"] is not None:  # at the epoch's end: silent for the last window
+            since, window = self._count["window"]
+            out["dead_window_fraction"] = (since >= window).double().mean().item()
+        return out
 
 
 def sae_metrics(s: dict[str, torch.Tensor], n: int) -> dict[str, float]:
