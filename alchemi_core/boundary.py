@@ -6,6 +6,7 @@
     a file where a folder belongs, a name too long) -> the same line naming that file, exit 2
   - any other exception (a bug) -> one line naming the command's file, exit 1; the
     traceback only with -v
+  - a stop on request at a checkpoint (run/stop.py) -> its line, exit 128 + the signal
 Every line is scrubbed of secrets. The output policy (outputs.py) raises UserErrors too.
 """
 
@@ -20,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from alchemi_core.errors import AlchemiError, UserError
+from alchemi_core.run.stop import StopRequested
 from alchemi_core.secrets import scrub
 
 # errno -> what it means for the user's file (every one a mistake they can fix).
@@ -127,4 +129,8 @@ def guard(
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - this is the boundary
+        stopped = next((e for e in causes(exc) if isinstance(e, StopRequested)), None)
+        if stopped is not None:  # at a checkpoint, on request (run/stop.py): 130 or 143
+            print(one_line(str(stopped)), file=sys.stderr)
+            return stopped.code
         return report(exc, source() if callable(source) else source, verbose)

@@ -168,12 +168,52 @@ def _torch_class(module: Any, name: str, base: type, file: str | None, key: str)
     return cls
 
 
-def build_optimizer(
-    cfg: OptimizerConfig, params, file: str | None, key: str = "train.optimizer_config"
-) -> torch.optim.Optimizer:
+def optimizer_class(cfg: OptimizerConfig, file: str | None, key: str) -> tuple[type, dict]:
+    """The torch.optim class the block names and its further keywords (checked by name)."""
     cls = _torch_class(torch.optim, cfg.optimizer, torch.optim.Optimizer, file, f"{key}.optimizer")
     extra = dict(cfg.model_extra or {})
     check_kwargs(cls, extra, file, key, reserved=("params", "lr"))
+    return cls, extra
+
+
+EMPTY = "optimizer got an empty parameter list"
+
+
+def check_optimizer(cfg: OptimizerConfig, file: str | None, key: str) -> torch.optim.Optimizer:
+    """The block's optimizer checked without building one, and a stand-in over no parameters
+    with its defaults, for a scheduler's check. A torch optimizer checks its arguments before
+    `Optimizer.__init__`, which refuses an empty parameter list before it adds a group (the
+    first add imports torch._dynamo: seconds)."""
+    cls, extra = optimizer_class(cfg, file, key)
+    try:
+        construct(cls, {"params": [], "lr": cfg.learning_rate, **extra}, file, key)
+    except ConfigError as exc:
+        if exc.message != EMPTY:
+            raise
+    sig = inspect.signature(cls).parameters.values()
+    group = {p.name: p.default for p in sig if p.default is not p.empty and p.name != "params"}
+    return NoParams({**group, **extra, "lr": cfg.learning_rate})
+
+
+class NoParams(torch.optim.Optimizer):
+    """An optimizer over no parameters whose one group holds `defaults`: what a scheduler reads."""
+
+    def __init__(self, defaults: dict):
+        self.defaults = defaults
+        self.state: dict = {}
+        self.param_groups = [{**defaults, "params": []}]
+        for when in ("step", "state_dict", "load_state_dict"):  # as Optimizer.__init__ sets
+            setattr(self, f"_optimizer_{when}_pre_hooks", {})
+            setattr(self, f"_optimizer_{when}_post_hooks", {})
+
+    def step(self, closure=None):
+        return None
+
+
+def build_optimizer(
+    cfg: OptimizerConfig, params, file: str | None, key: str = "train.optimizer_config"
+) -> torch.optim.Optimizer:
+    cls, extra = optimizer_class(cfg, file, key)
     params = list(params)
     if fused_by_default(cls, extra, params):
         try:

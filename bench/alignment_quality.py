@@ -19,13 +19,19 @@ Scored on the config's validation spectra (never trained on), per sensor and noi
   space     the model within its sensor tower (`align eval`'s sensor_space_top1): the
             reading's embedding against the sensor tower's embeddings of every lab spectrum
             simulated through the sensor's responses (cosine; the model's own scores)
+  space_fused  that cosine fused with the L2 between the cycle head's lab spectrum of the
+            reading and of each simulated reading (`align eval`'s sensor_space_fused_top1;
+            the L2 half is mostly the head's Gaussian prior, a linear map of the reading)
   rerank    ours' `rerank.candidates` best candidates (fused scores) re-ordered by that same
             known-response distance (`align eval`'s rerank_top1)
 
 Then the cross-sensor transfer of earthlib's class labels (bench/alignment_transfer.py).
 
   OMP_NUM_THREADS=1 .venv/bin/python bench/alignment_quality.py [--epochs N] [--reuse]
-      [--set k=v ...] [--tag SUFFIX] [--run RUN_DIR] [--quick]
+      [--set k=v ...] [--tag SUFFIX] [--run RUN_DIR] [--quick] [--out FILE]
+
+writes bench/alignment_quality.json (--out): every row, the goals, when, source and command;
+scripts/gen_docs.py renders its tables into docs/alignment-quality.md.
 """
 
 from __future__ import annotations
@@ -34,13 +40,14 @@ import argparse
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import alignment_transfer
 import numpy as np
 import torch
 from alignment_transfer import ridge_fit, ridge_predict
-from common import ROOT, row, table
+from common import ROOT, command, load, row, stamp, table, write_json
 
 from alchemi_core.alignment import api as align_api
 from alchemi_core.alignment import retrieval, spectral
@@ -48,6 +55,7 @@ from alchemi_core.alignment.config import load_alignment_config
 
 CONFIG = ROOT / "configs/phase2/alignment.yaml"
 NOISES = (0.0, 0.01, 0.03)
+OUT = ROOT / "bench/alignment_quality.json"
 
 
 def baselines(lab, train_idx, val_idx, sensor, noise: float, seed: int) -> dict:
@@ -139,6 +147,7 @@ def measure(
                 "centre_top1": centre["top1"],
                 "ridge_top1": base["ridge"]["top1"],
                 "space_top1": ours["sensor_space_top1"],
+                "space_fused_top1": ours["sensor_space_fused_top1"],
                 "rerank_top1": ours["rerank_top1"],
                 "physics_top1": ours["physics_top1"],
                 "ours_r@5": ours["recall_at_5"],
@@ -187,10 +196,16 @@ def run(quick: bool = False) -> list[dict]:
 
 def limit_rows(raw: list[dict], target, note: str) -> list[dict]:
     """Held-out top-1 at 3% over the known-response NN's: the worst sensor, per mode (the
-    model's cosine, the model within its sensor tower, the re-ranking)."""
+    model's cosine, the model within its sensor tower, alone and fused with its cycle head,
+    the re-ranking)."""
     held = [r for r in raw if r["split"] == "held-out" and r["noise"] == "3%"]
     rows = []
-    modes = (("ours_top1", "model"), ("space_top1", "sensor-space"), ("rerank_top1", "re-ranked"))
+    modes = (
+        ("ours_top1", "model"),
+        ("space_top1", "sensor-space"),
+        ("space_fused_top1", "sensor-space fused"),
+        ("rerank_top1", "re-ranked"),
+    )
     for key, what in modes:
         worst = min(held, key=lambda r: r[key] / max(r["physics_top1"], 1e-9))
         rows.append(row(
@@ -225,8 +240,18 @@ def main() -> int:
     ap.add_argument("--tag", default="", help="suffix of the run names (parallel probes)")
     ap.add_argument("--run", default=None, help="score this finished run (no training)")
     ap.add_argument("--quick", action="store_true", help="transfer at 3%% noise, LEVEL_2 only")
+    ap.add_argument("--out", default=str(OUT), help="the result file (docs/alignment-quality.md)")
     args = ap.parse_args()
+    t0, source = (
+        time.perf_counter(),
+        f"{describe(args.run, args.epochs, args.set)}; {load()} at the start",
+    )
     raw, moved = measure(args.set, args.epochs, args.reuse, args.tag, args.run, args.quick)
+    write_json(Path(args.out), {
+        **stamp(), "source": source, "command": command(), "seconds": round(time.perf_counter() - t0),
+        "quick": args.quick, "retrieval": raw, "transfer": moved,
+        "goals": {**goals(raw), "transfer": alignment_transfer.goals(moved)},
+    })  # fmt: skip
     n = raw[0]["n"]
     print(
         table(
@@ -236,6 +261,17 @@ def main() -> int:
     print(table(_cells(moved), f"cross-sensor transfer: probe accuracy on {n} validation spectra"))
     print(json.dumps({**goals(raw), "transfer": alignment_transfer.goals(moved)}, indent=2))
     return 0
+
+
+def describe(run_dir: str | None, epochs: int | None, sets: list[str]) -> str:
+    """What was scored: the finished run (its epochs and config, from run.json), or the two
+    runs this invocation trains."""
+    if not run_dir:
+        n = epochs or load_alignment_config(CONFIG, sets).trainer.epochs
+        return f"trained {CONFIG.relative_to(ROOT)} ({n} epochs), width-aware and centre-only"
+    info = json.loads((Path(run_dir) / "run.json").read_text())
+    return (f"scored the finished run {run_dir} ({info['status']}, {info['epoch']} epochs of "
+            f"{info['config_path']}, config {info['config_hash']}); no centre-only model")  # fmt: skip
 
 
 def _cells(rows: list[dict]) -> list[dict]:
@@ -258,6 +294,7 @@ def goals(raw: list[dict]) -> dict:
             r["sensor"]: {
                 "model": r["ours_top1"] / max(r["physics_top1"], 1e-9),
                 "sensor_space": r["space_top1"] / max(r["physics_top1"], 1e-9),
+                "sensor_space_fused": r["space_fused_top1"] / max(r["physics_top1"], 1e-9),
                 "rerank": r["rerank_top1"] / max(r["physics_top1"], 1e-9),
             }
             for r in held_rows

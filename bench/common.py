@@ -11,6 +11,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("ALCHEMI_PLOTS", "0")  # the end-of-run plot (~1 s) is not the loop
 
 import contextlib  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import shlex  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -21,6 +24,7 @@ import pyarrow as pa  # noqa: E402
 import torch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = Path(sys.argv[0]).resolve()  # before a script changes folder
 sys.path.insert(0, str(ROOT))  # flows/ and tasks/ importable from a fresh clone
 THREADS = 1
 torch.set_num_threads(THREADS)  # both sides of every case run with the same thread count
@@ -118,6 +122,37 @@ def table(rows: list[dict], title: str) -> str:
         " | ".join(c.ljust(w) for c, w in zip(cs, widths, strict=True)) for cs in cells
     )
     return f"{title}\n{line}\n{sep}\n{body}"
+
+
+def stamp() -> dict:
+    """When and on what a result was measured (the head of every bench/*.json)."""
+    return {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cpu": platform.processor() or platform.machine(),
+        },
+    }
+
+
+def command(argv: list[str] | None = None) -> str:
+    """The command line that produced a result, as it would be typed from the repo root."""
+    script = SCRIPT.relative_to(ROOT) if SCRIPT.is_relative_to(ROOT) else SCRIPT
+    args = sys.argv[1:] if argv is None else argv
+    return f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '')} python {shlex.join([str(script), *args])}"
+
+
+def load() -> str:
+    """The 1/5/15-minute load averages, for the source of a result measured on a shared machine."""
+    return "load " + "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def write_json(path: Path, data: dict) -> None:
+    """A tracked result file, written whole (a temp file renamed over it)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=float) + "\n")
+    tmp.replace(path)
 
 
 @contextlib.contextmanager

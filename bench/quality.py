@@ -27,16 +27,21 @@ The spike grid: one row per shipped recipe with the worst ratio (loss / the best
 it; a spike is > 3) over the seeds x threads cells in bench/spikes.jsonl, which bench/spikes.py
 appends to as each run ends (--spikes runs its missing cells first).
 
-The VAE runs vary with the seed (OFP's numerical MSE spans 0.13-0.18): --seeds 42,1,2 trains
+The VAE runs vary with the seed (docs/vae.md lists OFP's figures per seed): --seeds 42,1,2 trains
 each config once per seed and reports the median, with every seed's figure in the note.
 
   OMP_NUM_THREADS=1 .venv/bin/python bench/quality.py [--quick] [--sae] [--seeds 42,1,2]
-      [--only diamonds,ofp,...|spikes] [--workdir DIR] [--spikes vae,sae,...]
+      [--only diamonds,ofp,...|spikes] [--workdir DIR] [--spikes vae,sae,...] [--out FILE]
+
+Each table's entry (figures per seed, PCA's, when, source, command) goes into bench/quality.json
+(--out) as it finishes, next to the other tables' entries; scripts/gen_docs.py renders the
+table of docs/vae.md from it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -48,7 +53,7 @@ import numpy as np
 import spikes
 import torch
 import yaml
-from common import ROOT, table
+from common import ROOT, command, load, row, stamp, table, write_json
 from sklearn.decomposition import PCA
 from spikes import val_losses, worst_ratio
 
@@ -74,6 +79,10 @@ TUNED_ON = ("diamonds", "medexp")  # the tables the recipe's choices were made o
 # reconstructs the numericals nearly exactly (MSE 0.0006): no 8-d model beats that by much.
 ONLY_ASKED = ("penguins",)
 QUICK_EPOCHS = 4
+OUT = ROOT / "bench/quality.json"
+OUT_ABOUT = (
+    "bench/quality.py: per table, the VAE recipe and PCA at the same latent size on the test split"
+)
 
 
 def data_dir(name: str) -> Path:
@@ -132,44 +141,59 @@ def vae_scores(checkpoints: str, test: dict) -> tuple[float, np.ndarray]:
     return mse, np.array(acc)
 
 
-def row(case: str, pca: float, vae: float, target: str | None, note: str) -> dict:
-    """target None: reported only (--quick trains too few epochs for a verdict)."""
-    ratio, met = vae / pca, None
-    if target:
-        op, value = target.split()
-        met = ratio <= float(value) if op == "<=" else ratio >= float(value)
-    return {"case": case, "baseline": round(pca, 4), "alchemi": round(vae, 4), "unit": "",
-            "ratio": round(ratio, 3), "target": target or "-", "met": met, "note": note}  # fmt: skip
-
-
-def run_case(name: str, quick: bool, seeds: list[int] | None = None) -> list[dict]:
+def score_case(name: str, quick: bool, seeds: list[int] | None = None) -> dict:
     """Train the case's config in the current folder (once per seed; default: the config's
-    own seed); its rows against PCA, with the median over seeds."""
+    own seed) and score it and PCA on the test split: one entry of bench/quality.json."""
+    t0, source = time.perf_counter(), load()
     config = recipe_for(name, Path.cwd())
     overrides = ["mlflow=null"] + ([f"train.epochs={QUICK_EPOCHS}"] if quick else [])
     cfg = load_config(config, overrides)
     data, k = cfg.data, cfg.model.params["latent_dim"]
     train = read(cfg.train.data_path, data)
     test = read(str(Path(cfg.train.data_path).with_name("test.csv")), data)
-    cards = load_cardinalities(data.cardinalities_path, data.columns.categorical)
-    pca_mse, pca_acc = pca_scores(train, test, [len(v) for v in cards.values()], k)
-    mses, accs, epochs, worst, t0 = [], [], [], 0.0, time.perf_counter()
+    cards = [len(v) for v in load_cardinalities(data.cardinalities_path, data.columns.categorical).values()]  # fmt: skip
+    pca_mse, pca_acc = pca_scores(train, test, cards, k)
+    vae = []
     for seed in seeds or [cfg.experiment.seed]:
         res = api.train(config, [*overrides, f"experiment.seed={seed}"], overwrite=True)
         mse, acc = vae_scores(res.run_dir + "/checkpoints", test)
-        mses, accs, epochs = [*mses, mse], [*accs, float(acc.mean())], [*epochs, res.epochs_run]
-        worst = max(worst, worst_ratio(val_losses(res.run_dir))[0])
-    tuned = "tuned on" if name in TUNED_ON else "not tuned on"
-    note = f"{tuned}; latent {k}, PCA k={k}, {'/'.join(map(str, epochs))} epochs, worst spike ratio {worst:.2f}, {time.perf_counter() - t0:.0f}s"
-    if seeds:
-        note += f"; median of seeds {'/'.join(map(str, seeds))}: "
-    each = [" / ".join(f"{v:.3f}" for v in vs) for vs in (mses, accs)] if seeds else ["", ""]
-    note += ", quick: no verdict" if quick else ""
-    mse_t, acc_t = (None, None) if quick else ("<= 1.0", ">= 1.0")
+        vae.append({"seed": seed, "mse": mse, "acc": float(acc.mean()), "epochs": res.epochs_run,
+                    "worst_spike": worst_ratio(val_losses(res.run_dir))[0]})  # fmt: skip
+    return {
+        "table": name, **stamp(), "command": command(), "source": f"{source} at the start",
+        "seconds": round(time.perf_counter() - t0), "quick": quick, "tuned_on": name in TUNED_ON,
+        "latent": k, "train_rows": len(train["numerical"]), "numerical": len(data.columns.numerical),
+        "levels": cards, "pca": {"mse": pca_mse, "acc": float(pca_acc.mean())}, "vae": vae,
+        "median": {key: float(np.median([v[key] for v in vae])) for key in ("mse", "acc")},
+    }  # fmt: skip
+
+
+def case_rows(case: dict) -> list[dict]:
+    """The case's two bench rows against PCA (numerical MSE, accuracy; the median over seeds)."""
+    vae, name, k = case["vae"], case["table"], case["latent"]
+    tuned = "tuned on" if case["tuned_on"] else "not tuned on"
+    epochs = "/".join(str(v["epochs"]) for v in vae)
+    worst = max(v["worst_spike"] for v in vae)
+    note = f"{tuned}; latent {k}, PCA k={k}, {epochs} epochs, worst spike ratio {worst:.2f}, {case['seconds']}s"
+    many = len(vae) > 1
+    if many:
+        note += f"; median of seeds {'/'.join(str(v['seed']) for v in vae)}: "
+    each = [" / ".join(f"{v[key]:.3f}" for v in vae) if many else "" for key in ("mse", "acc")]
+    note += ", quick: no verdict" if case["quick"] else ""
+    mse_t, acc_t = (None, None) if case["quick"] else ("<= 1.0", ">= 1.0")
+    pca, med = case["pca"], case["median"]
     return [
-        row(f"{name} numerical MSE (test)", pca_mse, float(np.median(mses)), mse_t, note + each[0]),
-        row(f"{name} categorical accuracy", float(pca_acc.mean()), float(np.median(accs)), acc_t, note + each[1]),
-    ]  # fmt: skip
+        row(f"{name} numerical MSE (test)", pca["mse"], med["mse"], "", mse_t, note + each[0]),
+        row(f"{name} categorical accuracy", pca["acc"], med["acc"], "", acc_t, note + each[1]),
+    ]
+
+
+def save_case(out: Path, case: dict) -> None:
+    """Put the case into `out` (bench/quality.json), keeping the other tables' entries."""
+    old = json.loads(out.read_text()) if out.exists() else {}
+    tables = {**old.get("tables", {}), case["table"]: case}
+    write_json(out, {"about": OUT_ABOUT, **stamp(), "command": case["command"],
+                     "tables": {n: tables[n] for n in CASES if n in tables}})  # fmt: skip
 
 
 def sae_chain() -> list[dict]:
@@ -206,8 +230,10 @@ def run(
     workdir: str | None = None,
     only: str = "",
     seeds: list[int] | None = None,
+    out: Path | None = None,
 ) -> list[dict]:
-    """Rows {case, baseline, alchemi, ratio, target, met, ...} for bench/run.py."""
+    """Rows {case, baseline, alchemi, ratio, target, met, ...} for bench/run.py; `out`: each
+    table's entry is saved there as it finishes."""
     names = [n for n in only.split(",") if n] or [n for n in CASES if n not in ONLY_ASKED]
     names = [] if names == ["spikes"] else names  # --only spikes: the grid's rows alone
     work = Path(workdir or tempfile.mkdtemp(prefix="alchemi-quality-"))
@@ -217,8 +243,13 @@ def run(
             (work / "data" / name).symlink_to(data_dir(name))
     here = os.getcwd()
     os.chdir(work)  # the shipped configs use ./data and ./experiments
+    rows = []
     try:
-        rows = [r for name in names for r in run_case(name, quick, seeds)]
+        for name in names:
+            case = score_case(name, quick, seeds)
+            rows += case_rows(case)
+            if out:
+                save_case(out, case)
         rows += sae_chain() if sae and "diamonds" in names else []
     finally:
         os.chdir(here)
@@ -240,13 +271,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workdir", default=None, help="scratch folder, kept (default: temp, removed)")
     p.add_argument("--spikes", default="",
                    help="first run bench/spikes.py's missing cells for these recipes, e.g. vae,sae")  # fmt: skip
+    p.add_argument(
+        "--out", default=str(OUT), help="each table's entry, as it finishes (docs/vae.md)"
+    )
     p.add_argument("--spike-epochs", type=int, default=None, help="cap the spike runs' epochs")
     args = p.parse_args(argv)
     if args.spikes:  # seeds 42,1,2,3,4 x global.threads 1, 2 per recipe, into bench/spikes.jsonl
         capped = ["--epochs", str(args.spike_epochs)] if args.spike_epochs else []
         spikes.main(["--only", args.spikes, *capped])
     seeds = [int(x) for x in args.seeds.split(",") if x] or None
-    rows = run(args.quick, args.sae, args.workdir, args.only, seeds)
+    rows = run(args.quick, args.sae, args.workdir, args.only, seeds, Path(args.out).resolve())
     shown = [{k: r[k] for k in ("case", "baseline", "alchemi", "ratio", "target", "met", "note")} for r in rows]  # fmt: skip
     print(table(shown, "\nVAE recipe vs PCA at the same latent size (test split), and the "
                 f"spike grid ({spikes.RESULTS.name}: worst loss / best before, seeds x threads)"))  # fmt: skip

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -127,28 +126,16 @@ def main(argv: list[str] | None = None) -> int:
                                     "met", "note")} for r in rows]  # fmt: skip
     mode = "quick" if args.quick else "full"
     print(common.table(shown, f"alchemi bench ({mode}, {common.THREADS} thread, {seconds:.0f}s)"))
-    import torch
-
-    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    head = common.stamp()
     for r in rows:
-        r["when"], r["mode"] = when, mode
+        r["when"], r["mode"] = head["when"], mode
     if args.merge and Path(args.out).exists():
         rows = merged(json.loads(Path(args.out).read_text()), rows)
-        when = "per row"
+        head["when"] = "per row"
         mode = "/".join(sorted({r["mode"] for r in rows}))
-    result = {
-        "mode": mode,
-        "threads": common.THREADS,
-        "seconds": round(seconds, 1),
-        "when": when,
-        "machine": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "cpu": platform.processor() or platform.machine(),
-        },  # fmt: skip
-        "rows": rows,
-    }
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    result = {"mode": mode, "threads": common.THREADS, "seconds": round(seconds, 1), **head,
+              "command": common.command(argv), "rows": rows}  # fmt: skip
+    common.write_json(Path(args.out), result)
     missed = [r["case"] for r in rows if r.get("met") is False]
     print(f"targets missed: {', '.join(missed) or 'none'}; written {args.out}")
     return 1 if failed else 0

@@ -13,7 +13,10 @@ L0 = input_dim / 2 (k = 4) topk keeps FVE >= 0.85. Also writes frontier.png (FVE
 panel per table, one line per activation). Figures are noisy on a shared machine (one seed).
 
   OMP_NUM_THREADS=1 .venv/bin/python bench/sae_frontier.py [--quick] [--only diamonds,ofp]
-      [--workdir DIR] [--picture PATH]
+      [--workdir DIR] [--picture PATH] [--out FILE]
+
+writes bench/sae_frontier.json (--out): the matched-L0 rows, every SAE trained, the settings,
+when, source and command; scripts/gen_docs.py renders docs/sae.md's tables from it.
 """
 
 from __future__ import annotations
@@ -24,11 +27,12 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from common import ROOT, table
+from common import ROOT, command, load, stamp, table, write_json
 from quality import CASES, data_dir, read
 
 from alchemi_core import api
@@ -39,11 +43,20 @@ KS = (1, 2, 4, 6)
 L1 = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 L0_WEIGHTS = (0.03, 0.1, 0.3, 1.0, 3.0)
 MATCH = 0.10
+OUT = ROOT / "bench" / "sae_frontier.json"
+
+
+def settings(quick: bool) -> dict:
+    """The run's sizes, as embeddings() and train_sae() use them."""
+    return {"quick": quick, "vae_epochs": 3 if quick else 12, "sae_epochs": 8 if quick else 25,
+            "train_rows": 4000 if quick else 8000, "val_rows": 2000 if quick else 4000,
+            "hidden_dim": 32, "seed": 0, "match": MATCH}  # fmt: skip
 
 
 def embeddings(name: str, quick: bool, work: Path) -> tuple[Path, Path, int]:
     """The VAE's train/val embeddings of table `name` (train capped to a sample)."""
-    epochs = 3 if quick else 12
+    size = settings(quick)
+    epochs = size["vae_epochs"]
     sets = [
         "mlflow=null",
         f"train.epochs={epochs}",
@@ -54,12 +67,12 @@ def embeddings(name: str, quick: bool, work: Path) -> tuple[Path, Path, int]:
     cfg = load_config(ROOT / "configs" / CASES[name], ["mlflow=null"])
     paths = []
     for split, path, cap in (
-        ("train", cfg.train.data_path, 8000),
-        ("val", cfg.val.data_path, 4000),
+        ("train", cfg.train.data_path, size["train_rows"]),
+        ("val", cfg.val.data_path, size["val_rows"]),
     ):
         with torch.inference_mode():
             emb = model.embed(read(path, cfg.data)).numpy()
-        rows = np.random.default_rng(0).permutation(len(emb))[: (cap // 2 if quick else cap)]
+        rows = np.random.default_rng(0).permutation(len(emb))[:cap]
         out = work / f"{name}_{split}.npy"
         np.save(out, emb[np.sort(rows)].astype("float32"))
         paths.append(out)
@@ -75,7 +88,7 @@ def train_sae(work: Path, train: Path, val: Path, params: dict, weight: float, q
         "data": {"columns": {"embeddings": ["vae_embeddings"]}},
         "train": {
             "data_path": str(train), "loader_class": "EmbeddingDataLoader",
-            "loader_params": {"batch_size": 128, "shuffle": True}, "epochs": 8 if quick else 25,
+            "loader_params": {"batch_size": 128, "shuffle": True}, "epochs": settings(quick)["sae_epochs"],
             "optimizer_config": {"optimizer": "Adam", "learning_rate": 0.003},
             "loss": {"class": "SAELoss", "params": {"sparsity_weight": weight}},
         },
@@ -175,8 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default=",".join(TABLES))
     p.add_argument("--workdir", default=None, help="scratch folder, kept (default: temp)")
     p.add_argument("--picture", default=None, help="where to save frontier.png")
+    p.add_argument("--out", default=str(OUT), help="the result file (docs/sae.md)")
     args = p.parse_args(argv)
+    t0, source = time.perf_counter(), f"{load()} at the start"
     work = Path(args.workdir or tempfile.mkdtemp(prefix="alchemi-frontier-")).resolve()
+    pic = Path(args.picture).resolve() if args.picture else work / "frontier.png"
     (work / "data").mkdir(parents=True, exist_ok=True)
     names = [n for n in args.only.split(",") if n]
     for name in names:
@@ -189,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in names:
             r, ps = frontier(name, args.quick, work)
             rows, points = rows + r, points + ps
-        pic = picture(points, Path(args.picture or work / "frontier.png"))
+        picture(points, pic)
         (work / "frontier.json").write_text(json.dumps(points, indent=1))
     finally:
         os.chdir(here)
@@ -197,6 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     print(table(every, "\nEvery SAE trained (val split; weight: the sparsity penalty's)"))
     print(table(rows, "\nSAE frontier: TopK/BatchTopK against L1 at matched L0 (val split)"))
     print(f"picture: {pic}")
+    write_json(Path(args.out), {
+        "about": "bench/sae_frontier.py: SAE FVE against L0 on VAE embeddings (val split)",
+        **stamp(), "command": command(argv), "source": source,
+        "seconds": round(time.perf_counter() - t0), "settings": settings(args.quick),
+        "rows": rows, "points": every,
+    })  # fmt: skip
     if not args.workdir:
         shutil.rmtree(work / "saes", ignore_errors=True)
     return 0 if all(r["met"] is not False for r in rows) else 1

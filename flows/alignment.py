@@ -31,7 +31,7 @@ from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
 from alchemi_core.config.preflight import checked
-from alchemi_core.run import checkpoints
+from alchemi_core.run import checkpoints, stop
 from flows import report
 from flows.params import run_name
 from tasks.align import align_eval, align_train
@@ -47,6 +47,7 @@ def alignment_flow(
     """Train per `config` (an alignment YAML), then evaluate each sensor at `noise`
     (default: the config's data.noise)."""
     cfg = checked("alignment")(config)  # every check before the first task
+    stop.reclaim()  # SIGTERM as Ctrl-C, when run from the command line
     dumped = cfg.model_dump(mode="json", by_alias=True)
     train_task = limited(align_train).with_options(
         refresh_cache=refresh or None, task_run_name=f"align-train {cfg.experiment.name}"

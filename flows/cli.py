@@ -23,21 +23,26 @@ from prefect.settings import (
 )
 
 from alchemi_core.errors import UserError
+from alchemi_core.run import stop
 from flows import local_api, report
 
 
 class _NoUserErrorTracebacks(logging.Filter):
-    """Prefect logs a failed task with its traceback; a user error needs only its one line."""
+    """Prefect logs a failed task with its traceback; a user error or a stop on request needs
+    only its one line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], UserError):
+        if record.exc_info and isinstance(record.exc_info[1], UserError | stop.StopRequested):
             record.exc_info, record.exc_text = None, None
         return True
 
 
 def quiet_user_errors() -> None:
-    for handler in logging.getLogger("prefect").handlers:
-        handler.addFilter(_NoUserErrorTracebacks())
+    """On Prefect's console handlers: the root logger's (where "prefect" sends) and its own."""
+    for name in ("prefect", None):
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, _NoUserErrorTracebacks) for f in handler.filters):
+                handler.addFilter(_NoUserErrorTracebacks())
 
 
 FROM_CACHE = (
@@ -51,7 +56,9 @@ def local_settings() -> dict:
     its database (slow on a busy machine). The temporary API (no PREFECT_API_URL) stops with
     this process: nothing can watch heartbeats, whose thread holds up a flow's end by up to 1 s,
     and its server sends no telemetry (no network)."""
-    updates: dict = {PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 180}
+    updates: dict = {}
+    if "startup_timeout_seconds" not in get_current_settings().server.ephemeral.model_fields_set:
+        updates[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] = 180  # unless the user set it
     if not PREFECT_API_URL.value():
         updates |= {
             PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None,
@@ -99,7 +106,13 @@ def execute(
     result = cached(args.config) if fast else None
     if result is None:
         with temporary_settings(local_settings()), temporary_api():
-            result = run(config=args.config, refresh=args.refresh)
+            try:
+                result = run(config=args.config, refresh=args.refresh)
+            except RuntimeError as exc:  # Prefect's own temporary API may time out too
+                seconds = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
+                if (slow := local_api.start_error(exc, seconds)) is None:
+                    raise
+                raise slow from None
     else:
         print(FROM_CACHE, file=sys.stderr if args.json else sys.stdout)
     if args.json:

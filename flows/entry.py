@@ -16,6 +16,7 @@ from typing import Any
 
 from alchemi_core.boundary import guard
 from alchemi_core.cli.main import _Parser, setup_logging
+from alchemi_core.run import stop
 
 
 def parser(description: str, cached: bool) -> argparse.ArgumentParser:
@@ -57,7 +58,8 @@ def command(
         return resolve(then)(args, loaded)
 
     verbose = "-v" in argv or "--verbose" in argv
-    return guard(go, source=lambda: seen.get("config"), verbose=verbose)  # as `alchemi` does
+    with stop.handling():  # as `alchemi` does; flows/cli.py keeps SIGTERM for it in the flow
+        return guard(go, source=lambda: seen.get("config"), verbose=verbose)
 
 
 def resolve(fn: str | Callable) -> Callable:

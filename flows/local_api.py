@@ -5,7 +5,8 @@ Without PREFECT_API_URL, Prefect starts this server on its first API call
 this process just to launch it (2.2-2.5 s here). Here the same child process (same command and
 environment as Prefect 3.8 uses) is launched without that import, and the flow is pointed at it
 through PREFECT_API_URL. Like Prefect's, one per process, stopped at exit (after Prefect's log
-and event workers have flushed). Anything unexpected: None, and Prefect starts its own.
+and event workers have flushed). Not up within the startup timeout: StartTimeout (one line).
+Anything unexpected: None, and Prefect starts its own.
 """
 
 from __future__ import annotations
@@ -20,8 +21,30 @@ import time
 import urllib.request
 from pathlib import Path
 
+from alchemi_core.errors import AlchemiError
+from alchemi_core.run import stop
+
 PORT_IN_USE = 3  # uvicorn's exit code when the port was taken meanwhile
 _running: list[LocalAPI] = []
+TIMEOUT_SETTING = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+# Prefect's own start (server.SubprocessASGIServer.start) fails with a RuntimeError saying this
+PREFECT_TIMEOUT = "Timed out while attempting to connect to ephemeral Prefect API server"
+
+
+class StartTimeout(AlchemiError):
+    """The temporary API did not answer in time: what to do, in one line."""
+
+    def __init__(self, seconds: float):
+        super().__init__(
+            f"the temporary Prefect API did not start within {seconds:g} s (a busy machine?): "
+            f"set {TIMEOUT_SETTING} higher, or PREFECT_API_URL to a running server "
+            "(`prefect server start`)"
+        )
+
+
+def start_error(exc: BaseException, seconds: float) -> StartTimeout | None:
+    """Prefect's own failure to start its temporary API as a StartTimeout (None: another)."""
+    return StartTimeout(seconds) if PREFECT_TIMEOUT in str(exc) else None
 
 
 def free_port() -> int:
@@ -46,8 +69,11 @@ class LocalAPI:
         self.url = f"http://127.0.0.1:{self.port}/api"
         base = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1"}
         env = {**os.environ, **base, "PREFECT__SERVER_FINAL": "1", **env}
-        self.process = subprocess.Popen(command(self.port), env=env)
+        # its own session: a terminal's Ctrl-C stops the flow at a checkpoint, which still
+        # reports to this API (run/stop.py); it stops at exit, or before a second signal's
+        self.process = subprocess.Popen(command(self.port), env=env, start_new_session=True)
         atexit.register(self.stop)  # after threading's exit hooks, where Prefect flushes
+        stop.at_exit(self.stop)
 
     def ready(self, timeout: float) -> bool:
         end = time.monotonic() + timeout
@@ -84,7 +110,10 @@ def start(env: dict[str, str], timeout: float) -> LocalAPI | None:
         if api.ready(timeout):
             _running.append(api)
             return api
+        running = api.process.poll() is None
         api.stop()
+        if running:  # alive but not answering: slow (a second start by Prefect would be too)
+            raise StartTimeout(timeout)
         if api.process.returncode != PORT_IN_USE:
             return None
     return None

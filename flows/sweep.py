@@ -42,6 +42,7 @@ from alchemi_core.errors import AlchemiError
 from alchemi_core.io import canonical_json, write_text
 from alchemi_core.plots import plot_sweep
 from alchemi_core.plots.common import enabled as plots_enabled
+from alchemi_core.run import stop
 from alchemi_core.sweep_results import failed_row, rank, table, trial_row, write_csv
 from flows import dispatch, report
 from flows.params import run_name
@@ -89,11 +90,15 @@ def trial_rows(steps: Steps, trials: list[tr.Trial]) -> tuple[list[dict], int]:
         try:
             embeddings = result(vae, "extract")
             running.append((t, vae, submit_sae(steps, t.pipeline, embeddings, sweep=True)[1]))
+        except stop.StopRequested:
+            raise
         except Exception as exc:
             rows.append(failed_row(t, exc))
     for t, vae, sae in running:
         try:
             (rv, sv), (rs, ss) = resolve(vae), resolve(sae)
+        except stop.StopRequested:
+            raise
         except Exception as exc:
             rows.append(failed_row(t, exc))
             continue
@@ -134,6 +139,7 @@ def sweep_trial_flow(config: str, trial: str, refresh: bool = False) -> dict[str
         raise AlchemiError(f"{config}: no trial named {trial!r}")
     get_kind("pipeline").check(chosen[0].pipeline, config)  # this trial's checks, first
     forking.install()
+    stop.reclaim()  # SIGTERM as Ctrl-C, when run from the command line
     row = trial_rows(Steps(refresh), chosen)[0][0]
     write_text(dispatch.row_path(cfg, trial), json.dumps(row, default=str))
     return row
@@ -213,6 +219,7 @@ def sweep_flow(config: str, refresh: bool = False) -> dict[str, Any]:
     """
     cfg, trials = load_checked(config)  # every check before the first task
     forking.install()
+    stop.reclaim()  # SIGTERM as Ctrl-C, when run from the command line
     if cfg.executor.kind == "deployment":
         rows = dispatch.on_deployment(config, cfg, trials, refresh, failed_row)
         vae_stages = len({canonical_json(t.pipeline.vae_dict()) for t in trials})

@@ -28,6 +28,7 @@ from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 
 from alchemi_core.config.preflight import checked
+from alchemi_core.run import stop
 from flows import report
 from flows.params import run_name
 from flows.stages import Steps, resolve, submit_model
@@ -44,6 +45,7 @@ def train_flow(config: str, refresh: bool = False) -> dict[str, Any]:
     """
     cfg = checked("training")(config)  # every check before the first task
     forking.install()
+    stop.reclaim()  # SIGTERM as Ctrl-C, when run from the command line
     results, states = resolve(submit_model(Steps(refresh), cfg, config, None))
     train = {k: v for k, v in results["train"].items() if k != "outputs"}
     rows = [report.step_row("", step, states[step], r) for step, r in results.items()]

@@ -34,6 +34,7 @@ from prefect.artifacts import create_markdown_artifact
 from alchemi_core.config import pipeline as pl
 from alchemi_core.config import steps as step_cfg
 from alchemi_core.config.preflight import checked
+from alchemi_core.run import stop
 from flows import report
 from flows.params import run_name
 from flows.stages import (
@@ -152,6 +153,7 @@ def vae_then_sae_flow(config: str, refresh: bool = False) -> dict[str, Any]:
     """
     pipe = checked("pipeline")(config)  # every check before the first task
     forking.install()
+    stop.reclaim()  # SIGTERM as Ctrl-C, when run from the command line
     result, markdown = outcome(pipe, Steps(refresh))
     create_markdown_artifact(markdown=markdown, key="vae-sae-summary", description=pipe.source)
     return {**result, "flow_run_id": str(runtime.flow_run.id)}

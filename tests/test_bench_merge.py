@@ -18,7 +18,9 @@ def test_merge_keeps_the_rows_not_run_with_their_own_date(tmp_path, monkeypatch)
     out.write_text(json.dumps(old))
     monkeypatch.setitem(bench_run.CASES, "fake", "fake_case")
     fake = tmp_path / "fake_case.py"
-    fake.write_text("def run(quick):\n    return [{'case': 'train SAE', 'ratio': 1.01, 'met': True}]\n")
+    fake.write_text(
+        "def run(quick):\n    return [{'case': 'train SAE', 'ratio': 1.01, 'met': True}]\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     assert bench_run.main(["--only", "fake", "--quick", "--out", str(out), "--merge"]) == 0
     got = json.loads(out.read_text())

@@ -149,3 +149,56 @@ def test_long_titles_wrap_to_the_figure_width():
     lines = wrapped(title, 5.0).splitlines()
     assert len(lines) > 1 and all(len(line) <= 45 for line in lines)
     assert " ".join(lines) == title
+
+
+def _title_extents(monkeypatch, draw):
+    """Each saved figure's title boxes (suptitle and axes titles) and the figure's box, in
+    pixels, as matplotlib's renderer lays them out."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from alchemi_core.plots import spectra
+
+    figs = []
+    real = spectra.save
+    monkeypatch.setattr(spectra, "save", lambda fig, out: figs.append(fig) or real(fig, out))
+    draw()
+    out = []
+    for fig in figs:
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        fig.draw(renderer)
+        texts = [fig._suptitle] + [ax.title for ax in fig.axes]
+        out.append(([t.get_window_extent(renderer) for t in texts if t and t.get_text()], fig.bbox))
+    return out
+
+
+def _inside(box, fig_box) -> bool:
+    return box.x0 >= fig_box.x0 and box.x1 <= fig_box.x1 and box.y1 <= fig_box.y1
+
+
+def _align_eval_titles(tmp_path, monkeypatch, n):
+    from alchemi_core.alignment import figures
+
+    wl = np.linspace(400, 2500, 50)
+    true = np.random.default_rng(0).random((n, 50))
+    split = "7261 spectra of lab_labelled.parquet, noise 0.03, epoch 60 (best)"
+    return _title_extents(monkeypatch, lambda: figures.pictures(
+        tmp_path, {"sentinel3a_olci": np.arange(1, n + 1)}, {"sentinel3a_olci"}, split, wl, true,
+        ("sentinel3a_olci", true + 0.01), prefix="sentinel3a_olci_"))  # fmt: skip
+
+
+@pytest.mark.parametrize("n", [1, 4])
+def test_align_eval_titles_lie_inside_the_picture(tmp_path, monkeypatch, n):
+    """align eval's titles (the longest: a sensor, a table, the noise and the checkpoint) are
+    drawn within the figure, for one sample (the narrowest figure) and for four."""
+    drawn = _align_eval_titles(tmp_path, monkeypatch, n)
+    assert len(drawn) == 2  # retrieval_ranks.png, spectra.png
+    for boxes, fig_box in drawn:
+        assert boxes and all(_inside(b, fig_box) for b in boxes), (boxes, fig_box)
+
+
+def test_the_title_check_sees_an_unwrapped_title(tmp_path, monkeypatch):
+    from alchemi_core.plots import spectra
+
+    monkeypatch.setattr(spectra, "wrapped", lambda title, width: title)
+    _, (spectra_boxes, box) = _align_eval_titles(tmp_path, monkeypatch, 1)
+    assert not all(_inside(b, box) for b in spectra_boxes)

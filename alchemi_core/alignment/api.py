@@ -63,9 +63,10 @@ def evaluate(
 ) -> dict[str, Any]:
     """Sensor->lab retrieval among every spectrum of `lab_path`, the cycle head's error and
     the physics limit (`physics_top1`), the model's retrieval within its sensor tower
-    (`sensor_space_top1`: transfer.sensor_space_scores); with `rerank` (else the run's `rerank.candidates`; 0:
-    off), the model's candidates re-ranked by the known responses (`rerank_top1`); with
-    `labels` (a column of the lab table), the linear probe's transfer accuracy from the run's
+    (`sensor_space_top1`, and with a cycle head `sensor_space_fused_top1`:
+    transfer.sensor_space_scores); with `rerank` (else the run's `rerank.candidates`; 0: off),
+    the model's candidates re-ranked by the known responses (`rerank_top1`); with `labels`
+    (a column of the lab table), the linear probe's transfer accuracy from the run's
     training sensors; with `plots` (a folder), also its pictures there (`plots` lists them)."""
     if noise is not None and not (math.isfinite(noise) and noise >= 0):
         raise UserError(f"must be a finite number >= 0, got {noise}", "--noise")
@@ -104,14 +105,20 @@ def evaluate(
         out["cycle_top1"] = retrieval.retrieval_metrics(l2)["top1"]
         out["fused_top1"] = retrieval.retrieval_metrics(fused)["top1"]
     known = transfer.physics(reading, values, matrix)
-    space = retrieval.retrieval_metrics(
-        transfer.sensor_space_scores(model, sensor, reading, values, matrix, rt)
-    )
+    within = transfer.sensor_space_scores(model, sensor, reading, values, matrix, rt)
+    space = retrieval.retrieval_metrics(within["cosine"])
     out.update(sensor_space_top1=space["top1"], sensor_space_recall_at_5=space["recall_at_5"])
+    if "fused" in within:
+        fused_space = retrieval.retrieval_metrics(within["fused"])
+        out.update(
+            sensor_space_fused_top1=fused_space["top1"],
+            sensor_space_fused_recall_at_5=fused_space["recall_at_5"],
+        )
     out.update(ev.physics_rows(scores, known, rerank), rerank_candidates=rerank or None)
     if classes is not None:
         train_sensors = [spectral.load_sensor(p) for p in cfg.data.sensor_paths]
-        parts = spectral.split(len(lab.ids), cfg.data.val_fraction, seed)
+        # the run's own train/val split of the lab table: the probe fits on what it trained on
+        parts = spectral.split(len(lab.ids), cfg.data.val_fraction, cfg.data.split_seed)
         out["labels"] = labels
         data = transfer.transfer_data(lab, classes, parts, train_sensors, sensor, noise, seed)
         out.update(transfer.transfer(model, data, rt))

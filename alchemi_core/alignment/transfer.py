@@ -26,13 +26,21 @@ def physics(readings: Tensor, values: Tensor, matrix: Tensor) -> Tensor:
 
 
 def sensor_space_scores(model, sensor, readings: Tensor, values: Tensor, matrix: Tensor, rt):
-    """The model's scores [Q, N] within its sensor tower: the embedding of each reading against
-    the embeddings of every lab spectrum of `values` simulated through the sensor's known
-    responses `matrix`, noiseless (cosine). Both sides go through the same tower; no distance
-    between band values is used."""
+    """The model's scores within its sensor tower, each [Q, N]: `cosine`, the embedding of each
+    reading against the embeddings of every lab spectrum of `values` simulated through the
+    sensor's known responses `matrix`, noiseless; with a cycle head, `fused`: that cosine
+    fused (retrieval.fused_scores) with minus the squared L2 between the cycle head's lab
+    spectrum of the reading and of each simulated reading. Both sides go through the same
+    tower and heads; no distance between band values is used."""
     clean = spectral.simulate(values, matrix, 0.0).float()
-    q = embed_readings(model, sensor, readings, rt)
-    return retrieval.cosine_scores(q, embed_readings(model, sensor, clean, rt))
+    feats = ev.band_feats(model, sensor, rt.device)
+    q, q_heads = ev.embed(model, "sensor", feats, readings, rt, sensor=sensor)
+    k, k_heads = ev.embed(model, "sensor", feats, clean, rt, sensor=sensor)
+    out = {"cosine": retrieval.cosine_scores(q, k)}
+    if "cycle" in q_heads:
+        l2 = retrieval.neg_l2_scores(q_heads["cycle"], k_heads["cycle"])
+        out["fused"] = retrieval.fused_scores(out["cosine"], l2)
+    return out
 
 
 def embed_readings(model, sensor: spectral.Sensor, readings: Tensor, rt) -> Tensor:

@@ -128,6 +128,7 @@ def add_level_flags(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Every subcommand runs inside the one error boundary (boundary.guard)."""
     from alchemi_core.boundary import guard
+    from alchemi_core.run import stop
 
     argv = sys.argv[1:] if argv is None else list(argv)
     seen = argparse.Namespace(config=None)  # the command's config: errors without a file name it
@@ -145,7 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         return handler(args)
 
     verbose = "-v" in argv or "--verbose" in argv
-    return guard(run, source=lambda: seen.config, verbose=verbose)
+    with stop.handling():  # Ctrl-C, SIGTERM: stop at the next checkpoint (again: at once)
+        return guard(run, source=lambda: seen.config, verbose=verbose)
 
 
 if __name__ == "__main__":

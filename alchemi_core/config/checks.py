@@ -106,7 +106,7 @@ def check_training(cfg: Any, file: str | None, build: bool = True) -> None:
     for key, section in sections:
         _loader(section, file, key)
         _loss(section.loss, file, f"{key}.loss")
-    # on a dummy parameter, before any data is read: a bad optimizer is a config error first
+    # before any data is read: a bad optimizer is a config error first
     check_optimizer(cfg.train.optimizer_config, cfg.train.scheduler, file, "train")
     if not build:
         return
@@ -144,15 +144,12 @@ def warn_unreached_warmup(cfg: Any, file: str | None) -> None:
 
 
 def check_optimizer(block: Any, scheduler: Any, file: str | None, section: str) -> None:
-    """An optimizer block (and scheduler) of any stack, built on a one-element dummy."""
-    import torch
-
+    """An optimizer block (and scheduler) of any stack, checked without building the optimizer
+    (builders.check_optimizer); the scheduler is built on its stand-in."""
     from alchemi_core import builders
 
-    dummy = [torch.nn.Parameter(torch.zeros(1))]
-    key = f"{section}.optimizer_config"
-    optimizer = builders.build_optimizer(block, dummy, file, key)
-    builders.build_scheduler(scheduler, optimizer, file, f"{section}.scheduler")
+    stand_in = builders.check_optimizer(block, file, f"{section}.optimizer_config")
+    builders.build_scheduler(scheduler, stand_in, file, f"{section}.scheduler")
 
 
 def check_inference(cfg: Any, file: str | None) -> None:

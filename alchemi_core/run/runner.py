@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from alchemi_core import distributed
 from alchemi_core.errors import TrainingDiverged
-from alchemi_core.run import resume, session
+from alchemi_core.run import resume, session, stop
 from alchemi_core.run.folder import RunFolder
 from alchemi_core.run.payload import TrainState
 from alchemi_core.run.tracking import NullTracker, flatten
@@ -157,6 +157,7 @@ def train(recipe: Recipe, b, run: session.Session, start: int, stopped: bool, sa
     units = [n for n in recipe.units(b) if n > start]
     total = recipe.units(b)[-1]
     for n in units:
+        stop_here(run, recipe.unit, last, total)
         t0 = time.perf_counter()
         lines = recipe.epoch(b, n)
         check_finite(lines, recipe.unit, n)
@@ -168,6 +169,17 @@ def train(recipe: Recipe, b, run: session.Session, start: int, stopped: bool, sa
         if run.on_epoch_end(n, lines):
             return last, True
     return last, False
+
+
+def stop_here(run: session.Session, unit: str, last: int, total: int) -> None:
+    """A stop request (stop.py, on any rank): once the last epoch's writes are on disk, stop,
+    so the run resumes exactly from that checkpoint."""
+    asked = [s for s in distributed.gather(stop.requested()) if s is not None]
+    if not asked:
+        return
+    run.flush()
+    where = f"after {unit} {last} of {total}" if last else f"before {unit} 1 of {total}"
+    raise stop.StopRequested(asked[0], where)
 
 
 def check_finite(lines: list[dict], unit: str, n: int) -> None:

@@ -16,6 +16,7 @@ from alchemi_core.output_plan import OutputPlan
 from alchemi_core.run import checkpoints
 from alchemi_core.run.early_stopping import BestMetric, EarlyStopper
 from alchemi_core.run.folder import RunFolder, now
+from alchemi_core.run.stop import StopRequested
 from alchemi_core.run.writer import Writer, snapshot
 from alchemi_core.secrets import scrub
 
@@ -201,10 +202,13 @@ def mark_running(folder: RunFolder, tracker, resolved: dict, run_id: str, source
 
 
 def record_failure(folder: RunFolder, tracker, exc: BaseException) -> None:
-    """run.json says why the run stopped; the tracker's run ends FAILED (KILLED on Ctrl-C)."""
+    """run.json says why the run stopped; the tracker's run ends FAILED (KILLED on Ctrl-C or
+    a stop request)."""
     status = "diverged" if isinstance(exc, TrainingDiverged) else "failed"
+    status = "stopped" if isinstance(exc, StopRequested) else status
     folder.write_info(status=status, error=scrub(str(exc))[:500])
-    tracker.finish("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+    killed = isinstance(exc, KeyboardInterrupt | StopRequested)
+    tracker.finish("KILLED" if killed else "FAILED")
     folder.write_info(**tracking_state(folder, tracker))
 
 

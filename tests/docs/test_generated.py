@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import shutil
 
 import pytest
@@ -19,6 +20,12 @@ def gen_docs():
     return module
 
 
+def edit_json(text: str, change) -> str:
+    data = json.loads(text)
+    change(data)
+    return json.dumps(data, indent=2) + "\n"
+
+
 def test_committed_docs_are_what_the_generator_writes(capsys):
     code = gen_docs().main(["--check"])
     assert code == 0, "stale generated docs (run `make docs-gen`):\n" + capsys.readouterr().err
@@ -32,6 +39,39 @@ def test_committed_docs_are_what_the_generator_writes(capsys):
         ("bench/results.json", lambda t: t.replace('"ratio": 1.141', '"ratio": 9.99', 1)),
         ("docs/demo_summary.txt", lambda t: t + "one more line\n"),
         ("mkdocs.yml", lambda t: t.replace("          - VAE: reference/params/model-VAE.md\n", "")),
+        (
+            "bench/quality.json",
+            lambda t: edit_json(t, lambda d: d["tables"]["ofp"]["vae"][-1].update(mse=9.0)),
+        ),
+        (
+            "bench/quality.json",
+            lambda t: edit_json(t, lambda d: d["tables"]["diamonds"].update(command="x")),
+        ),
+        (
+            "bench/alignment_quality.json",
+            lambda t: edit_json(t, lambda d: d["retrieval"][-1].update(physics_top1=0.5)),
+        ),
+        (
+            "bench/alignment_quality.json",
+            lambda t: edit_json(t, lambda d: d["transfer"][0].update(bridge=0.99)),
+        ),
+        ("docs/vae.md", lambda t: t.replace("| diamonds, seed 42 |", "| diamonds, seed 4 |")),
+        ("bench/spikes.jsonl", lambda t: t.replace('"ratio": 1.1963', '"ratio": 2.5')),
+        ("docs/vae.md", lambda t: t.replace("| sae_demo | 1.00@20 |", "| sae_demo | 1.00@21 |")),
+        (
+            "docs/alignment-quality.md",
+            lambda t: t.replace("| rapideye | LEVEL_3 | 3% |", "| rapideye | LEVEL_3 | 2% |"),
+        ),
+        (
+            "bench/sae_frontier.json",
+            lambda t: edit_json(t, lambda d: d["rows"][0].update(fve=0.123)),
+        ),
+        (
+            "bench/sae_frontier.json",
+            lambda t: edit_json(t, lambda d: d["points"][-1].update(l0=9.5)),
+        ),
+        ("bench/sae_frontier.json", lambda t: edit_json(t, lambda d: d.update(seconds=1))),
+        ("docs/sae.md", lambda t: t.replace("| diamonds topk k=1 |", "| diamonds topk k=3 |")),
     ],
 )
 def test_check_finds_a_stale_part(tmp_path, monkeypatch, capsys, rel, edit):
@@ -119,3 +159,32 @@ def test_every_parameter_page_is_in_the_nav():
     nav = (ROOT / "mkdocs.yml").read_text()
     for page in reference.params_pages():
         assert f"reference/params/{page}\n" in nav, page
+
+
+def test_quality_block_rows_and_verdicts():
+    def case(mses, accs, quick=False):
+        vae = [{"seed": s, "mse": m, "acc": a, "epochs": 10} for s, m, a in zip((42, 1, 2)[: len(mses)], mses, accs, strict=True)]  # fmt: skip
+        return {"table": "t", "when": "w", "command": "c", "source": "s", "seconds": 1,
+                "quick": quick, "tuned_on": False, "latent": 8, "train_rows": 1000, "numerical": 3,
+                "levels": [2, 5], "pca": {"mse": 0.1, "acc": 0.9}, "vae": vae,
+                "median": {"mse": sorted(mses)[len(mses) // 2], "acc": sorted(accs)[len(accs) // 2]}}  # fmt: skip
+
+    g = gen_docs()
+    assert g.verdict(case([0.05], [0.95])) == "wins both"
+    assert g.verdict(case([0.12], [0.85])) == "loses MSE by 20%; loses accuracy by 5.0 points"
+    assert g.verdict(case([0.5], [0.1], quick=True)) == "quick run: no verdict"
+    assert g.verdict(case([8.4], [0.95])) == "loses MSE (84x PCA's)"
+    text = g.quality_block({"tables": {"t": case([0.05, 0.2, 0.12], [0.95, 0.9, 0.97])}})
+    assert (
+        "| t, seed 42 | 1,000 | 3 num + 2 cat (2-5 levels) | no | 0.100 | 0.0500 | 0.900 | 0.950 | wins both |"
+        in text
+    )
+    assert (
+        "| t, median of seeds 42/1/2 |  |  |  | 0.100 | 0.120 | 0.900 | 0.950 | loses MSE by 20% |"
+        in text
+    )
+    assert (
+        "- t over seeds 42/1/2: numerical MSE 0.050 / 0.200 / 0.120, accuracy 0.950 / 0.900 / 0.970, 10 / 10 / 10 epochs"
+        in text
+    )
+    assert "- t: `c` (w, 1 s; s)" in text

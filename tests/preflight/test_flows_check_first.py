@@ -25,7 +25,8 @@ MISSING = {  # flow script -> (config kind, the data file removed)
 
 @pytest.mark.parametrize("script", list(MISSING))
 def test_flow_with_a_missing_data_file(ws, script):
-    """A real process per flow script: the line, and neither Prefect nor tasks/ imported."""
+    """A real process per flow script: the line, and neither Prefect, tasks/ nor torch's
+    compiler imported."""
     kind, rel = MISSING[script]
     (ws.root / rel).unlink()
     res = ws.script(script, kind)
@@ -33,6 +34,7 @@ def test_flow_with_a_missing_data_file(ws, script):
     assert res.out == ""
     assert "alchemi_core.config.preflight" in ws.imported  # the import lines were read
     assert not {m for m in ws.imported if m.split(".")[0] in ("prefect", "tasks")}
+    assert "torch._dynamo" not in ws.imported  # the optimizer is checked, not built (seconds)
     assert not (ws.root / ".prefect" / "prefect.db").exists()  # no Prefect API was started
     assert not (ws.root / "experiments").exists()
 

@@ -48,21 +48,24 @@ def test_transfer_rows_of_a_trained_run(tiny):
     assert g["unseen"]["ours_minus_bridge_worst"] == min(r["ours"] - r["bridge"] for r in rows)
 
 
-def _retrieval(sensor, split, noise, top1, rerank, physics, space=None):
+def _retrieval(sensor, split, noise, top1, rerank, physics, space=None, fused=None):
     return {"sensor": sensor, "split": split, "noise": noise, "ours_top1": top1,
             "rerank_top1": rerank, "physics_top1": physics,
-            "space_top1": top1 if space is None else space}  # fmt: skip
+            "space_top1": top1 if space is None else space,
+            "space_fused_top1": top1 if fused is None else fused}  # fmt: skip
 
 
 def test_goal_rows_pick_the_worst_case():
     raw = [
-        _retrieval("a", "held-out", "3%", 0.45, 0.88, 0.9, 0.54),  # model 0.5, space 0.6
-        _retrieval("b", "held-out", "3%", 0.30, 0.50, 0.6, 0.48),  # rerank 0.83: worst; 0.8
+        _retrieval("a", "held-out", "3%", 0.45, 0.88, 0.9, 0.54, 0.81),  # model .5, space .6
+        _retrieval("b", "held-out", "3%", 0.30, 0.50, 0.6, 0.48, 0.42),  # rerank .83; .8; .7
         _retrieval("c", "held-out", "1%", 0.01, 0.01, 0.9),  # another noise level: not scored
         _retrieval("d", "train", "3%", 0.01, 0.01, 0.9),
     ]
-    model, space, rerank = alignment_quality.limit_rows(raw, lambda t: t, "n")
+    model, space, fused, rerank = alignment_quality.limit_rows(raw, lambda t: t, "n")
     assert space["ratio"] == pytest.approx(0.6, abs=1e-3) and "(a)" in space["note"]
+    assert fused["ratio"] == pytest.approx(0.7, abs=1e-3) and "(b)" in fused["note"]
+    assert "sensor-space fused" in fused["case"]
     assert rerank["ratio"] == pytest.approx(0.5 / 0.6, abs=1e-3) and "(b)" in rerank["note"]
     assert rerank["met"] is False and model["ratio"] == pytest.approx(0.5, abs=1e-3)
     moved = [
@@ -88,6 +91,7 @@ def test_goals_ratio_to_the_physics_per_held_out_sensor():
         "a": {
             "model": pytest.approx(0.5),
             "sensor_space": pytest.approx(0.5),
+            "sensor_space_fused": pytest.approx(0.5),
             "rerank": pytest.approx(0.88 / 0.9),
         }
     }

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
+from alchemi_core.alignment import evaluation as ev
 from alchemi_core.alignment import probe, retrieval, spectral, transfer
 from alchemi_core.alignment.load import cpu_runtime, load_run
 from alchemi_core.cli import main
@@ -107,6 +108,8 @@ def test_eval_prints_the_physics_limit_and_the_transfer(tiny_run, capsys):
     # no noise: each reading is its own spectrum's simulated reading, so the same embedding
     assert out["sensor_space_top1"] >= 0.95
     assert out["sensor_space_top1"] <= out["sensor_space_recall_at_5"] <= 1
+    assert out["sensor_space_fused_top1"] >= 0.95  # and the same cycle head's spectrum
+    assert out["sensor_space_fused_top1"] <= out["sensor_space_fused_recall_at_5"] <= 1
     assert out["labels"] == "bright" and out["n_classes"] == 2
     assert out["physics_transfer_accuracy"] >= 0.9  # the 560 nm band decides the class
     for key in ("transfer_accuracy", "embedding_transfer_accuracy", "majority_accuracy"):
@@ -135,6 +138,29 @@ def test_probe_reads_the_embedding_then_the_prior(tiny_run):
     torch.testing.assert_close(x[:, emb.shape[1] :], prior)
 
 
+def test_sensor_space_fuses_the_cycle_heads_spectra(tiny_run):
+    run, data = tiny_run
+    _, model, _ = load_run(run)
+    sensor = spectral.load_sensor(data / "unseen.csv")
+    lab = spectral.load_lab(data / "lab.csv")
+    values = torch.from_numpy(lab.values[:12])
+    m = transfer.sensor_matrix(sensor, lab.wavelengths)
+    readings = spectral.simulate(values, m, 0.05, torch.Generator().manual_seed(0)).float()
+    rt = cpu_runtime()
+    got = transfer.sensor_space_scores(model, sensor, readings, values, m, rt)
+    prior = model.prior_args(sensor)
+    with torch.no_grad():  # each side through the tower and its cycle head, by hand
+        q, qh = model.encode_sensor(ev.band_feats(model, sensor, "cpu"), readings, **prior)
+        clean = spectral.simulate(values, m, 0.0).float()
+        k, kh = model.encode_sensor(ev.band_feats(model, sensor, "cpu"), clean, **prior)
+    cos = retrieval.cosine_scores(q, k)
+    torch.testing.assert_close(got["cosine"], cos, atol=1e-5, rtol=0)
+    l2 = -torch.cdist(qh["cycle"].double(), kh["cycle"].double()).pow(2)
+    z = [(s - s.mean(1, keepdim=True)) / s.std(1, keepdim=True) for s in (cos, l2)]
+    torch.testing.assert_close(got["fused"], z[0] + z[1], atol=1e-4, rtol=0)
+    assert not torch.allclose(got["fused"], z[0] * 2, atol=1e-2)  # the L2 counts
+
+
 def test_eval_label_errors_are_one_line(tiny_run, capsys, tmp_path):
     run, data = tiny_run
     capsys.readouterr()
@@ -154,3 +180,27 @@ def test_validation_reports_the_limit(tiny_run):
     last = rows[-1]
     for key in ("val_physics_top1/unseen", "val_rerank_top1/msi", "val_heldout_physics_top1"):
         assert 0 <= last[key] <= 1
+
+
+def test_eval_probe_splits_the_lab_table_as_the_run_did(tiny_run, capsys, monkeypatch):
+    """The probe's fit/test parts are the run's train/val split (data.split_seed), whatever
+    the --seed of the simulated noise."""
+    run, data = tiny_run
+    seen = {}
+    real = transfer.transfer_data
+
+    def spy(lab, labels, split, *args):
+        seen["split"] = split
+        return real(lab, labels, split, *args)
+
+    monkeypatch.setattr(transfer, "transfer_data", spy)
+    argv = ["align", "eval", "--run", str(run), "--lab", str(data / "lab.csv")]
+    argv += ["--sensor", str(data / "unseen.csv"), "--labels", "bright", "--seed", "7"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    cfg = load_run(run)[0]
+    n = len(spectral.load_lab(data / "lab.csv", "bright").ids)
+    want = spectral.split(n, cfg.data.val_fraction, cfg.data.split_seed)
+    assert cfg.data.split_seed != 7
+    for got, expected in zip(seen["split"], want, strict=True):
+        np.testing.assert_array_equal(got, expected)
