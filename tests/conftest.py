@@ -159,6 +159,7 @@ def _forget_secrets():
 LONG_FIRST = (
     "tests/test_vae_balance.py",
     "tests/test_distributed.py",
+    "tests/e2e/test_deployment.py",  # one Prefect server for the deployment run and the sweep
     "tests/test_resume.py",
     "tests/test_sae_downstream.py",
     "tests/test_mlflow_server.py",

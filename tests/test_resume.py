@@ -179,9 +179,10 @@ def test_resume_continues_the_same_mlflow_run(tmp_path, penguins_dir, mlflow_uri
 
 @pytest.mark.slow
 def test_sigkill_at_five_points_then_resume_is_bit_identical(
-    tmp_path, penguins_dir, reference, mlflow_uri
+    tmp_path, penguins_dir, reference, mlflow_uri, capsys
 ):
-    """Kill a real `alchemi train` at 5 places in a row; the 6th start finishes the run."""
+    """Kill a real `alchemi train` at 5 places in a row; the 6th start (in this process: only
+    the killed ones need a process of their own) finishes the run."""
     changes = dict(STATEFUL, mlflow={"tracking_uri": mlflow_uri, "experiment_name": "kill"})
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(yaml.safe_dump(debug_config_dict(penguins_dir, tmp_path / "out", **changes)))
@@ -205,11 +206,11 @@ def test_sigkill_at_five_points_then_resume_is_bit_identical(
             assert list(ckpt_dir.glob(".*.tmp")), "the kill should leave a temp file"
         if failpoint == "checkpoint.link:1":
             assert not (ckpt_dir / "epoch_2.pt").exists()
-    p = alchemi(["train", "--config", cfg], tmp_path)
-    assert p.returncode == 0, p.stderr
-    result = json.loads(p.stdout)
+    rc, out, err = run_cli(["train", "--config", cfg], capsys)
+    assert rc == 0, err
+    result = json.loads(out)
     assert result["resumed_from_epoch"] == 5 and result["epochs_run"] == 5
-    assert "resuming" in p.stderr and "(epoch 5 of 8)" in p.stderr
+    assert "resuming" in err and "(epoch 5 of 8)" in err
     assert not list(run_dir.rglob(".*.tmp"))
     state, rows = reference
     assert_same_state(final_state(run_dir), state)
@@ -221,9 +222,9 @@ def test_sigkill_at_five_points_then_resume_is_bit_identical(
     assert run.info.status == "FINISHED"
     steps = sorted({m.step for m in client.get_metric_history(run.info.run_id, "val_loss")})
     assert steps == [1, 2, 3, 4, 5]
-    again = alchemi(["train", "--config", cfg], tmp_path)
-    assert json.loads(again.stdout)["status"] == "already_finished"
-    assert "already finished" in again.stderr
+    rc, out, err = run_cli(["train", "--config", cfg], capsys)
+    assert rc == 0 and json.loads(out)["status"] == "already_finished"
+    assert "already finished" in err
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@
 its half of every global batch, InfoNCE takes the negatives of both ranks (gathered with their
 gradient), DDP averages the gradients. Augmentation stays on (random sensors, noise, band
 dropout, cut-offs): every rank draws it for the whole batch and keeps its own rows.
-Only rank 0 writes; a killed 2-rank run resumes to the same weights.
+Only rank 0 writes; the 2-rank run is killed after epoch 1 and resumed on the way.
 """
 
 from __future__ import annotations
