@@ -53,6 +53,14 @@ def test_committed_docs_are_what_the_generator_writes(capsys):
         ),
         (
             "bench/alignment_quality.json",
+            lambda t: edit_json(t, lambda d: d["retrieval"][-1].update(space_fused_top1=0.1)),
+        ),
+        (
+            "bench/alignment_quality.json",
+            lambda t: edit_json(t, lambda d: d["retrieval"][0].update(space_fused_top1=0.0)),
+        ),
+        (
+            "bench/alignment_quality.json",
             lambda t: edit_json(t, lambda d: d["transfer"][0].update(bridge=0.99)),
         ),
         ("docs/vae.md", lambda t: t.replace("| diamonds, seed 42 |", "| diamonds, seed 4 |")),
