@@ -6,45 +6,45 @@ from __future__ import annotations
 import numpy as np
 
 
-def upper_hull(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Indices of the upper convex hull vertices of points (x increasing)."""
-    hull: list[int] = []
-    for i in range(len(x)):
-        while len(hull) >= 2:
-            a, b = hull[-2], hull[-1]
+def upper_hulls(x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+    """Per row of y [N, L]: the indices of its upper convex hull's vertices (x increasing).
+
+    The monotone chain, run on every row at once: one pass over the columns, each row with its
+    own stack. A NaN point is skipped in its row. The same float operations as one row at a time.
+    """
+    n, length = y.shape
+    stack = np.zeros((n, length), dtype=np.int64)
+    top = np.zeros(n, dtype=np.int64)  # each row's stack height
+    finite = np.isfinite(y)
+    for i in range(length):
+        rows = np.flatnonzero(finite[:, i] & (top >= 2))
+        while rows.size:
+            a, b = stack[rows, top[rows] - 2], stack[rows, top[rows] - 1]
+            ya, yb = y[rows, a], y[rows, b]
             # drop b when it lies on or below the segment a -> i
-            cross = (x[b] - x[a]) * (y[i] - y[a]) - (y[b] - y[a]) * (x[i] - x[a])
-            if cross >= 0:
-                hull.pop()
-            else:
-                break
-        hull.append(i)
-    return np.asarray(hull)
-
-
-def continuum(wavelengths: np.ndarray, spectrum: np.ndarray) -> np.ndarray:
-    """The continuum of one spectrum (NaNs are skipped and stay NaN)."""
-    x = np.asarray(wavelengths, dtype=np.float64)
-    y = np.asarray(spectrum, dtype=np.float64)
-    ok = np.isfinite(y)
-    out = np.full_like(y, np.nan)
-    if ok.sum() == 0:
-        return out
-    xs, ys = x[ok], y[ok]
-    h = upper_hull(xs, ys)
-    out[ok] = np.interp(xs, xs[h], ys[h])
-    return out
+            cross = (x[b] - x[a]) * (y[rows, i] - ya) - (yb - ya) * (x[i] - x[a])
+            rows = rows[cross >= 0]
+            top[rows] -= 1
+            rows = rows[top[rows] >= 2]
+        push = np.flatnonzero(finite[:, i])
+        stack[push, top[push]] = i
+        top[push] += 1
+    return [stack[r, : top[r]] for r in range(n)]
 
 
 def remove_continuum(wavelengths: np.ndarray, spectra: np.ndarray) -> np.ndarray:
-    """R / continuum for one spectrum [L] or many [N, L]."""
+    """R / continuum for one spectrum [L] or many [N, L] (NaNs are skipped and stay NaN)."""
+    x = np.asarray(wavelengths, dtype=np.float64)
     s = np.asarray(spectra, dtype=np.float64)
     flat = s.reshape(-1, s.shape[-1])
-    out = np.empty_like(flat)
-    for i, row in enumerate(flat):
-        c = continuum(wavelengths, row)
+    out = np.full_like(flat, np.nan)
+    for i, hull in enumerate(upper_hulls(x, flat)):
+        if hull.size == 0:
+            continue
+        ok = np.isfinite(flat[i])
+        c = np.interp(x[ok], x[hull], flat[i, hull])
         with np.errstate(divide="ignore", invalid="ignore"):
-            out[i] = row / c
+            out[i, ok] = flat[i, ok] / c
     return out.reshape(s.shape)
 
 

@@ -128,3 +128,32 @@ def test_retrieval_metrics_on_a_known_case():
     t = torch.tensor([[1.0, 0.0, float("nan")]])
     assert retrieval.sam_deg(torch.tensor([[1.0, 1.0, 5.0]]), t) == pytest.approx(45.0)
     assert retrieval.rmse(torch.tensor([[2.0, 0.0, 9.0]]), t) == pytest.approx(np.sqrt(0.5))
+
+
+def test_continuum_rows_at_once_match_one_at_a_time():
+    """The batched hull against a plain per-row monotone chain, with NaNs skipped per row."""
+
+    def one_row(x, y):
+        ok = np.flatnonzero(np.isfinite(y))
+        hull: list[int] = []
+        for i in ok:
+            while len(hull) >= 2:
+                a, b = hull[-2], hull[-1]
+                if (x[b] - x[a]) * (y[i] - y[a]) - (y[b] - y[a]) * (x[i] - x[a]) < 0:
+                    break
+                hull.pop()
+            hull.append(i)
+        return hull
+
+    rng = np.random.default_rng(0)
+    x = np.sort(rng.uniform(400, 2500, 60))
+    y = rng.uniform(0.1, 0.9, (40, 60))
+    y[rng.random(y.shape) < 0.2] = np.nan
+    y[3] = np.nan  # a row with nothing finite stays NaN
+    y[4, :-1] = np.nan  # one finite point: its own continuum
+    hulls = continuum.upper_hulls(x, y)
+    assert [h.tolist() for h in hulls] == [one_row(x, row) for row in y]
+    removed = continuum.remove_continuum(x, y)
+    assert np.isnan(removed[3]).all() and removed[4, -1] == 1.0
+    assert np.array_equal(np.isnan(removed), np.isnan(y))
+    assert np.nanmax(removed) <= 1.0 + 1e-12  # nothing lies above its continuum
