@@ -143,8 +143,8 @@ class VAE(nn.Module):
 
     @torch.no_grad()
     def embed(self, batch: Batch) -> torch.Tensor:
-        """The embedding of a row: the encoder mean."""
-        return self.encode(batch)[0]
+        """The embedding of a row: the encoder mean (the log-variance head is not run)."""
+        return self.mu(self.encoder(self.encoder_input(batch)))
 
     def predictions(self, out: dict) -> list[tuple[list[str], torch.Tensor]]:
         """Prediction columns of a forward's outputs: numerical columns reconstructed
