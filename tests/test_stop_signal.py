@@ -119,6 +119,23 @@ def test_a_signal_stops_at_the_next_checkpoint_and_the_rerun_resumes(
     assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
 
 
+def test_loader_workers_leave_the_stop_to_the_run(tmp_path, penguins_dir):
+    """Ctrl-C reaches the DataLoader workers too (one process group): one stop, said once."""
+    cfg, brake, run_dir = braked_config(tmp_path, penguins_dir, sleep=0.2)
+    data = yaml.safe_load(cfg.read_text())
+    for split in ("train", "val"):
+        data[split]["loader_params"]["num_workers"] = 2
+    cfg.write_text(yaml.safe_dump(data))
+    proc = start("alchemi train", cfg, tmp_path)
+    wait_for_first_epoch(proc, run_dir)
+    os.killpg(proc.pid, signal.SIGINT)
+    brake.unlink()
+    _, err = finish(proc, 60)
+    assert proc.returncode == 130, err
+    assert err.count("SIGINT: stopping after the current epoch's checkpoint") == 1, err
+    assert epochs_logged(run_dir)[-1] < EPOCHS and "Traceback" not in err
+
+
 def test_a_second_signal_exits_at_once(tmp_path, penguins_dir):
     """Ctrl-C twice: no wait for the epoch in flight (10 s here); the last checkpoint kept."""
     cfg, _, run_dir = braked_config(tmp_path, penguins_dir, sleep=2.0)

@@ -21,6 +21,7 @@ from alchemi_core.errors import AlchemiError
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _received: list[int] = []  # the signals received, in order
 _at_exit: list[Callable[[], None]] = []  # run before a second signal's immediate exit
+_owner: list[int] = []  # the process that installed the handler (forked children inherit it)
 
 
 class StopRequested(AlchemiError):
@@ -42,6 +43,8 @@ def requested() -> int | None:
 
 
 def handle(signum: int, frame=None) -> None:
+    if _owner and os.getpid() != _owner[-1]:
+        return  # a forked child (a DataLoader worker): the run's own process decides
     _received.append(signum)  # handlers run on the main thread, one at a time
     if len(_received) == 1:
         name = signal.Signals(signum).name
@@ -73,9 +76,11 @@ def handling() -> Iterator[None]:
         before = {sig: signal.signal(sig, handle) for sig in SIGNALS}
     except ValueError:
         before = {}
+    _owner.append(os.getpid())
     try:
         yield
     finally:
+        _owner.pop()
         for sig, old in before.items():
             signal.signal(sig, old)
 
